@@ -1,0 +1,30 @@
+# make demo: set everything up, train configs/demo.yaml on data/, generate text.
+# make test: set everything up with the test extras and run the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/lstm-textgen train --config configs/demo.yaml
+	$(BIN)/lstm-textgen generate --run runs/demo --seed "ROMEO:" -n 80 --random-seed 7
+	$(BIN)/lstm-textgen generate --run runs/demo --seed "the king" -n 80 --random-seed 11
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -x -q
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,158 @@
+"""The run directory: its file names, saving config/model atomically, and load_run() for generate/evaluate."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from lstm_textgen import __version__
+from lstm_textgen.atomic import replacing, write_text
+from lstm_textgen.config import Config, check_saved_meta, config_yaml, load_config, read_yaml
+from lstm_textgen.errors import CheckpointError, ConfigError
+from lstm_textgen.tokenizer import Tokenizer
+
+CONFIG, TOKENIZER, MODEL = "config.yaml", "tokenizer.json", "model.keras"
+HISTORY, METRICS, CHECKPOINTS = "history.csv", "metrics.json", "checkpoints"
+
+
+def prepare_run_dir(run_dir: Path) -> None:
+    """Create the run directory (and checkpoints/) or say why it cannot be written."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CheckpointError(f"run directory {run_dir} is a file; choose another --run")
+    try:
+        (run_dir / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise CheckpointError(f"cannot write to run directory {run_dir}: {e.strerror or e}; "
+                              "choose a writable --run") from None
+
+
+def save_config(run_dir: Path, config: Config) -> None:
+    write_text(run_dir / CONFIG, config_yaml(config, __version__))
+
+
+def save_model(model, path: Path) -> None:
+    """model.save() to a temporary .keras name, then rename: a reader never sees half a file."""
+    with replacing(path, suffix=".keras") as tmp:
+        model.save(tmp)
+
+
+def save_json(path: Path, data: dict) -> None:
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse a folder that is not a trained run, naming what is missing and what to run."""
+    if not run_dir.exists():
+        raise CheckpointError(f"run directory {run_dir} does not exist; train one with: "
+                              f"lstm-textgen train --run {run_dir}")
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir} is a file, not a run directory; pass the folder that train wrote")
+    if not (run_dir / CONFIG).is_file() or not (run_dir / TOKENIZER).is_file():
+        raise CheckpointError(f"{run_dir} is not an lstm-textgen run directory (no {CONFIG} or {TOKENIZER}); "
+                              f"train one with: lstm-textgen train --run {run_dir}")
+    if not (run_dir / MODEL).is_file():
+        raise CheckpointError(f"{run_dir} has no {MODEL} (training has not finished an epoch); "
+                              f"train it with: lstm-textgen train --run {run_dir}")
+
+
+def load_saved_config(run_dir: Path) -> Config:
+    path = run_dir / CONFIG
+    check_saved_meta(read_yaml(path, "run config"), path)
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        raise CheckpointError(f"{path} is not a valid run config ({e}); retrain the run") from None
+
+
+@dataclass
+class ModelWeights:
+    """The trained stack as numpy arrays, read from model.keras without TensorFlow."""
+    layers: list[dict]  # [{"class_name": "LSTM", "config": {...}, "weights": [arrays]}], Input layer excluded
+    extra: dict = field(default_factory=dict)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def read_model_weights(path: Path) -> ModelWeights:
+    """Read config.json and model.weights.h5 from a .keras zip into numpy arrays."""
+    import h5py
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            spec = json.loads(archive.read("config.json"))
+            h5_bytes = archive.read("model.weights.h5")
+        layers = []
+        with h5py.File(io.BytesIO(h5_bytes), "r") as h5:
+            seen: dict[str, int] = {}
+            for layer in spec["config"]["layers"]:
+                if layer["class_name"] == "InputLayer":
+                    continue
+                base = _snake(layer["class_name"])
+                key = base if base not in seen else f"{base}_{seen[base]}"  # Keras numbers repeats _1, _2, ...
+                seen[base] = seen.get(base, 0) + 1
+                group = h5["layers"][key]
+                layers.append({"class_name": layer["class_name"], "config": layer["config"],
+                               "weights": _group_weights(group)})
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as e:
+        raise CheckpointError(f"{path} is corrupt or not a Keras model ({type(e).__name__}); "
+                              f"retrain, or copy back a checkpoint from {path.parent / CHECKPOINTS}") from None
+    return ModelWeights(layers)
+
+
+def _group_weights(group) -> dict:
+    """{'vars': [arrays]} for plain layers; nested dicts for cells and Bidirectional halves."""
+    out: dict = {}
+    for name, item in group.items():
+        if name == "vars":
+            out["vars"] = [item[str(i)][()] for i in range(len(item))]
+        else:
+            out[name] = _group_weights(item)
+    return out
+
+
+class Run:
+    """A trained run directory: .config, .tokenizer, and lazily .model (Keras) and .weights (numpy)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        check_run_dir(self.run_dir)
+        self.config = load_saved_config(self.run_dir)
+        self.tokenizer = Tokenizer.load(self.run_dir / TOKENIZER)
+
+    @cached_property
+    def model(self):
+        """The Keras model, loaded with safe_mode (nothing is unpickled)."""
+        import keras
+
+        path = self.run_dir / MODEL
+        try:
+            return keras.models.load_model(path, compile=False, safe_mode=True)
+        except (ValueError, OSError, zipfile.BadZipFile, KeyError) as e:
+            raise CheckpointError(f"{path} is corrupt or unreadable ({type(e).__name__}); retrain, or copy back "
+                                  f"a checkpoint from {self.run_dir / CHECKPOINTS}") from None
+
+    @cached_property
+    def weights(self) -> ModelWeights:
+        return read_model_weights(self.run_dir / MODEL)
+
+    def metrics(self) -> dict:
+        path = self.run_dir / METRICS
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+
+def load_run(run_dir: str | os.PathLike) -> Run:
+    """Open a run directory for generation or evaluation; errors name what is missing."""
+    return Run(Path(run_dir))

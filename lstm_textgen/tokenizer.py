@@ -1,0 +1,145 @@
+"""Word and char Tokenizer: fit, encode, decode, save/load tokenizer.json (0 = <pad>, 1 = <unk>)."""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from lstm_textgen.errors import CheckpointError
+
+SCHEMA_VERSION = 1
+PAD, UNK = "<pad>", "<unk>"
+PAD_ID, UNK_ID = 0, 1
+
+_CLITIC = r"['’](?:s|ll|re|ve|d|m)(?![\w'’])"
+# A word-level token is a newline, a word (hyphenated or with an inner apostrophe, as in o'er), a clitic
+# split off its word ("he 's", "do n't") so the vocabulary stays small, a quote, or a run of one mark.
+# A quote with no letter before it and a word after it opens; any other quote closes.
+# As in the Penn Treebank, opening quotes become their own tokens (`` and `) so decoding knows the side.
+WORD_RE = re.compile(
+    r"(?P<nl>\n)"
+    r"|(?P<open2>(?<!\w)\"(?=[\w'(\[]))"
+    r"|(?P<open1>(?<![\w'’])'(?=\w))"
+    r"|\w+?(?=n['’]t(?![\w'’]))"  # "do" of "don't"
+    r"|n['’]t(?![\w'’])"
+    rf"|{_CLITIC}"
+    rf"|\w+(?:-\w+|['’](?!(?:s|ll|re|ve|d|m)(?![\w'’]))\w+)*"
+    r"|(?P<mark>[^\w\s])(?P=mark)*"
+)
+OPENING = {"open2": "``", "open1": "`"}
+SURFACE = {"``": '"', "`": "'", "''": '"'}  # how quote tokens are written back
+_CLITIC_RE = re.compile(rf"^(?:{_CLITIC}|n['’]t)$", re.IGNORECASE)
+_CLOSING_RE = re.compile(r"^(?:[,.;:!?)\]}%…”’'\"]+|''|--+)$")  # no space before these
+_OPENING_RE = re.compile(r"^(?:[(\[{$¿¡“‘]|``|`|--+)$")  # no space after these
+
+
+class Tokenizer:
+    """Maps text to token ids and back; `vocab[i]` is the token with id i."""
+
+    def __init__(self, level: str, lowercase: bool, vocab: list[str], counts: list[int] | None = None,
+                 unk_count: int = 0):
+        self.level, self.lowercase, self.vocab = level, lowercase, vocab
+        self.counts = counts or [0] * len(vocab)
+        self.unk_count = unk_count
+        self.index = {token: i for i, token in enumerate(vocab)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def split(self, text: str) -> Iterator[str]:
+        """The token strings of text, before the vocabulary is applied."""
+        if self.lowercase:
+            text = text.lower()
+        if self.level == "char":
+            return iter(text)
+        return (OPENING.get(m.lastgroup, m.group()) if m.lastgroup in OPENING else m.group()
+                for m in WORD_RE.finditer(text))
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], level: str = "word", lowercase: bool = True,
+            max_vocab: int | None = None, min_count: int = 1) -> "Tokenizer":
+        """Count tokens over texts and keep the most frequent (ties: first seen)."""
+        counter: Counter[str] = Counter()
+        probe = cls(level, lowercase, [PAD, UNK])
+        for text in texts:
+            counter.update(probe.split(text))
+        for special in (PAD, UNK):  # text that literally says "<unk>" is an ordinary word, not the id
+            counter.pop(special, None)
+        kept = [(t, c) for t, c in counter.most_common() if c >= min_count]
+        if max_vocab is not None:
+            kept = kept[: max_vocab - 2]
+        unk_count = sum(counter.values()) - sum(c for _, c in kept)
+        return cls(level, lowercase, [PAD, UNK] + [t for t, _ in kept], [0, unk_count] + [c for _, c in kept],
+                   unk_count)
+
+    def encode(self, text: str) -> list[int]:
+        return [self.index.get(t, UNK_ID) for t in self.split(text)]
+
+    def encode_array(self, text: str) -> np.ndarray:
+        """encode() as an int32 array, built without an intermediate list."""
+        index = self.index
+        return np.fromiter((index.get(t, UNK_ID) for t in self.split(text)), dtype=np.int32)
+
+    def unknown(self, text: str) -> list[str]:
+        """Tokens of text that are not in the vocabulary, each once, in order."""
+        return list(dict.fromkeys(t for t in self.split(text) if t not in self.index or t in (PAD, UNK)))
+
+    def decode(self, ids: Iterable[int]) -> str:
+        detok = Detokenizer(self)
+        return "".join(detok.piece(int(i)) for i in ids)
+
+    def to_json(self, version: str) -> dict:
+        return {"schema": SCHEMA_VERSION, "lstm_textgen_version": version, "level": self.level,
+                "lowercase": self.lowercase, "vocab": self.vocab, "counts": self.counts}
+
+    def save(self, path: Path, version: str) -> None:
+        from lstm_textgen.atomic import write_text
+        write_text(path, json.dumps(self.to_json(version), ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: Path) -> "Tokenizer":
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CheckpointError(f"{path} is missing; the run is incomplete: train it again") from None
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{path} is unreadable or corrupt ({type(e).__name__}); train the run again") from None
+        if not isinstance(raw, dict) or raw.get("schema") != SCHEMA_VERSION:
+            made = raw.get("lstm_textgen_version", "an unknown version") if isinstance(raw, dict) else "?"
+            raise CheckpointError(f"{path} has tokenizer schema {raw.get('schema') if isinstance(raw, dict) else None!r} "
+                                  f"(written by lstm-textgen {made}); this version reads schema {SCHEMA_VERSION}: "
+                                  "retrain the run")
+        try:
+            vocab, counts = list(raw["vocab"]), list(raw["counts"])
+            if vocab[:2] != [PAD, UNK] or raw["level"] not in ("word", "char"):
+                raise ValueError
+            return cls(raw["level"], bool(raw["lowercase"]), vocab, counts, counts[UNK_ID])
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise CheckpointError(f"{path} is not a valid tokenizer file; train the run again") from None
+
+
+class Detokenizer:
+    """Turns ids into readable text one token at a time, so generation can stream."""
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.tokenizer = tokenizer
+        self.glue_next = True  # no space before the first token or after a newline/opening mark
+
+    def piece(self, token_id: int) -> str:
+        vocab = self.tokenizer.vocab
+        token = vocab[token_id] if 0 <= token_id < len(vocab) else UNK
+        if token == PAD:
+            return ""
+        if self.tokenizer.level == "char":
+            return token if token != UNK else "?"
+        if token == "\n":
+            self.glue_next = True
+            return "\n"
+        space = not self.glue_next and not (_CLOSING_RE.match(token) or _CLITIC_RE.match(token))
+        self.glue_next = bool(_OPENING_RE.match(token))
+        return (" " if space else "") + SURFACE.get(token, token)
