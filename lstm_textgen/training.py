@@ -34,7 +34,7 @@ def train(config: Config) -> Path:
     embedding_matrix, coverage = None, None
     if config.embedding.path:
         from lstm_textgen.embeddings import load_embedding_matrix
-        embedding_matrix, coverage = load_embedding_matrix(config.embedding, tokenizer, train_ids)
+        embedding_matrix, coverage = load_embedding_matrix(config.embedding, tokenizer, train_ids, seed=config.train.seed)
         log.info(coverage["summary"])
 
     prepare_run_dir(run_dir)
@@ -71,7 +71,7 @@ def train(config: Config) -> Path:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss",
                                                        patience=config.train.early_stopping_patience))
     model.fit(train_set, epochs=config.train.epochs, steps_per_epoch=steps, validation_data=val_set,
-              callbacks=callbacks, verbose=0)
+              callbacks=callbacks, verbose=0, shuffle=False)  # the dataset shuffles itself
     return run_dir
 
 

@@ -1,0 +1,49 @@
+"""Shared fixtures: every test works in its own tmp_path; tiny corpora and runs are made here."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+TINY_TEXT = ("the cat sat on the mat . the dog sat on the log .\n"
+             "a cat and a dog , the best of friends , sat by the fire .\n") * 30
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path, monkeypatch):
+    """Keep every write (runs/, caches) inside the test's own folder."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path) -> Path:
+    path = tmp_path / "corpus.txt"
+    path.write_text(TINY_TEXT, encoding="utf-8")
+    return path
+
+
+TINY_SETTINGS = ["train.epochs=1", "train.steps_per_epoch=3", "train.batch_size=8", "model.units=8",
+                 "model.dense_units=8", "embedding.dim=8", "data.window_size=5"]
+
+
+def train_tiny(corpus: Path, run_dir: Path, *extra: str) -> Path:
+    """Train a tiny real run through the library and return its directory."""
+    from lstm_textgen.config import load_config
+    from lstm_textgen.training import train
+
+    return train(load_config(None, [f"data.corpus={corpus}", f"train.run_dir={run_dir}", *TINY_SETTINGS, *extra]))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One tiny trained run shared by the tests that only read it (copy it before changing it)."""
+    folder = tmp_path_factory.mktemp("tiny_run")
+    corpus = folder / "corpus.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    return train_tiny(corpus, folder / "run", "train.epochs=2")

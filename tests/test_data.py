@@ -1,0 +1,76 @@
+"""Windows cut on the fly: right inputs and sparse targets, full coverage, and a clean validation split."""
+import numpy as np
+import pytest
+
+from lstm_textgen.config import DataConfig
+from lstm_textgen.corpus import read_corpus
+from lstm_textgen.data import check_long_enough, count_windows, encode_splits, make_dataset, stride_for
+from lstm_textgen.errors import CorpusError
+from lstm_textgen.tokenizer import Tokenizer
+
+
+def batches(ds, n):
+    return [tuple(np.asarray(t) for t in b) for b in ds.take(n)]
+
+
+@pytest.mark.parametrize("n, w, stride, expected", [(10, 3, 1, 7), (10, 3, 3, 3), (4, 3, 1, 1), (3, 3, 1, 0)])
+def test_count_windows(n, w, stride, expected):
+    assert count_windows(n, w, stride) == expected
+
+
+def test_last_objective_windows_and_targets():
+    ids = np.arange(100, 130, dtype=np.int32)
+    (x, y), = batches(make_dataset(ids, 4, 64, "last", 1), 1)
+    assert x.shape == (26, 4) and y.shape == (26,)
+    assert x[0].tolist() == [100, 101, 102, 103] and y[0] == 104
+    assert x[-1].tolist() == [125, 126, 127, 128] and y[-1] == 129
+
+
+def test_sequence_objective_targets_are_shifted_inputs():
+    ids = np.arange(50, dtype=np.int32)
+    (x, y), = batches(make_dataset(ids, 5, 100, "sequence", 5), 1)
+    assert x.shape == y.shape == (9, 5)
+    np.testing.assert_array_equal(y, x + 1)
+    assert x[:, 0].tolist() == list(range(0, 45, 5))  # windows tile the text
+
+
+def test_shuffled_passes_cover_every_window_once_and_repeat_with_the_seed():
+    ids = np.arange(40, dtype=np.int32)
+    n = count_windows(40, 3, 1)
+    first = batches(make_dataset(ids, 3, n, "last", 1, shuffle=True, seed=7), 2)
+    again = batches(make_dataset(ids, 3, n, "last", 1, shuffle=True, seed=7), 2)
+    other = batches(make_dataset(ids, 3, n, "last", 1, shuffle=True, seed=8), 1)
+    for (x, y), _ in zip(first, range(2)):
+        assert sorted(x[:, 0].tolist()) == list(range(n))  # one pass = every window exactly once
+        np.testing.assert_array_equal(y, x[:, 0] + 3)
+    assert first[0][0].tolist() != first[1][0].tolist()  # a new order each pass
+    assert all((a[0] == b[0]).all() for a, b in zip(first, again))
+    assert not (other[0][0] == first[0][0]).all()
+    resumed = batches(make_dataset(ids, 3, n, "last", 1, shuffle=True, seed=7, first_pass=1), 1)
+    np.testing.assert_array_equal(resumed[0][0], first[1][0])
+
+
+def test_validation_tail_of_each_file_never_enters_training(tmp_path):
+    for i in range(2):
+        (tmp_path / f"f{i}.txt").write_text(" ".join(f"f{i}w{j}" for j in range(100)))
+    texts = read_corpus(str(tmp_path))
+    tok = Tokenizer.fit([t for _, t in texts], "word", lowercase=False)
+    train, val = encode_splits(texts, tok, 0.2)
+    assert len(train) == 160 and len(val) == 40
+    val_words = {tok.vocab[i] for i in val}
+    assert val_words == {f"f{i}w{j}" for i in range(2) for j in range(80, 100)}
+    assert not val_words & {tok.vocab[i] for i in train}
+
+
+def test_stride_defaults():
+    config = DataConfig(window_size=7)
+    assert stride_for(config, "last") == 1 and stride_for(config, "sequence") == 7
+    assert stride_for(DataConfig(stride=2), "sequence") == 2
+
+
+def test_too_short_for_one_window():
+    config = DataConfig(window_size=10)
+    with pytest.raises(CorpusError, match="too short for one training window of 11"):
+        check_long_enough(np.ones(5, np.int32), np.ones(20, np.int32), config)
+    with pytest.raises(CorpusError, match="validation tail has 3 tokens"):
+        check_long_enough(np.ones(50, np.int32), np.ones(3, np.int32), config)

@@ -1,0 +1,73 @@
+"""The Sequential stack: named layers, the reference model exactly, both objectives, save and reload."""
+import keras
+import numpy as np
+import pytest
+
+from lstm_textgen.config import TrainConfig, load_config
+from lstm_textgen.model import build_model, compile_model
+
+from conftest import REPO
+
+
+def test_reference_model_is_the_design_stack():
+    config = load_config(REPO / "configs" / "reference.yaml")
+    model = build_model(config.model, 10000, config.embedding.dim)
+    kinds = [(layer.name, type(layer).__name__) for layer in model.layers]
+    assert kinds == [("embedding", "Embedding"), ("masking", "Masking"), ("lstm_1", "LSTM"), ("dense", "Dense"),
+                     ("dense_dropout", "Dropout"), ("next_word", "Dense")]
+    emb, lstm = model.get_layer("embedding"), model.get_layer("lstm_1")
+    assert (emb.input_dim, emb.output_dim, emb.mask_zero) == (10000, 100, True)
+    assert model.get_layer("masking").mask_value == 0.0
+    assert (lstm.units, lstm.dropout, lstm.recurrent_dropout, lstm.return_sequences) == (64, 0.1, 0.1, False)
+    assert model.get_layer("dense").units == 64 and model.get_layer("dense").activation.__name__ == "relu"
+    assert model.get_layer("dense_dropout").rate == 0.5
+    assert model.get_layer("next_word").activation.__name__ == "softmax"
+    assert model.output_shape == (None, 10000)
+
+
+@pytest.mark.parametrize("overrides, output_shape", [
+    (["model.objective=sequence"], (2, 7, 50)),
+    (["model.objective=last", "model.layers=3", "model.rnn=gru"], (2, 50)),
+    (["model.objective=last", "model.bidirectional=true", "model.layers=2"], (2, 50)),
+])
+def test_objectives_and_stacks(overrides, output_shape):
+    config = load_config(None, ["model.units=4", "model.dense_units=4", *overrides])
+    model = build_model(config.model, 50, 6)
+    out = model(np.ones((2, 7), np.int32))
+    assert tuple(out.shape) == output_shape
+    np.testing.assert_allclose(np.asarray(out).sum(-1), 1.0, rtol=1e-5)
+    names = [layer.name for layer in model.layers]
+    assert [n for n in names if n.startswith(config.model.rnn)] == [f"{config.model.rnn}_{i + 1}"
+                                                                    for i in range(config.model.layers)]
+
+
+def test_embedding_matrix_initialises_and_freezes():
+    config = load_config(None, ["model.units=4", "model.dense_units=4"])
+    matrix = np.random.default_rng(0).normal(size=(20, 6)).astype(np.float32)
+    model = build_model(config.model, 20, 6, matrix, embedding_trainable=False)
+    np.testing.assert_array_equal(model.get_layer("embedding").get_weights()[0], matrix)
+    assert not model.get_layer("embedding").trainable
+
+
+def test_save_and_reload_give_the_same_predictions(tmp_path):
+    from lstm_textgen.checkpoints import save_model
+    config = load_config(None, ["model.units=4", "model.dense_units=4"])
+    model = build_model(config.model, 30, 5)
+    compile_model(model, TrainConfig())
+    x = np.random.default_rng(1).integers(1, 30, size=(3, 9)).astype(np.int32)
+    save_model(model, tmp_path / "model.keras")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # no temporary file left behind
+    reloaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(np.asarray(reloaded(x)), np.asarray(model(x)), atol=1e-6)
+
+
+def test_compile_uses_adam_with_clipnorm_and_sparse_targets():
+    config = load_config(None, ["model.units=4", "model.dense_units=4", "train.learning_rate=0.01",
+                                "train.clipnorm=0.5"])
+    model = build_model(config.model, 30, 5)
+    compile_model(model, config.train)
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert model.optimizer.clipnorm == 0.5
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
+    history = model.fit(np.ones((4, 5), np.int32), np.ones((4, 5), np.int32), verbose=0)  # sparse ids as targets
+    assert np.isfinite(history.history["loss"][0])

@@ -1,0 +1,116 @@
+"""Tokenizer: ids, caps, readable decoding, round trips on real corpus lines, and tokenizer.json."""
+import json
+
+import pytest
+
+from lstm_textgen.corpus import read_text
+from lstm_textgen.errors import CheckpointError
+from lstm_textgen.tokenizer import PAD_ID, UNK_ID, Tokenizer
+
+from conftest import SHARED_DATA
+
+
+def real_lines(name):
+    return [line for line in read_text(SHARED_DATA / name).split("\n") if line.strip()]
+
+
+def test_special_ids_and_frequency_order():
+    tok = Tokenizer.fit(["b a b c b a"], "word", max_vocab=None)
+    assert tok.vocab[:5] == ["<pad>", "<unk>", "b", "a", "c"]
+    assert tok.counts[2:] == [3, 2, 1]
+    assert tok.encode("a zebra") == [3, UNK_ID]
+    assert PAD_ID not in tok.encode("b a c")
+
+
+def test_max_vocab_and_min_count_send_rare_words_to_unk():
+    tok = Tokenizer.fit(["a a a b b c"], "word", max_vocab=4, min_count=1)
+    assert tok.vocab == ["<pad>", "<unk>", "a", "b"]
+    assert tok.encode("c") == [UNK_ID]
+    assert tok.unk_count == 1
+    tok = Tokenizer.fit(["a a a b b c"], "word", min_count=2)
+    assert "c" not in tok.vocab and "b" in tok.vocab
+
+
+def test_lowercase_folds_case():
+    assert Tokenizer.fit(["The the THE"], "word", lowercase=True).vocab[2:] == ["the"]
+    assert len(Tokenizer.fit(["The the THE"], "word", lowercase=False).vocab) == 5
+
+
+def test_word_tokens_split_punctuation_clitics_and_keep_newlines():
+    tok = Tokenizer.fit([""], "word", lowercase=False)
+    assert list(tok.split('He said, "Don\'t go--now!"\nThe king\'s men.')) == [
+        "He", "said", ",", "``", "Do", "n't", "go", "--", "now", "!", '"', "\n",
+        "The", "king", "'s", "men", "."]
+
+
+@pytest.mark.parametrize("text", [
+    "He said, \"Don't go--now!\" (quietly)\nThe king's men'll come.",
+    "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.",
+    "'Tis true; o' the city... what?! [Exit.]",
+    "It costs $5 (or 10%): well-known, isn't it?",
+])
+def test_decode_gives_back_normally_spaced_text(text):
+    tok = Tokenizer.fit([text], "word", lowercase=False)
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_decode_lowercases_when_lowercase_is_on():
+    tok = Tokenizer.fit(["Hello, World!"], "word", lowercase=True)
+    assert tok.decode(tok.encode("Hello, World!")) == "hello, world!"
+
+
+@pytest.mark.parametrize("name, share", [
+    ("tinyshakespeare.txt", 0.995), ("nietzsche.txt", 0.96), ("warpeace_input.txt", 0.99)])
+def test_real_lines_round_trip(name, share):
+    lines = real_lines(name)
+    tok = Tokenizer.fit(lines, "word", lowercase=False)
+    same = sum(tok.decode(tok.encode(line)) == line for line in lines)
+    assert same / len(lines) >= share, f"only {same} of {len(lines)} lines round-trip"
+
+
+def test_known_shakespeare_lines_round_trip_exactly():
+    lines = real_lines("tinyshakespeare.txt")
+    tok = Tokenizer.fit(lines, "word", lowercase=False)
+    for line in ["Before we proceed any further, hear me speak.", "We know't, we know't.",
+                 "What shouts are these? The other side o' the city", "You are all resolved rather to die than to famish?"]:
+        assert line in lines
+        assert tok.decode(tok.encode(line)) == line
+
+
+def test_char_level_round_trips_any_text():
+    text = read_text(SHARED_DATA / "nietzsche.txt")[:20000]
+    tok = Tokenizer.fit([text], "char", lowercase=False)
+    assert tok.decode(tok.encode(text)) == text
+    assert tok.level == "char" and len(tok.encode("abc")) == 3
+
+
+def test_encode_array_matches_encode():
+    tok = Tokenizer.fit(["a b c a"], "word")
+    assert tok.encode_array("a b zz").tolist() == tok.encode("a b zz")
+    assert tok.encode_array("a").dtype.name == "int32"
+
+
+def test_literal_special_tokens_in_text_are_not_the_special_ids():
+    tok = Tokenizer.fit(["<pad> <unk> word"], "word", lowercase=False)
+    assert tok.vocab.count("<pad>") == 1 and tok.vocab.count("<unk>") == 1
+
+
+def test_save_and_load_round_trip(tmp_path):
+    tok = Tokenizer.fit(["Some text, here.\nMore text."], "word", lowercase=False, max_vocab=50)
+    tok.save(tmp_path / "tokenizer.json", "0.1.0")
+    raw = json.loads((tmp_path / "tokenizer.json").read_text())
+    assert raw["schema"] == 1 and raw["lstm_textgen_version"] == "0.1.0"
+    loaded = Tokenizer.load(tmp_path / "tokenizer.json")
+    assert (loaded.vocab, loaded.counts, loaded.level, loaded.lowercase) == (tok.vocab, tok.counts, "word", False)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{", "corrupt"),
+    ('{"schema": 99, "lstm_textgen_version": "9.0"}', "schema 99"),
+    ('{"schema": 1, "vocab": ["a"], "counts": [1], "level": "word", "lowercase": true}', "not a valid tokenizer"),
+])
+def test_bad_tokenizer_files_are_refused(tmp_path, content, message):
+    path = tmp_path / "tokenizer.json"
+    path.write_text(content)
+    with pytest.raises(CheckpointError, match=message):
+        Tokenizer.load(path)

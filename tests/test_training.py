@@ -1,0 +1,88 @@
+"""train(): the run directory's files, checkpoints, metrics, reproducibility and early stopping."""
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from lstm_textgen.checkpoints import load_run
+from lstm_textgen.config import load_config
+
+from conftest import train_tiny
+
+
+def read_history(run_dir):
+    with open(run_dir / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_run_directory_is_complete(tiny_run):
+    names = {p.name for p in tiny_run.iterdir()}
+    assert {"config.yaml", "tokenizer.json", "model.keras", "checkpoints", "history.csv", "metrics.json"} <= names
+    assert not [n for n in names if n.endswith(".tmp") or n.startswith(".")]
+    assert sorted(p.name for p in (tiny_run / "checkpoints").iterdir()) == ["epoch_001.keras", "epoch_002.keras"]
+    rows = read_history(tiny_run)
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert list(rows[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_perplexity", "seconds",
+                             "tokens_per_second"]
+    for row in rows:
+        assert float(row["val_perplexity"]) == pytest.approx(np.exp(float(row["val_loss"])), rel=1e-6)
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    best = min(rows, key=lambda r: float(r["val_loss"]))
+    assert metrics["best_epoch"] == int(best["epoch"])
+    assert metrics["best_val_perplexity"] == pytest.approx(float(best["val_perplexity"]))
+    assert metrics["epochs"] == 2 and metrics["tokens_seen"] == 2 * 3 * 8 * 5  # epochs*steps*batch*window
+    assert metrics["tokens_per_second"] > 0
+
+
+def test_saved_config_is_the_resolved_config(tiny_run):
+    saved = yaml.safe_load((tiny_run / "config.yaml").read_text())
+    assert saved["lstm_textgen"]["version"] and saved["model"]["units"] == 8
+    assert load_run(tiny_run).config.train.epochs == 2
+
+
+def test_model_keras_is_the_best_checkpoint(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    best = keras.models.load_model(tiny_run / "checkpoints" / f"epoch_{metrics['best_epoch']:03d}.keras")
+    final = load_run(tiny_run).model
+    x = np.array([[2, 3, 4, 5, 6]], np.int32)
+    np.testing.assert_allclose(np.asarray(final(x)), np.asarray(best(x)), atol=1e-7)
+
+
+def test_same_seed_same_history(tiny_corpus, tmp_path):
+    a = read_history(train_tiny(tiny_corpus, tmp_path / "a"))
+    b = read_history(train_tiny(tiny_corpus, tmp_path / "b"))
+    c = read_history(train_tiny(tiny_corpus, tmp_path / "c", "train.seed=7"))
+    assert [r["loss"] for r in a] == [r["loss"] for r in b] and [r["val_loss"] for r in a] == [r["val_loss"] for r in b]
+    assert [r["loss"] for r in a] != [r["loss"] for r in c]
+
+
+def test_early_stopping_and_checkpoint_pruning(tiny_corpus, tmp_path):
+    # A learning rate this high makes val_loss worse after the first epochs, so patience 1 stops early.
+    run = train_tiny(tiny_corpus, tmp_path / "run", "train.epochs=12", "train.learning_rate=5.0",
+                     "train.early_stopping_patience=1", "train.keep_checkpoints=1")
+    rows = read_history(run)
+    assert len(rows) < 12
+    losses = [float(r["val_loss"]) for r in rows]
+    assert losses[-1] >= min(losses[:-1])  # it stopped because the last epoch was no better
+    best = json.loads((run / "metrics.json").read_text())["best_epoch"]
+    kept = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert kept == sorted({f"epoch_{best:03d}.keras", f"epoch_{len(rows):03d}.keras"})
+
+
+@pytest.mark.parametrize("extra", [["model.objective=last"], ["data.level=char", "data.window_size=12"],
+                                   ["model.rnn=gru", "model.layers=2"]])
+def test_other_objectives_levels_and_cells_train(tiny_corpus, tmp_path, extra):
+    run = train_tiny(tiny_corpus, tmp_path / "run", *extra)
+    loaded = load_run(run)
+    assert np.isfinite(float(read_history(run)[0]["val_loss"]))
+    assert loaded.tokenizer.level == loaded.config.data.level
+
+
+def test_default_run_dir_is_named_after_the_corpus(tiny_corpus, tmp_path):
+    from lstm_textgen.training import train
+    from conftest import TINY_SETTINGS
+    run = train(load_config(None, [f"data.corpus={tiny_corpus}", *TINY_SETTINGS]))
+    assert str(run) == "runs/corpus" and (tmp_path / "runs" / "corpus" / "model.keras").is_file()
