@@ -10,9 +10,19 @@ import numpy as np
 
 from lstm_textgen.checkpoints import ModelWeights
 
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) written as 0.5 tanh(x / 2) + 0.5: no overflow warning, in place on one copy."""
+    out = np.multiply(x, 0.5)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
 _ACTIVATIONS = {
     "tanh": np.tanh,
-    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "sigmoid": _sigmoid,
     "relu": lambda x: np.maximum(x, 0.0),
     "linear": lambda x: x,
     "hard_sigmoid": lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0),
@@ -60,12 +70,14 @@ class Recurrent:
         """projected: (batch, gates*units) = x @ kernel + bias; returns the new state (h first)."""
         u = self.units
         h = state[0]
-        if self.kind == "LSTM":
-            z = projected + h @ self.recurrent
-            i, f = self.rec_act(z[:, :u]), self.rec_act(z[:, u:2 * u])
-            c = f * state[1] + i * self.act(z[:, 2 * u:3 * u])
-            h = self.rec_act(z[:, 3 * u:]) * self.act(c)
-            return [h, c]
+        if self.kind == "LSTM":  # Keras gate order: input, forget, cell, output
+            z = h @ self.recurrent
+            z += projected
+            candidate = self.act(z[:, 2 * u:3 * u])
+            gates = self.rec_act(z)  # the cell quarter is computed and ignored: one call beats three
+            c = gates[:, u:2 * u] * state[1]
+            c += gates[:, :u] * candidate
+            return [gates[:, 3 * u:] * self.act(c), c]
         if self.reset_after:
             rec = h @ self.recurrent + self.recurrent_bias
             z = self.rec_act(projected[:, :u] + rec[:, :u])
@@ -120,6 +132,7 @@ class Stepper:
         self.masking = any(layer["class_name"] == "Masking" for layer in layers)
         # Masking(0.0) masks a step whose embedding row is all zeros (Keras ignores mask_zero after it).
         self.masked_ids = ~self.embedding.any(axis=1) if self.masking else np.zeros(len(self.embedding), bool)
+        self.any_masked = bool(self.masked_ids.any())
         self.bidirectional = any(isinstance(r, tuple) for r in self.recurrent)
         if not self.bidirectional:
             self.recurrent[0].fold_embedding(self.embedding)
@@ -130,16 +143,31 @@ class Stepper:
             return [[] for _ in range(batch)]
         return [layer.zero_state(batch) for layer in self.recurrent]
 
+    def prefill(self, seeds_ids: list[list[int]]) -> tuple[list, np.ndarray]:
+        """Feed every seed (lengths may differ); returns the state and each row's next-token logits."""
+        batch, lengths = len(seeds_ids), np.array([len(ids) for ids in seeds_ids])
+        state = self.zero_state(batch)
+        logits = np.zeros((batch, self.vocab_size), np.float32)
+        for t in range(lengths.max()):
+            column = np.array([ids[t] if t < len(ids) else 0 for ids in seeds_ids])  # 0: any id, inactive
+            active = t < lengths
+            step_logits, state = self.step(state, column, None if active.all() else active)
+            logits[active] = step_logits[active]
+        return state, logits
+
     def step(self, state: list, ids: np.ndarray, active: np.ndarray | None = None):
         """ids: (batch,) -> logits (batch, vocab), new state. Rows not `active` keep their state."""
-        ids = np.asarray(ids, dtype=np.int64)
+        ids = np.asarray(ids, dtype=np.intp)
         if self.bidirectional:  # no carried state can stand in for the backward pass: re-run each row
             rows = [h + [int(i)] if active is None or active[r] else h for r, (h, i) in enumerate(zip(state, ids))]
             return np.concatenate([self.logits_full(np.array([h])) for h in rows]), rows
-        keep = ~self.masked_ids[ids]
-        if active is not None:
-            keep &= active
-        all_kept = keep.all()
+        keep = None
+        if self.any_masked or active is not None:
+            keep = ~self.masked_ids[ids] if self.any_masked else np.asarray(active, bool)
+            if self.any_masked and active is not None:
+                keep &= active
+            if keep.all():
+                keep = None
         first = self.recurrent[0]
         x = first.input_table[ids] if first.input_table is not None else self.embedding[ids] @ first.kernel + first.bias
         new_state = []
@@ -147,7 +175,7 @@ class Stepper:
             if i > 0:
                 x = x @ layer.kernel + layer.bias
             new = layer.step(x, state[i])
-            if not all_kept:
+            if keep is not None:  # masked or finished rows keep their state
                 new = [np.where(keep[:, None], n, s) for n, s in zip(new, state[i])]
             new_state.append(new)
             x = new[0]
@@ -155,8 +183,11 @@ class Stepper:
 
     def head(self, h: np.ndarray) -> np.ndarray:
         """(batch, units) -> (batch, vocab) logits, before the softmax."""
-        hidden = self.hidden_act(h @ self.hidden_kernel + self.hidden_bias)
-        return hidden @ self.out_kernel + self.out_bias
+        hidden = h @ self.hidden_kernel
+        hidden += self.hidden_bias
+        logits = self.hidden_act(hidden) @ self.out_kernel  # the one large product: (units, vocab) weights
+        logits += self.out_bias
+        return logits
 
     def logits_full(self, ids: np.ndarray) -> np.ndarray:
         """The model on whole sequences (batch, time) -> logits after the last step (batch, vocab)."""
@@ -176,3 +207,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     np.exp(z, out=z)
     z /= z.sum(axis=-1, keepdims=True)
     return z
+
+
+def one_blas_thread():
+    """A context in which numpy's BLAS runs on one thread (restored after).
+
+    A (1, units) @ (units, vocab) product is memory-bound: waking BLAS worker threads for it every token
+    cost more than the product itself (12x slower generation on two busy cores).
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")

@@ -1,0 +1,150 @@
+"""Generation speed on the reference-sized model: tokens/s, batching, start-up latency, Keras baseline.
+
+    python benchmarks/bench_generate.py [--tokens 2000] [--batch 32] [--baseline-tokens 50]
+
+Builds an untrained model of the reference size (vocabulary 10,000, Embedding 100, LSTM 64, Dense 64,
+objective last) in a temporary run directory; random weights cost the same to run as trained ones.
+Prints one table. Timings are wall clock on whatever machine runs it: compare rows, not machines.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCAB, SEED = 10_000, "w10 w20 w30 w40"
+
+
+def make_reference_run(run_dir: Path) -> None:
+    """config.yaml, tokenizer.json and an untrained model.keras of the reference size."""
+    from lstm_textgen import __version__
+    from lstm_textgen.checkpoints import MODEL, TOKENIZER, prepare_run_dir, save_config, save_model
+    from lstm_textgen.config import load_config
+    from lstm_textgen.model import build_model
+    from lstm_textgen.tokenizer import PAD, UNK, Tokenizer
+
+    config = load_config(ROOT / "configs" / "reference.yaml", [f"train.run_dir={run_dir}"])
+    assert (config.model.rnn, config.model.units, config.model.dense_units, config.embedding.dim,
+            config.model.objective) == ("lstm", 64, 64, 100, "last"), "configs/reference.yaml changed"
+    prepare_run_dir(run_dir)
+    save_config(run_dir, config)
+    vocab = [PAD, UNK] + [f"w{i}" for i in range(2, VOCAB)]
+    Tokenizer("word", True, vocab, [0, 0] + [1] * (VOCAB - 2)).save(run_dir / TOKENIZER, __version__)
+    model = build_model(config.model, VOCAB, config.embedding.dim)
+    save_model(model, run_dir / MODEL)
+
+
+def cli_command() -> list[str]:
+    script = Path(sys.executable).with_name("lstm-textgen")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "lstm_textgen"]
+
+
+def median_wall(command: list[str], repeats: int) -> float:
+    """Median seconds from process start to exit (for `-n 1`, an upper bound on the first token)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
+    return statistics.median(times)
+
+
+def tokens_per_second(generator, seeds: list[str], settings, repeats: int = 5) -> float:
+    """Best of `repeats` (other work on the machine only ever slows a run down): generated tokens (all
+    rows) per second, after the model is loaded."""
+    best = 0.0
+    for r in range(repeats):
+        start = time.perf_counter()
+        samples = generator.sample(seeds, settings, list(range(r, r + len(seeds))))
+        elapsed = time.perf_counter() - start
+        best = max(best, sum(len(s.tokens) for s in samples) / elapsed)
+    return best
+
+
+def keras_baseline(run, tokens: int) -> float:
+    """The old way: model.predict on the whole window (up to window_size tokens) for every new token."""
+    model, window = run.model, run.config.data.window_size
+    ids = run.tokenizer.encode(SEED)
+    rng = np.random.default_rng(0)
+    model.predict(np.array([ids[-window:]]), verbose=0)  # warm-up: the first call builds the graph
+    start = time.perf_counter()
+    for _ in range(tokens):
+        probs = model.predict(np.array([ids[-window:]]), verbose=0)[0].astype(np.float64)
+        probs[:2] = 0.0
+        ids.append(int(rng.choice(len(probs), p=probs / probs.sum())))
+    return tokens / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=2000, help="tokens per single-stream measurement")
+    parser.add_argument("--batch", type=int, default=32, help="streams in the batched measurement")
+    parser.add_argument("--batch-tokens", type=int, default=200, help="tokens per stream when batched")
+    parser.add_argument("--baseline-tokens", type=int, default=50, help="tokens for the Keras baseline")
+    parser.add_argument("--repeats", type=int, default=5, help="subprocess runs per latency median")
+    args = parser.parse_args()
+
+    from lstm_textgen.checkpoints import load_run
+    from lstm_textgen.sample import Generator, Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "reference"
+        make_reference_run(run_dir)
+        run = load_run(run_dir)
+        generator = Generator(run)
+        rows = []
+
+        single = Settings(length=args.tokens, temperature=1.0)
+        tps = tokens_per_second(generator, [SEED], single)
+        rows.append(("single stream, temperature 1", f"{tps:,.0f} tokens/s"))
+        tps_topk = tokens_per_second(generator, [SEED], Settings(length=args.tokens, top_k=40, top_p=0.9))
+        rows.append(("single stream, top-k 40 + top-p 0.9", f"{tps_topk:,.0f} tokens/s"))
+        tps_greedy = tokens_per_second(generator, [SEED], Settings(length=args.tokens, greedy=True))
+        rows.append(("single stream, greedy", f"{tps_greedy:,.0f} tokens/s"))
+
+        per_stream = Settings(length=args.batch_tokens, temperature=1.0)
+        batched = tokens_per_second(generator, [SEED] * args.batch, per_stream)
+        rows.append((f"batch of {args.batch} streams", f"{batched:,.0f} tokens/s"))
+        start = time.perf_counter()
+        for i in range(args.batch):
+            generator.sample([SEED], per_stream, [i])
+        one_by_one = time.perf_counter() - start
+        start = time.perf_counter()
+        generator.sample([SEED] * args.batch, per_stream, list(range(args.batch)))
+        as_batch = time.perf_counter() - start
+        rows.append((f"{args.batch} x {args.batch_tokens} tokens: {args.batch} single runs",
+                     f"{one_by_one:.2f} s"))
+        rows.append((f"{args.batch} x {args.batch_tokens} tokens: one batch",
+                     f"{as_batch:.2f} s ({one_by_one / as_batch:.1f}x faster)"))
+
+        command = cli_command()
+        first = median_wall(command + ["generate", "--run", str(run_dir), "--seed", SEED, "-n", "1",
+                                       "--random-seed", "0"], args.repeats)
+        rows.append(("first token: `generate -n 1`, process start to exit", f"{first:.2f} s"))
+        help_latency = median_wall(command + ["--help"], args.repeats)
+        rows.append(("`lstm-textgen --help`", f"{help_latency:.2f} s"))
+
+        baseline = keras_baseline(run, args.baseline_tokens)
+        rows.append(("baseline: Keras model.predict per token", f"{baseline:,.1f} tokens/s"))
+        rows.append(("single stream / baseline", f"{tps / baseline:,.0f}x"))
+
+    width = max(len(name) for name, _ in rows)
+    load = ", load average {:.1f}".format(os.getloadavg()[0]) if hasattr(os, "getloadavg") else ""
+    print(f"lstm-textgen generation, reference-sized model (vocab {VOCAB:,}, Embedding 100, LSTM 64, Dense 64), "
+          f"{os.cpu_count()} CPUs{load}")
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
