@@ -1,4 +1,4 @@
-"""Keras callbacks that keep the run directory current after every epoch."""
+"""Keras callbacks that keep the run directory current and resumable while training."""
 from __future__ import annotations
 
 import csv
@@ -11,87 +11,156 @@ from pathlib import Path
 import keras
 
 from lstm_textgen.atomic import replacing, write_text
-from lstm_textgen.checkpoints import CHECKPOINTS, HISTORY, METRICS, MODEL, save_json, save_model
+from lstm_textgen.checkpoints import (CHECKPOINTS, HISTORY, METRICS, MODEL, TrainingState, save_json,
+                                      save_model)
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_perplexity", "seconds",
                    "tokens_per_second"]
 
 
-def perplexity(loss: float) -> float:
-    return math.exp(min(loss, 700.0))  # exp overflows a float past ~709
+def perplexity(loss: float | None) -> float:
+    return math.inf if loss is None else math.exp(min(loss, 700.0))  # exp overflows a float past ~709
+
+
+class Interrupted(Exception):
+    """Raised out of fit() after a resumable state was saved, when a stop was asked for."""
 
 
 class RunWriter(keras.callbacks.Callback):
-    """Writes history.csv, checkpoints/epoch_NNN.keras, model.keras (best val_loss) and metrics.json.
+    """Writes history.csv, checkpoints/, model.keras (best val_loss), metrics.json and the training state.
 
-    Keras' ModelCheckpoint and CSVLogger write in place; a run killed mid-write would be left with a
-    half-written file, so this one writes each file under a temporary name and renames it.
+    Keras' ModelCheckpoint, CSVLogger, EarlyStopping and BackupAndRestore each do part of this, but they
+    write files in place (a kill mid-write leaves half a file), restart an interrupted epoch from its
+    first batch, and forget early-stopping and dropout-seed state across runs. This one writes every
+    file under a temporary name and renames it, and keeps all of it in one state: a resumed run
+    continues at the very step where the last one stopped.
     """
 
-    def __init__(self, run_dir: Path, targets_per_step: int, keep_checkpoints: int, summary: dict):
+    def __init__(self, run_dir: Path, state: TrainingState, targets_per_step: int, patience: int | None,
+                 keep_checkpoints: int, backup_every_steps: int | None, summary: dict):
         super().__init__()
-        self.run_dir, self.targets_per_step, self.keep = run_dir, targets_per_step, keep_checkpoints
-        self.summary = summary  # static facts for metrics.json (vocab size, corpus tokens, ...)
-        self.rows: list[dict] = []
-        self.best_loss, self.best_epoch = math.inf, 0
-        self.tokens_seen = 0  # training targets, summed over epochs
-        self.train_seconds: list[float] = []
+        self.run_dir, self.state = run_dir, state
+        self.targets_per_step, self.patience, self.keep = targets_per_step, patience, keep_checkpoints
+        self.backup_every_steps, self.summary = backup_every_steps, summary
+        self.stop_requested = False  # set by a signal handler; honoured at the next batch end
 
+    # --- progress within an epoch -------------------------------------------------------------
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start = self.val_start = time.perf_counter()
-        self.steps = 0
+        self.fit_steps = 0  # steps of this epoch run by this fit() call (a resumed epoch had some before)
+        self.before = dict(self.state.partial)  # sums over the steps of this epoch run before this fit()
+        self.last_logs: dict = {}
 
     def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
+        self.fit_steps += 1
+        self.state.step += 1
+        self.state.global_step += 1
+        self.state.tokens_seen += self.targets_per_step
+        self.last_logs = logs or {}
+        if self.stop_requested:
+            self._save_state(self._partial())
+            raise Interrupted
+        if self.backup_every_steps and self.state.global_step % self.backup_every_steps == 0:
+            self._save_state(self._partial())
 
     def on_test_begin(self, logs=None):
         self.val_start = time.perf_counter()  # training time ends where validation starts
 
+    def _partial(self) -> dict:
+        """Sums over the epoch so far: what was saved before this fit() plus its running means."""
+        before = self.before
+        seconds = (self.val_start if self.val_start > self.epoch_start else time.perf_counter()) - self.epoch_start
+        return {name: before.get(name, 0.0) + float(self.last_logs.get(name, 0.0)) * self.fit_steps
+                for name in ("loss", "accuracy")} | {"seconds": before.get("seconds", 0.0) + seconds}
+
+    # --- the end of an epoch ------------------------------------------------------------------
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        now = time.perf_counter()
-        ran_validation = self.val_start > self.epoch_start
-        train_seconds = max((self.val_start if ran_validation else now) - self.epoch_start, 1e-9)
-        self.tokens_seen += self.steps * self.targets_per_step
-        self.train_seconds.append(train_seconds)
-        val_loss = float(logs.get("val_loss", math.nan))
-        row = {"epoch": epoch + 1, "loss": logs.get("loss"), "accuracy": logs.get("accuracy"),
+        state = self.state
+        totals = self._partial()
+        steps = state.step
+        val_loss = logs.get("val_loss")
+        val_loss = None if val_loss is None or math.isnan(val_loss) else float(val_loss)
+        row = {"epoch": epoch + 1, "loss": totals["loss"] / steps, "accuracy": totals["accuracy"] / steps,
                "val_loss": val_loss, "val_accuracy": logs.get("val_accuracy"),
-               "val_perplexity": perplexity(val_loss), "seconds": round(now - self.epoch_start, 3),
-               "tokens_per_second": round(self.steps * self.targets_per_step / train_seconds, 1)}
-        self.rows.append(row)
-        self._write_history()
+               "val_perplexity": perplexity(val_loss), "seconds": round(time.perf_counter() - self.epoch_start, 3),
+               "tokens_per_second": round(steps * self.targets_per_step / max(totals["seconds"], 1e-9), 1)}
+        state.rows.append(row)
+        state.train_seconds += totals["seconds"]
+        state.epoch, state.step, state.partial = epoch + 1, 0, {}
+
         checkpoint = self.run_dir / CHECKPOINTS / f"epoch_{epoch + 1:03d}.keras"
         save_model(self.model, checkpoint)
-        if val_loss < self.best_loss:
-            self.best_loss, self.best_epoch = val_loss, epoch + 1
+        if val_loss is not None and (state.best_loss is None or val_loss < state.best_loss):
+            state.best_loss, state.best_epoch, state.wait = val_loss, epoch + 1, 0
             with replacing(self.run_dir / MODEL, suffix=".keras") as tmp:
                 shutil.copyfile(checkpoint, tmp)
+        else:
+            state.wait += 1
+        if self.patience and state.wait >= self.patience:
+            state.stopped_early = True
+            self.model.stop_training = True
         self._prune()
+        self._write_history()
         self._write_metrics()
+        self._save_state({})
+        if self.stop_requested:
+            raise Interrupted
+
+    def _save_state(self, partial: dict) -> None:
+        """Weights and optimizer under a new name, then state.json pointing at them (the commit)."""
+        state, folder = self.state, self.run_dir / CHECKPOINTS
+        state.partial = partial
+        name = f"state_{state.global_step:09d}.weights.h5"
+        if state.weights != name:
+            with replacing(folder / name, suffix=".weights.h5") as tmp:
+                self.model.save_weights(tmp)
+        state.weights = name
+        state.seeds = [v.numpy().tolist() for v in _seed_states(self.model)]
+        state.save(self.run_dir)
+        for old in folder.glob("state_*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def _prune(self):
+        files = sorted((self.run_dir / CHECKPOINTS).glob("epoch_*.keras"))
+        best = self.run_dir / CHECKPOINTS / f"epoch_{self.state.best_epoch:03d}.keras"
+        for old in files[: max(len(files) - self.keep, 0)]:
+            if old != best:
+                old.unlink(missing_ok=True)
 
     def _write_history(self):
         out = io.StringIO()
         writer = csv.DictWriter(out, HISTORY_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(self.rows)
+        writer.writerows(self.state.rows)
         write_text(self.run_dir / HISTORY, out.getvalue())
 
-    def _prune(self):
-        files = sorted((self.run_dir / CHECKPOINTS).glob("epoch_*.keras"))
-        best = self.run_dir / CHECKPOINTS / f"epoch_{self.best_epoch:03d}.keras"
-        for old in files[: max(len(files) - self.keep, 0)]:
-            if old != best:
-                old.unlink(missing_ok=True)
-
     def _write_metrics(self):
-        train_seconds = sum(self.train_seconds)
+        state = self.state
         save_json(self.run_dir / METRICS, {
             **self.summary,
-            "epochs": len(self.rows),
-            "best_epoch": self.best_epoch,
-            "best_val_loss": self.best_loss,
-            "best_val_perplexity": perplexity(self.best_loss),
-            "tokens_seen": self.tokens_seen,
-            "tokens_per_second": round(self.tokens_seen / max(train_seconds, 1e-9), 1),
+            "epochs": state.epoch,
+            "best_epoch": state.best_epoch,
+            "best_val_loss": state.best_loss,
+            "best_val_perplexity": perplexity(state.best_loss),
+            "stopped_early": state.stopped_early,
+            "tokens_seen": state.tokens_seen,
+            "tokens_per_second": round(state.tokens_seen / max(state.train_seconds, 1e-9), 1),
         })
+
+
+def restore_state(model, run_dir: Path, state: TrainingState, learning_rate: float) -> None:
+    """Load weights, optimizer moments and dropout seeds saved by RunWriter into a freshly built model."""
+    if not state.weights:
+        return
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(run_dir / CHECKPOINTS / state.weights)
+    for variable, value in zip(_seed_states(model), state.seeds):
+        variable.assign(value)
+    model.optimizer.learning_rate = learning_rate  # a changed learning rate is a safe change
+
+
+def _seed_states(model) -> list:
+    """The dropout seed-generator variables, in layer order (their names carry a process-wide counter)."""
+    return [v for v in model.variables if "seed_generator_state" in v.path]

@@ -1,6 +1,7 @@
 """The run directory: its file names, saving config/model atomically, and load_run() for generate/evaluate."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -11,13 +12,20 @@ from functools import cached_property
 from pathlib import Path
 
 from lstm_textgen import __version__
-from lstm_textgen.atomic import replacing, write_text
+from lstm_textgen.atomic import remove_temporaries, replacing, write_text
 from lstm_textgen.config import Config, check_saved_meta, config_yaml, load_config, read_yaml
 from lstm_textgen.errors import CheckpointError, ConfigError
 from lstm_textgen.tokenizer import Tokenizer
 
 CONFIG, TOKENIZER, MODEL = "config.yaml", "tokenizer.json", "model.keras"
 HISTORY, METRICS, CHECKPOINTS = "history.csv", "metrics.json", "checkpoints"
+SAMPLES, CURVES, TENSORBOARD = "samples.txt", "curves.png", "tensorboard"  # written by monitor.py
+STATE = "state.json"  # under checkpoints/: where training stands; written last, so it is the commit point
+# Keys that may change between a run and its resumption; any other change is refused.
+SAFE_TO_CHANGE = {"train.epochs", "train.early_stopping_patience", "train.learning_rate", "train.clipnorm",
+                  "train.keep_checkpoints", "train.backup_every_steps", "train.steps_per_epoch", "train.run_dir",
+                  "train.sample_every", "train.sample_seed", "train.sample_length", "train.tensorboard",
+                  "data.corpus", "generate.length", "generate.temperature", "generate.top_k", "generate.top_p"}
 
 
 def prepare_run_dir(run_dir: Path) -> None:
@@ -29,6 +37,9 @@ def prepare_run_dir(run_dir: Path) -> None:
         probe = run_dir / ".write-test"
         probe.write_bytes(b"")
         probe.unlink()
+        for folder in (run_dir, run_dir / CHECKPOINTS, run_dir / "tokens"):
+            if folder.is_dir():
+                remove_temporaries(folder)
     except OSError as e:
         raise CheckpointError(f"cannot write to run directory {run_dir}: {e.strerror or e}; "
                               "choose a writable --run") from None
@@ -70,6 +81,54 @@ def load_saved_config(run_dir: Path) -> Config:
         return load_config(path)
     except ConfigError as e:
         raise CheckpointError(f"{path} is not a valid run config ({e}); retrain the run") from None
+
+
+@dataclass
+class TrainingState:
+    """Where training stands: enough to continue exactly where it stopped."""
+    epoch: int = 0  # epochs completed
+    step: int = 0  # steps done in the epoch under way
+    global_step: int = 0
+    weights: str | None = None  # checkpoints/ file with the weights and the optimizer state at global_step
+    seeds: list = field(default_factory=list)  # dropout seed-generator states, in layer order
+    rows: list = field(default_factory=list)  # history.csv rows of the completed epochs
+    best_loss: float | None = None
+    best_epoch: int = 0
+    wait: int = 0  # epochs since val_loss last improved (early stopping)
+    stopped_early: bool = False
+    tokens_seen: int = 0
+    train_seconds: float = 0.0
+    partial: dict = field(default_factory=dict)  # loss/accuracy sums and seconds of the epoch under way
+
+    def save(self, run_dir: Path) -> None:
+        save_json(run_dir / CHECKPOINTS / STATE, dataclasses.asdict(self))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "TrainingState | None":
+        """The saved state, or None when training never saved one; a damaged one is named."""
+        path = run_dir / CHECKPOINTS / STATE
+        if not path.exists():
+            return None
+        try:
+            state = cls(**json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as e:
+            raise CheckpointError(f"{path} is corrupt ({type(e).__name__}); start over with --restart") from None
+        if state.weights and not (run_dir / CHECKPOINTS / state.weights).is_file():
+            raise CheckpointError(f"{path} names {state.weights}, which is missing; start over with --restart")
+        return state
+
+
+def config_changes(old: Config, new: Config) -> tuple[list[str], list[str]]:
+    """(refused, allowed) differences between a saved run config and a new one, as 'key (old -> new)'."""
+    refused, allowed = [], []
+    old_d, new_d = old.to_dict(), new.to_dict()
+    for section, values in new_d.items():
+        for key, value in values.items():
+            before = old_d[section][key]
+            if before != value and f"{section}.{key}" != "train.run_dir":  # a run may be moved or copied
+                entry = f"{section}.{key} ({before!r} -> {value!r})"
+                (allowed if f"{section}.{key}" in SAFE_TO_CHANGE else refused).append(entry)
+    return refused, allowed
 
 
 @dataclass

