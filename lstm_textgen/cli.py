@@ -44,7 +44,19 @@ def user_errors():
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 def cli(debug):
     """Train an LSTM next-word model on your own text and generate new text from a seed phrase."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logger = logging.getLogger("lstm_textgen")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+        logger.setLevel(logging.INFO)
+
+
+class _StderrHandler(logging.Handler):
+    """Library progress messages to whatever sys.stderr is now, above any tqdm bar."""
+
+    def emit(self, record):
+        from tqdm import tqdm
+
+        tqdm.write(self.format(record), file=sys.stderr)
 
 
 @cli.command()
@@ -54,16 +66,25 @@ def cli(debug):
 @click.option("overrides", "--set", multiple=True, metavar="KEY=VALUE",
               help="Override a config value, e.g. --set model.units=128 (repeatable).")
 @click.option("run_dir", "--run", metavar="DIR", help="Run directory (train.run_dir; default runs/<corpus name>).")
-def train(corpus, config_path, overrides, run_dir):
-    """Train a model on CORPUS (a file, folder or glob) and save it to a run directory."""
+@click.option("--restart", "mode", flag_value="restart", help="Delete the run already in DIR and start over.")
+@click.option("--resume", "mode", flag_value="resume", help="Only continue the run in DIR; never start a new one.")
+def train(corpus, config_path, overrides, run_dir, mode):
+    """Train a model on CORPUS (a file, folder or glob) and save it to a run directory.
+
+    Run the same command again to continue an interrupted run where it stopped.
+    """
     from lstm_textgen.config import load_config
 
     with user_errors():
         values = {key: value for key, value in (("data.corpus", corpus), ("train.run_dir", run_dir)) if value}
         config = load_config(config_path, overrides, values)
-        from lstm_textgen.training import train as train_model  # TensorFlow loads here, after the checks
+        from lstm_textgen.training import TrainingStopped, train as train_model  # TensorFlow loads here
 
-        run = train_model(config)
+        try:
+            run = train_model(config, mode or "auto")
+        except TrainingStopped as stopped:
+            click.echo(str(stopped), err=True)
+            sys.exit(130)
         metrics = json.loads((run / "metrics.json").read_text())
     click.echo(f"Saved run to {run} (best val perplexity {metrics['best_val_perplexity']:.2f} "
                f"after epoch {metrics['best_epoch']}, {metrics['tokens_per_second']:,.0f} tokens/s)")
@@ -87,54 +108,105 @@ def _run_option(f):
 @click.option("--repetition-penalty", type=float, help="Above 1 discourages tokens already used.")
 @click.option("--no-repeat-ngram-size", type=int, help="Never repeat an n-gram of this size.")
 @click.option("--min-length", type=int, help="Tokens before any stop condition applies.")
-@click.option("stop", "--stop", multiple=True, metavar="TEXT", help="Stop once the text contains TEXT (repeatable).")
+@click.option("stop", "--stop", multiple=True, metavar="TEXT", help="Stop once new text contains TEXT (repeatable).")
 @click.option("--stop-newlines", type=int, help="Stop after this many newlines.")
 @click.option("--random-seed", type=int, help="Fix the random draws to repeat a sample exactly.")
-@click.option("--samples", "-k", type=int, default=1, show_default=True, help="Samples per seed, made as one batch.")
+@click.option("--samples", type=int, default=1, show_default=True, help="Samples per seed, made as one batch.")
 @click.option("--jsonl", is_flag=True, help="Print one JSON object per sample.")
-def generate(run_dir, seed, seeds_file, samples, jsonl, random_seed, **options):
+@click.option("--interactive", "-i", is_flag=True, help="Pick each next word yourself from the top 10.")
+@click.option("--novelty", is_flag=False, flag_value="4,8", default=None, metavar="[N,...]",
+              help="Report the share of n-grams copied from the training text (n = 4,8 unless given).")
+def generate(run_dir, seed, seeds_file, samples, jsonl, interactive, random_seed, novelty, **options):
     """Continue a seed phrase with text from a trained run."""
-    from lstm_textgen.sample import Generator, new_random_seed, settings_from
     from lstm_textgen.checkpoints import load_run
+    from lstm_textgen.sample import (Continuation, Generator, encode_seed, interact, new_random_seed,
+                                     settings_from)
 
     with user_errors():
         seeds = _read_seeds(seed, seeds_file)
         if samples < 1:
             raise TextgenError(f"--samples must be >= 1, got {samples}")
+        if interactive and (len(seeds) > 1 or samples > 1 or jsonl):
+            raise TextgenError("--interactive takes one --seed, without --seeds-file, --samples or --jsonl")
         run = load_run(run_dir)
-        stop = options.pop("stop") or None
-        settings = settings_from(run, stop=list(stop) if stop else None, **options)
+        settings = settings_from(run, stop=list(options.pop("stop")) or None, **options)
         settings.check()
-        for ids_seed in seeds:
-            unknown = run.tokenizer.unknown(ids_seed)
+        novelty_ns = _novelty_sizes(novelty, interactive)  # None without --novelty
+        for text in seeds:  # refuse an unusable seed before printing anything
+            _, unknown = encode_seed(run, text)
             if unknown:
                 click.echo(f"not in the vocabulary, fed as <unk>: {', '.join(unknown)}", err=True)
+        if interactive:
+            continuation = Continuation(run, seeds[0])
+            interact(continuation, 10, settings.length, ask=_ask, show=click.echo,
+                     warn=lambda message: click.echo(message, err=True))
+            click.echo(continuation.text)
+            return
         base = random_seed if random_seed is not None else new_random_seed()
         if random_seed is None:
             click.echo(f"random seed: {base} (pass --random-seed {base} to repeat)", err=True)
         batch = [s for s in seeds for _ in range(samples)]
         streaming = len(batch) == 1 and not jsonl
+        generator = Generator(run)  # reads model.keras: a damaged one is named before anything is printed
         if streaming:
             click.echo(seeds[0], nl=False)
-        results = Generator(run).sample(
+        results = generator.sample(
             batch, settings, [base + i for i in range(len(batch))],
             on_piece=(lambda row, piece: click.echo(piece, nl=False)) if streaming else None)
+        reports = _novelty_reports(run, results, novelty_ns)  # [] without --novelty
     if streaming:
         click.echo()
+        _echo_novelty(reports, 0)
         return
     for i, sample in enumerate(results):
         if jsonl:
-            click.echo(json.dumps(sample.to_dict(), ensure_ascii=False))
+            click.echo(json.dumps(sample.to_dict() | ({"novelty": reports[i]} if reports else {}), ensure_ascii=False))
         else:
             click.echo(f"--- sample {i + 1} (random seed {sample.random_seed}) ---")
             click.echo(sample.seed + sample.text)
+            _echo_novelty(reports, i)
+
+
+def _novelty_sizes(novelty: str | None, interactive: bool) -> tuple[int, ...] | None:
+    """generate --novelty N,...: the n-gram sizes, checked before anything is generated."""
+    if novelty is None:
+        return None
+    if interactive:
+        raise TextgenError("--novelty measures generated samples; drop it with --interactive")
+    from lstm_textgen.novelty import parse_ns
+
+    return parse_ns(novelty)
+
+
+def _novelty_reports(run, results, ns: tuple[int, ...] | None) -> list[dict]:
+    """generate --novelty: how much of each sample is copied from the training corpus."""
+    if ns is None:
+        return []
+    from lstm_textgen.novelty import sample_novelty
+
+    return sample_novelty(run, results, ns)
+
+
+def _echo_novelty(reports: list[dict], i: int) -> None:
+    if reports:
+        from lstm_textgen.novelty import format_novelty
+
+        click.echo(format_novelty(reports[i]), err=True)
+
+
+def _ask(prompt: str) -> str | None:
+    """One line from the person at the keyboard; None when input ends."""
+    try:
+        return click.prompt(prompt, default="", show_default=False, prompt_suffix="> ")
+    except click.Abort:
+        return None
 
 
 def _read_seeds(seed: str | None, seeds_file: str | None) -> list[str]:
     if seeds_file:
         try:
             with open(seeds_file, encoding="utf-8") as f:
-                lines = [line.rstrip("\n") for line in f if line.strip()]
+                lines = [line.rstrip("\r\n") for line in f if line.strip()]
         except (OSError, UnicodeDecodeError) as e:
             raise TextgenError(f"cannot read --seeds-file {seeds_file}: {getattr(e, 'strerror', None) or e}") from None
         if not lines:
@@ -143,6 +215,31 @@ def _read_seeds(seed: str | None, seeds_file: str | None) -> list[str]:
     if seed is None:
         raise TextgenError('give a seed phrase with --seed "once upon a time" (or --seeds-file FILE)')
     return [seed]
+
+
+@cli.command()
+@_run_option
+@click.argument("text")
+@click.option("top", "-k", "--top", type=int, default=10, show_default=True, help="How many next words to list.")
+@click.option("as_json", "--json", is_flag=True, help="Print one JSON object.")
+def suggest(run_dir, text, top, as_json):
+    """List the likeliest next words after TEXT, with their probabilities."""
+    from lstm_textgen.checkpoints import load_run
+    from lstm_textgen.sample import suggest as suggest_next
+
+    with user_errors():
+        run = load_run(run_dir)
+        choices = suggest_next(run, text, top)
+    unknown = run.tokenizer.unknown(text)
+    if unknown:
+        click.echo(f"not in the vocabulary, fed as <unk>: {', '.join(unknown)}", err=True)
+    if as_json:
+        click.echo(json.dumps({"text": text, "next": [{"token": w, "probability": p} for w, p in choices],
+                               "unknown_seed_words": unknown}, ensure_ascii=False))
+        return
+    width = max(len(w) for w, _ in choices)
+    for i, (word, probability) in enumerate(choices, 1):
+        click.echo(f"{i:>3}. {word:<{width}}  {probability:.4f}")
 
 
 @cli.command()
@@ -159,3 +256,50 @@ def evaluate(run_dir, files, as_json):
 
         report = evaluate_run(run, list(files))
     click.echo(json.dumps(report) if as_json else format_report(report))
+
+
+@cli.command()
+@click.option("run_dirs", "--run", "-r", multiple=True, metavar="DIR",
+              help="Run directory; repeat it, or list more DIRs after it, to compare runs.")
+@click.argument("more_runs", nargs=-1, metavar="[DIR]...")
+@click.option("out", "-o", "--out", metavar="FILE",
+              help="Image to write (.png, .svg, .pdf); default DIR/curves.png for one run, curves.png for several.")
+def plot(run_dirs, more_runs, out):
+    """Draw loss and validation perplexity per epoch of one or more runs on one figure."""
+    from pathlib import Path
+
+    from lstm_textgen.report import plot_runs
+
+    with user_errors():
+        runs = [Path(d) for d in (*run_dirs, *more_runs)]
+        if not runs:
+            raise TextgenError("give a run directory: lstm-textgen plot --run runs/NAME [DIR ...]")
+        target = Path(out) if out else (runs[0] / "curves.png" if len(runs) == 1 else Path("curves.png"))
+        plot_runs(runs, target)
+    click.echo(f"Wrote {target}")
+
+
+@cli.command()
+@_run_option
+@click.option("as_json", "--json", is_flag=True, help="Print the summary as one JSON object.")
+def info(run_dir, as_json):
+    """Summarise a run: corpus, tokenizer, layers and parameters, training figures, files and sizes."""
+    from lstm_textgen.report import format_info, run_info
+
+    with user_errors():
+        summary = run_info(run_dir)
+    click.echo(json.dumps(summary, indent=2) if as_json else format_info(summary))
+
+
+@cli.command()
+@click.argument("folder", default="runs", required=False)
+def runs(folder):
+    """List the runs under FOLDER (default runs/): corpus, epochs, best val perplexity, size, last change."""
+    from lstm_textgen.report import format_runs_table, list_runs
+
+    with user_errors():
+        rows = list_runs(folder)
+    if not rows:
+        click.echo(f"No runs under {folder}; train one with: lstm-textgen train CORPUS --run {folder}/NAME")
+        return
+    click.echo(format_runs_table(rows))

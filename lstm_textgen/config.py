@@ -92,6 +92,11 @@ class TrainConfig:
     seed: int = 42
     early_stopping_patience: Optional[int] = 3  # epochs without val_loss improvement; null = off
     keep_checkpoints: int = 3  # per-epoch checkpoints kept (the best is always kept)
+    backup_every_steps: Optional[int] = 200  # resumable state saved this often inside an epoch; null = per epoch
+    sample_every: Optional[int] = 1  # print and save a sample every this many epochs; null = off
+    sample_seed: Optional[str] = None  # null = the first words of the training text
+    sample_length: int = 30  # tokens per epoch sample
+    tensorboard: bool = False  # write TensorBoard logs under <run_dir>/tensorboard
 
     def problems(self) -> list[str]:
         return _problems(
@@ -105,6 +110,13 @@ class TrainConfig:
             (self.early_stopping_patience is not None and self.early_stopping_patience < 1,
              f"train.early_stopping_patience must be >= 1 or null, got {self.early_stopping_patience}"),
             (self.keep_checkpoints < 0, f"train.keep_checkpoints must be >= 0, got {self.keep_checkpoints}"),
+            (self.backup_every_steps is not None and self.backup_every_steps < 1,
+             f"train.backup_every_steps must be >= 1 or null, got {self.backup_every_steps}"),
+            (self.sample_every is not None and self.sample_every < 1,
+             f"train.sample_every must be >= 1, or null to turn epoch samples off, got {self.sample_every}"),
+            (self.sample_seed is not None and not self.sample_seed.strip(),
+             "train.sample_seed must be a phrase, or null for the training text's first words; got an empty string"),
+            (self.sample_length < 1, f"train.sample_length must be >= 1, got {self.sample_length}"),
         )
 
 

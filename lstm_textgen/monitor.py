@@ -1,0 +1,125 @@
+"""Callbacks that let a person watch training: epoch samples (samples.txt), curves.png and TensorBoard logs.
+
+training.py runs them after RunWriter, so history.csv and the epoch's checkpoint are already on disk.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+from tqdm.auto import tqdm
+
+from lstm_textgen.atomic import write_text
+from lstm_textgen.callbacks import perplexity
+from lstm_textgen.checkpoints import (CHECKPOINTS, CURVES, SAMPLES, TENSORBOARD, TOKENIZER, ModelWeights, Run,
+                                      read_model_weights)
+from lstm_textgen.config import Config
+from lstm_textgen.data import TOKENS
+from lstm_textgen.errors import ConfigError
+from lstm_textgen.tokenizer import UNK_ID, Tokenizer
+
+SAMPLE_TEMPERATURES = (0.5, 1.0)  # the likeliest text, and the model's own distribution
+DEFAULT_SEED_TOKENS = {"word": 8, "char": 40}  # how much of the training text's start seeds the samples
+
+
+def monitoring_callbacks(config: Config, run_dir: Path) -> list:
+    """Extra Keras callbacks for a training run, after RunWriter has updated the run directory."""
+    callbacks: list = []
+    if config.train.sample_every:
+        tokenizer = Tokenizer.load(run_dir / TOKENIZER)
+        callbacks.append(SampleWriter(run_dir, config, tokenizer, sample_seed(config, run_dir, tokenizer)))
+    callbacks.append(CurvesWriter(run_dir))
+    if config.train.tensorboard:
+        if importlib.util.find_spec("tensorboard") is None:  # tf.summary needs it to write anything
+            raise ConfigError("train.tensorboard is true but the tensorboard package is not installed; "
+                              "run: pip install tensorboard (or pip install 'lstm-textgen[tensorboard]')")
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD)))
+    return callbacks
+
+
+def sample_seed(config: Config, run_dir: Path, tokenizer: Tokenizer) -> str:
+    """train.sample_seed, or the first words of the training text (skipping <unk>) when it is null."""
+    seed = config.train.sample_seed
+    if seed is not None:
+        if all(i == UNK_ID for i in tokenizer.encode(seed)):
+            raise ConfigError(f"train.sample_seed {seed!r} has no word in the vocabulary; use words from the "
+                              "training text, or null for its first words")
+        return seed
+    ids = np.load(run_dir / TOKENS / "train.npy", mmap_mode="r")[:10_000]
+    ids = ids[ids > UNK_ID][:DEFAULT_SEED_TOKENS[tokenizer.level]]
+    return tokenizer.decode(ids) if len(ids) else tokenizer.vocab[2]  # no known token: the commonest one
+
+
+class _EpochRun(Run):
+    """The run as it stands after an epoch: that epoch's weights, not model.keras (the best epoch's)."""
+
+    def __init__(self, run_dir: Path, config: Config, tokenizer: Tokenizer, weights: ModelWeights):
+        self.run_dir, self.config, self.tokenizer = run_dir, config, tokenizer
+        self.__dict__["weights"] = weights  # what Run.weights (a cached_property) would have read
+
+
+class SampleWriter(keras.callbacks.Callback):
+    """Every train.sample_every epochs: a short sample at two temperatures, printed and added to samples.txt."""
+
+    def __init__(self, run_dir: Path, config: Config, tokenizer: Tokenizer, seed: str):
+        super().__init__()
+        self.run_dir, self.config, self.tokenizer, self.seed = run_dir, config, tokenizer, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        train = self.config.train
+        if (epoch + 1) % train.sample_every:
+            return
+        from lstm_textgen.sample import Generator, Settings
+
+        run = _EpochRun(self.run_dir, self.config, self.tokenizer, self._weights(epoch + 1))
+        generator = Generator(run)
+        # Fixed draws per temperature: from one epoch to the next, only the model changes.
+        texts = [generator.sample([self.seed], Settings(length=train.sample_length, temperature=t),
+                                  [train.seed + i])[0].text for i, t in enumerate(SAMPLE_TEMPERATURES)]
+        entry = format_samples(epoch + 1, (logs or {}).get("val_loss"), self.seed, texts)
+        tqdm.write(entry, file=sys.stderr)  # above the progress bars, which tqdm redraws
+        path = self.run_dir / SAMPLES
+        before = path.read_text(encoding="utf-8") if path.exists() else ""
+        write_text(path, before + entry + "\n\n")
+
+    def _weights(self, epoch: int) -> ModelWeights:
+        """This epoch's weights: its checkpoint if kept, else the live model saved to a scratch file."""
+        checkpoint = self.run_dir / CHECKPOINTS / f"epoch_{epoch:03d}.keras"
+        if checkpoint.is_file():
+            return read_model_weights(checkpoint)
+        with tempfile.TemporaryDirectory() as folder:  # train.keep_checkpoints=0 pruned it
+            scratch = Path(folder) / "model.keras"
+            self.model.save(scratch)
+            return read_model_weights(scratch)
+
+
+def format_samples(epoch: int, val_loss: float | None, seed: str, texts: list[str]) -> str:
+    """One samples.txt entry: a header naming the epoch and seed, then one indented block per temperature."""
+    quality = "" if val_loss is None else f" (val perplexity {perplexity(val_loss):,.2f})"
+    lines = [f"epoch {epoch}{quality}, seed {_quoted(seed)}"]
+    for temperature, text in zip(SAMPLE_TEMPERATURES, texts):
+        first, *rest = text.lstrip(" ").split("\n")
+        lines.append(f"  temperature {temperature}: ...{first}")
+        lines.extend(f"      {line}" if line.strip() else "" for line in rest)  # the continuation, indented
+    return "\n".join(lines)
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+class CurvesWriter(keras.callbacks.Callback):
+    """Redraws curves.png from history.csv after every epoch, so a long run can be watched."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        from lstm_textgen.report import plot_runs
+
+        plot_runs([self.run_dir], self.run_dir / CURVES)

@@ -1,0 +1,327 @@
+"""Reading run directories back for people: curves.png and `plot`, `info` and `runs` (no TensorFlow)."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lstm_textgen.checkpoints import CONFIG, HISTORY, METRICS, MODEL, TOKENIZER, load_saved_config, read_model_weights
+from lstm_textgen.errors import CheckpointError, TextgenError
+from lstm_textgen.tokenizer import Tokenizer
+
+
+# --- history.csv and the curves ------------------------------------------------------------------
+def read_history(run_dir: Path) -> dict[str, list[float]]:
+    """history.csv as columns of floats (a missing or infinite value is nan); {} while no epoch has ended."""
+    path = Path(run_dir) / HISTORY
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise CheckpointError(f"{path} is unreadable ({type(e).__name__}); "
+                              "training rewrites it after the next epoch") from None
+    columns: dict[str, list[float]] = {}
+    for row in rows:
+        for name, value in row.items():
+            columns.setdefault(name, []).append(_number(value))
+    return columns
+
+
+def _number(value: str | None) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def best_epoch(history: dict[str, list[float]]) -> int | None:
+    """The first epoch with the lowest val_loss (as RunWriter picks model.keras), or None."""
+    pairs = [(loss, epoch) for epoch, loss in zip(history.get("epoch", []), history.get("val_loss", []))
+             if not math.isnan(loss)]
+    return int(min(pairs)[1]) if pairs else None
+
+
+@dataclass
+class Curve:
+    """One line as drawn: which run, which metric, and its points."""
+    run: str
+    metric: str  # "loss", "val_loss" or "val_perplexity"
+    epochs: list[float]
+    values: list[float]
+
+
+def plot_runs(run_dirs: list[Path], out_path: Path, labels: list[str] | None = None) -> list[Curve]:
+    """Draw train/val loss and val perplexity per epoch of each run, best epochs starred, into out_path.
+
+    Returns the curves read back from the figure's lines, so a caller (or a test) sees what was drawn.
+    """
+    runs = [Path(d) for d in run_dirs]
+    labels = labels or [str(d) for d in runs]
+    histories = []
+    for run_dir in runs:
+        _check_run(run_dir)
+        history = read_history(run_dir)
+        if not history.get("epoch"):
+            raise CheckpointError(f"{run_dir} has no finished epoch yet ({HISTORY} is missing or empty); "
+                                  "plot it after its first epoch")
+        histories.append(history)
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # non-interactive; no pyplot, no global state
+    from matplotlib.figure import Figure
+
+    out_path = Path(out_path)
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    canvas = FigureCanvasAgg(fig)
+    kind = out_path.suffix.lstrip(".").lower()
+    if kind not in canvas.get_supported_filetypes():
+        raise TextgenError(f"cannot write a .{kind or '(no suffix)'} figure: {out_path}; "
+                           "use a name ending in .png, .svg or .pdf")
+    loss_ax, ppl_ax = fig.subplots(1, 2)
+    colours = [f"C{i % 10}" for i in range(len(runs))]
+    for label, history, colour in zip(labels, histories, colours):
+        epochs, tag = history["epoch"], (label if len(runs) > 1 else "")
+        loss_ax.plot(epochs, history["loss"], "--", color=colour, marker=".", gid="loss",
+                     label=f"{tag} train".strip())
+        loss_ax.plot(epochs, history["val_loss"], "-", color=colour, marker=".", gid="val_loss",
+                     label=f"{tag} validation".strip())
+        ppl_ax.plot(epochs, history["val_perplexity"], "-", color=colour, marker=".", gid="val_perplexity",
+                    label=label if len(runs) > 1 else "validation")
+        best = best_epoch(history)
+        if best is not None:
+            i = epochs.index(best)
+            star = {"marker": "*", "markersize": 14, "color": colour, "markeredgecolor": "black", "zorder": 3}
+            loss_ax.plot([best], [history["val_loss"][i]], linestyle="none", **star)
+            ppl_ax.plot([best], [history["val_perplexity"][i]], linestyle="none", **star,
+                        label=f"best: epoch {best}, {history['val_perplexity'][i]:,.1f}")
+    loss_ax.set(title="loss (dashed: train, solid: validation)", xlabel="epoch", ylabel="cross-entropy")
+    ppl_ax.set(title="validation perplexity (lower is better)", xlabel="epoch", ylabel="perplexity")
+    perplexities = [v for h in histories for v in h["val_perplexity"] if v > 0]  # nan > 0 is False
+    if perplexities and max(perplexities) > 10 * min(perplexities):  # early epochs dwarf the rest
+        from matplotlib.ticker import FuncFormatter
+
+        ppl_ax.set_yscale("log")
+        ppl_ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    for ax in (loss_ax, ppl_ax):
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize="small")
+    if len(runs) == 1:
+        fig.suptitle(labels[0])
+
+    from lstm_textgen.atomic import replacing
+
+    with replacing(out_path, suffix=out_path.suffix) as tmp:
+        fig.savefig(tmp, format=kind, dpi=100)
+    return [Curve(label, line.get_gid(), [float(x) for x in line.get_xdata()], [float(y) for y in line.get_ydata()])
+            for ax in (loss_ax, ppl_ax) for line, label in _run_lines(ax, labels)]
+
+
+def _run_lines(ax, labels: list[str]):
+    """(line, run label) for the metric lines of ax, in the order the runs were drawn."""
+    lines = [line for line in ax.get_lines() if line.get_gid()]
+    per_run = len(lines) // len(labels)
+    return [(line, labels[i // per_run]) for i, line in enumerate(lines)]
+
+
+# --- info ----------------------------------------------------------------------------------------
+def _check_run(run_dir: Path) -> None:
+    if not run_dir.exists():
+        raise CheckpointError(f"run directory {run_dir} does not exist; list the runs with: lstm-textgen runs")
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir} is a file, not a run directory; pass the folder that train wrote")
+    if not (run_dir / CONFIG).is_file() or not (run_dir / TOKENIZER).is_file():
+        raise CheckpointError(f"{run_dir} is not an lstm-textgen run directory (no {CONFIG} or {TOKENIZER}); "
+                              "list the runs with: lstm-textgen runs")
+
+
+def _metrics(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / METRICS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _count(weights: dict) -> int:
+    """Parameters in a layer's nested {'vars': [arrays], 'cell': {...}} weights."""
+    return sum(a.size for a in weights.get("vars", [])) + sum(
+        _count(sub) for name, sub in weights.items() if name != "vars" and "seed_generator" not in name)
+
+
+def _describe(layer: dict) -> str:
+    kind, config = layer["class_name"], layer["config"]
+    if kind == "Embedding":
+        frozen = "" if config.get("trainable", True) else ", frozen"
+        return f"{config['input_dim']:,} x {config['output_dim']}{frozen}"
+    if kind == "Bidirectional":
+        inner = config["layer"]["config"]
+        return f"{config['layer']['class_name']} {inner['units']} units x 2 directions"
+    if kind in ("LSTM", "GRU"):
+        extra = ", returns sequences" if config.get("return_sequences") else ""
+        return f"{config['units']} units, dropout {config.get('dropout', 0)}{extra}"
+    if kind == "Dense":
+        activation = config.get("activation")
+        activation = activation if isinstance(activation, str) else "custom"
+        return f"{config['units']:,} units, {activation}"
+    if kind == "Dropout":
+        return f"rate {config['rate']}"
+    if kind == "Masking":
+        return f"mask value {config.get('mask_value')}"
+    return ""
+
+
+def run_info(run_dir: Path) -> dict:
+    """What a run is and how it went, from its files alone (TensorFlow is not imported)."""
+    run_dir = Path(run_dir)
+    _check_run(run_dir)
+    config = load_saved_config(run_dir)
+    tokenizer = Tokenizer.load(run_dir / TOKENIZER)
+    metrics = _metrics(run_dir)
+    layers = None
+    if (run_dir / MODEL).is_file():
+        layers = [{"name": layer["config"].get("name", ""), "class_name": layer["class_name"],
+                   "description": _describe(layer), "parameters": _count(layer["weights"])}
+                  for layer in read_model_weights(run_dir / MODEL).layers]
+    history = read_history(run_dir)
+    return {
+        "run": str(run_dir),
+        "corpus": config.data.corpus,
+        "train_tokens": metrics.get("train_tokens"),
+        "val_tokens": metrics.get("val_tokens"),
+        "level": tokenizer.level,
+        "lowercase": tokenizer.lowercase,
+        "vocab_size": tokenizer.vocab_size,
+        "objective": config.model.objective,
+        "window_size": config.data.window_size,
+        "layers": layers,
+        "parameters": sum(layer["parameters"] for layer in layers) if layers is not None else None,
+        "epochs": len(history.get("epoch", [])),
+        "planned_epochs": config.train.epochs,
+        "best_epoch": metrics.get("best_epoch") or best_epoch(history),
+        "best_val_perplexity": _finite(metrics.get("best_val_perplexity")),
+        "stopped_early": metrics.get("stopped_early", False),
+        "tokens_seen": metrics.get("tokens_seen"),
+        "tokens_per_second": metrics.get("tokens_per_second"),
+        "embedding_coverage": metrics.get("embedding_coverage"),
+        "embedding_path": config.embedding.path,
+        "files": _files(run_dir),
+    }
+
+
+def _finite(value) -> float | None:
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _files(run_dir: Path) -> list[dict]:
+    """Each entry of the run directory: name, bytes, and for a folder how many files it holds."""
+    entries = []
+    for path in sorted(run_dir.iterdir()):
+        if path.name.startswith("."):  # temporary files of a write under way
+            continue
+        if path.is_dir():
+            sizes = [p.stat().st_size for p in path.rglob("*") if p.is_file()]
+            entries.append({"name": path.name + "/", "bytes": sum(sizes), "files": len(sizes)})
+        else:
+            entries.append({"name": path.name, "bytes": path.stat().st_size})
+    return entries
+
+
+def format_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def _maybe(value, fmt: str = "{:,}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def format_info(info: dict) -> str:
+    """run_info() as aligned text for the terminal."""
+    lines = [f"run          {info['run']}",
+             f"corpus       {info['corpus']} ({_maybe(info['train_tokens'])} training and "
+             f"{_maybe(info['val_tokens'])} validation tokens)",
+             f"tokenizer    {info['level']} level, {'lower-cased' if info['lowercase'] else 'case kept'}, "
+             f"vocabulary {info['vocab_size']:,} (with <pad> and <unk>)"]
+    if info["layers"] is None:
+        lines.append(f"model        no {MODEL} yet (no epoch has finished)")
+    else:
+        lines.append(f"model        {_maybe(info['parameters'])} parameters, objective {info['objective']}, "
+                     f"window {info['window_size']}")
+        name_width = max(len(layer["name"]) for layer in info["layers"])
+        kind_width = max(len(layer["class_name"]) for layer in info["layers"])
+        for layer in info["layers"]:
+            lines.append(f"  {layer['name']:<{name_width}}  {layer['class_name']:<{kind_width}}  "
+                         f"{layer['parameters']:>12,}  {layer['description']}")
+    stopped = ", stopped early" if info["stopped_early"] else ""
+    lines.append(f"training     {info['epochs']} of {info['planned_epochs']} epochs{stopped}; best epoch "
+                 f"{_maybe(info['best_epoch'])}, val perplexity {_maybe(info['best_val_perplexity'], '{:,.2f}')}")
+    lines.append(f"speed        {_maybe(info['tokens_per_second'], '{:,.0f}')} tokens/s "
+                 f"({_maybe(info['tokens_seen'])} tokens seen)")
+    coverage = info["embedding_coverage"]
+    if coverage:
+        lines.append(f"embedding    {coverage.get('path', info['embedding_path'])}: "
+                     f"{coverage['vocab_share']:.1%} of the vocabulary, {coverage['token_share']:.1%} of corpus tokens")
+    else:
+        lines.append("embedding    learned from scratch (no pretrained vectors)")
+    lines.append("files")
+    width = max(len(entry["name"]) for entry in info["files"]) if info["files"] else 0
+    for entry in info["files"]:
+        count = f"  ({entry['files']} files)" if "files" in entry else ""
+        lines.append(f"  {entry['name']:<{width}}  {format_size(entry['bytes']):>9}{count}")
+    total = sum(entry["bytes"] for entry in info["files"])
+    lines.append(f"  {'total':<{width}}  {format_size(total):>9}")
+    return "\n".join(lines)
+
+
+# --- runs ----------------------------------------------------------------------------------------
+def list_runs(folder: Path) -> list[dict]:
+    """One row per run directory under folder (at any depth; the folder itself may be one), by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        what = "is a file" if folder.exists() else "does not exist"
+        raise TextgenError(f"folder {folder} {what}; give the folder that holds your runs "
+                           "(train writes them to runs/ by default)")
+    rows = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        if CONFIG in files and TOKENIZER in files:
+            dirs.clear()  # a run's own subfolders (checkpoints/, tokens/) hold no runs
+            rows.append(_run_row(Path(root), folder))
+    return sorted(rows, key=lambda row: row["name"])
+
+
+def _run_row(run_dir: Path, folder: Path) -> dict:
+    metrics = _metrics(run_dir)
+    try:
+        corpus = load_saved_config(run_dir).data.corpus
+    except TextgenError:
+        corpus = "?"
+    sizes = [(p.stat().st_size, p.stat().st_mtime) for p in run_dir.rglob("*") if p.is_file()]
+    name = run_dir.relative_to(folder).as_posix()
+    return {"name": folder.name if name == "." else name, "path": str(run_dir), "corpus": corpus,
+            "epochs": len(read_history(run_dir).get("epoch", [])),
+            "best_val_perplexity": _finite(metrics.get("best_val_perplexity")),
+            "bytes": sum(size for size, _ in sizes),
+            "modified": max((mtime for _, mtime in sizes), default=run_dir.stat().st_mtime)}
+
+
+def format_runs_table(rows: list[dict]) -> str:
+    """list_runs() rows as an aligned table with a header."""
+    header = ("name", "corpus", "epochs", "best val ppl", "size", "last modified")
+    table = [header] + [(row["name"], row["corpus"], str(row["epochs"]), _maybe(row["best_val_perplexity"], "{:,.2f}"),
+                         format_size(row["bytes"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(row["modified"])))
+                        for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    right = {2, 3, 4}  # numbers line up on the right
+    return "\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                               for i, (cell, w) in enumerate(zip(line, widths))).rstrip() for line in table)

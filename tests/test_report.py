@@ -1,0 +1,169 @@
+"""Reading runs back: `plot` over several runs, `info` on one, `runs` over a folder; none of them loads TensorFlow."""
+import json
+import math
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from lstm_textgen.errors import TextgenError
+from lstm_textgen.report import best_epoch, list_runs, plot_runs, read_history, run_info
+
+from test_cli import assert_one_line_error, invoke
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def two_runs(tiny_run, tmp_path):
+    """runs/a (the tiny run, 2 epochs) and runs/group/b (a copy with a made-up third epoch)."""
+    a, b = tmp_path / "runs" / "a", tmp_path / "runs" / "group" / "b"
+    shutil.copytree(tiny_run, a)
+    shutil.copytree(tiny_run, b)
+    with open(b / "history.csv", "a") as f:
+        f.write("3,1.5,0.5,1.0,0.6,2.718281828459045,0.1,1000.0\n")
+    return a, b
+
+
+def test_plot_draws_every_run_with_one_point_per_epoch(two_runs, tmp_path):
+    a, b = two_runs
+    out = tmp_path / "compare.png"
+    curves = plot_runs([a, b], out)
+    points = {(c.run, c.metric): c.epochs for c in curves}
+    for metric in ("loss", "val_loss", "val_perplexity"):
+        assert points[(str(a), metric)] == [1.0, 2.0]
+        assert points[(str(b), metric)] == [1.0, 2.0, 3.0]
+    third = next(c for c in curves if c.run == str(b) and c.metric == "val_perplexity")
+    assert third.values[-1] == pytest.approx(2.718281828459045)
+    assert out.read_bytes()[:8] == PNG_SIGNATURE
+    import matplotlib.image
+    assert matplotlib.image.imread(out).shape[2] in (3, 4)
+
+
+def test_best_epoch_is_the_first_lowest_val_loss():
+    assert best_epoch({"epoch": [1, 2, 3, 4], "val_loss": [3.0, 2.0, float("nan"), 2.0]}) == 2
+    assert best_epoch({"epoch": [1], "val_loss": [float("nan")]}) is None
+    assert best_epoch({}) is None
+
+
+def test_history_reads_missing_values_as_nan(tmp_path):
+    (tmp_path / "history.csv").write_text("epoch,loss,val_loss,val_perplexity\n1,2.0,,inf\n")
+    history = read_history(tmp_path)
+    assert history["loss"] == [2.0]
+    assert math.isnan(history["val_loss"][0]) and math.isnan(history["val_perplexity"][0])
+
+
+def test_plot_command_compares_runs(two_runs, tmp_path):
+    a, b = two_runs
+    result = invoke("plot", "--run", a, b, "-o", tmp_path / "both.svg", catch_exceptions=False)
+    assert result.exit_code == 0 and f"Wrote {tmp_path / 'both.svg'}" in result.output
+    assert (tmp_path / "both.svg").read_text().lstrip().startswith("<?xml")
+    result = invoke("plot", "--run", a, "--run", b, catch_exceptions=False)  # several: ./curves.png
+    assert result.exit_code == 0 and (tmp_path / "curves.png").read_bytes()[:8] == PNG_SIGNATURE
+    (a / "curves.png").unlink()
+    result = invoke("plot", "--run", a, catch_exceptions=False)  # one: DIR/curves.png
+    assert result.exit_code == 0 and (a / "curves.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_plot_errors(two_runs, tmp_path):
+    a, _ = two_runs
+    assert_one_line_error(invoke("plot", "--run", tmp_path), "is not an lstm-textgen run directory")
+    assert_one_line_error(invoke("plot", "--run", a, "--run", tmp_path / "nope"), "nope does not exist")
+    assert_one_line_error(invoke("plot", "--run", a / "config.yaml"), "is a file, not a run directory")
+    assert_one_line_error(invoke("plot"), "give a run directory")
+    assert_one_line_error(invoke("plot", "--run", a, "-o", tmp_path / "x.docx"), "cannot write a .docx figure")
+    (a / "history.csv").unlink()
+    assert_one_line_error(invoke("plot", "--run", a), "has no finished epoch yet")
+
+
+def test_info_prints_the_summary(tiny_run):
+    result = invoke("info", "--run", tiny_run, catch_exceptions=False)
+    assert result.exit_code == 0
+    text = result.output
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    for fragment in (f"corpus       {metrics['corpus']}", "word level", f"vocabulary {metrics['vocab_size']:,}",
+                     f"model        {metrics['parameters']:,} parameters, objective sequence, window 5",
+                     "lstm_1", "LSTM", "8 units", "next_word", "softmax", "embedding      Embedding",
+                     f"training     2 of 2 epochs; best epoch {metrics['best_epoch']}, "
+                     f"val perplexity {metrics['best_val_perplexity']:,.2f}",
+                     f"{metrics['tokens_per_second']:,.0f} tokens/s", "learned from scratch",
+                     "files", "model.keras", "checkpoints/", "history.csv", "tokens/", "curves.png", "total"):
+        assert fragment in text, fragment
+    size = (tiny_run / "model.keras").stat().st_size
+    assert f"{size / 1000:.1f} kB" in next(line for line in text.splitlines() if "model.keras" in line)
+
+
+def test_info_json_counts_parameters_without_keras(tiny_run):
+    summary = json.loads(invoke("info", "--run", tiny_run, "--json", catch_exceptions=False).output)
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert summary["parameters"] == metrics["parameters"]  # Keras' count_params() at training time
+    assert [layer["class_name"] for layer in summary["layers"]] == ["Embedding", "Masking", "LSTM", "Dense",
+                                                                   "Dropout", "Dense"]
+    assert summary["epochs"] == 2 and summary["best_val_perplexity"] == metrics["best_val_perplexity"]
+    files = {entry["name"]: entry for entry in summary["files"]}
+    assert files["model.keras"]["bytes"] == (tiny_run / "model.keras").stat().st_size
+    assert files["checkpoints/"]["files"] == len(list((tiny_run / "checkpoints").iterdir()))
+
+
+def test_info_and_runs_do_not_load_tensorflow(tiny_run):
+    code = ("import sys; from lstm_textgen.report import run_info, list_runs, format_info; "
+            f"format_info(run_info({str(tiny_run)!r})); list_runs({str(tiny_run.parent)!r}); "
+            "assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_info_shows_embedding_coverage(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["embedding_coverage"] = {"path": "glove.txt", "vocab_share": 0.941, "token_share": 0.987}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    output = invoke("info", "--run", run).output
+    assert "embedding    glove.txt: 94.1% of the vocabulary, 98.7% of corpus tokens" in output
+
+
+def test_info_errors(tiny_run, tmp_path):
+    assert_one_line_error(invoke("info", "--run", tmp_path / "nope"), "does not exist")
+    assert_one_line_error(invoke("info", "--run", tmp_path), "is not an lstm-textgen run directory")
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "model.keras").write_bytes(b"not a zip")
+    assert_one_line_error(invoke("info", "--run", run), "model.keras is corrupt")
+
+
+def test_runs_lists_every_run_under_a_folder(two_runs, tmp_path):
+    result = invoke("runs", tmp_path / "runs", catch_exceptions=False)
+    assert result.exit_code == 0
+    header, first, second = result.output.splitlines()
+    assert header.split() == ["name", "corpus", "epochs", "best", "val", "ppl", "size", "last", "modified"]
+    metrics = json.loads((two_runs[0] / "metrics.json").read_text())
+    assert first.split()[:4] == ["a", metrics["corpus"], "2", f"{metrics['best_val_perplexity']:,.2f}"]
+    assert second.split()[:3] == ["group/b", metrics["corpus"], "3"]
+    rows = list_runs(tmp_path / "runs")
+    assert [row["name"] for row in rows] == ["a", "group/b"]
+    assert rows[0]["bytes"] == sum(p.stat().st_size for p in two_runs[0].rglob("*") if p.is_file())
+
+
+def test_runs_defaults_to_runs_and_says_when_there_are_none(tmp_path):
+    (tmp_path / "runs").mkdir()  # the tests run in tmp_path
+    result = invoke("runs", catch_exceptions=False)
+    assert result.exit_code == 0 and result.output.startswith("No runs under runs")
+
+
+def test_runs_errors(tmp_path):
+    assert_one_line_error(invoke("runs", tmp_path / "missing"), "folder", "missing does not exist")
+    (tmp_path / "file").write_text("x")
+    assert_one_line_error(invoke("runs", tmp_path / "file"), "is a file")
+    with pytest.raises(TextgenError):
+        list_runs(tmp_path / "missing")
+
+
+def test_run_info_on_a_run_before_its_first_epoch(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    for name in ("model.keras", "history.csv", "metrics.json"):
+        (run / name).unlink()
+    info = run_info(run)
+    assert info["layers"] is None and info["epochs"] == 0
+    assert "no model.keras yet" in invoke("info", "--run", run, catch_exceptions=False).output
