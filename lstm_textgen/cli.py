@@ -119,8 +119,8 @@ def _run_option(f):
 def generate(run_dir, seed, seeds_file, samples, jsonl, interactive, random_seed, novelty, **options):
     """Continue a seed phrase with text from a trained run."""
     from lstm_textgen.checkpoints import load_run
-    from lstm_textgen.sample import (Continuation, Generator, encode_seed, interact, new_random_seed,
-                                     settings_from)
+    from lstm_textgen.interactive import Continuation, interact
+    from lstm_textgen.sample import Generator, encode_seed, new_random_seed, settings_from
 
     with user_errors():
         seeds = _read_seeds(seed, seeds_file)
@@ -225,7 +225,7 @@ def _read_seeds(seed: str | None, seeds_file: str | None) -> list[str]:
 def suggest(run_dir, text, top, as_json):
     """List the likeliest next words after TEXT, with their probabilities."""
     from lstm_textgen.checkpoints import load_run
-    from lstm_textgen.sample import suggest as suggest_next
+    from lstm_textgen.interactive import suggest as suggest_next
 
     with user_errors():
         run = load_run(run_dir)

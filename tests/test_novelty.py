@@ -9,7 +9,7 @@ import pytest
 from lstm_textgen.errors import TextgenError
 from lstm_textgen.novelty import CorpusIndex, format_novelty, novelty, parse_ns
 
-from conftest import TINY_SETTINGS, train_tiny
+from conftest import train_tiny
 from test_cli import assert_one_line_error, invoke
 
 

@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.sample import (BANNED, Continuation, Generator, History, Settings, banned_by_ngrams,
-                                 distribution, sample_next, suggest)
+from lstm_textgen.interactive import Continuation, suggest
+from lstm_textgen.sample import (BANNED, Generator, History, Settings, banned_by_ngrams, distribution,
+                                 sample_next)
 from lstm_textgen.stepper import softmax
 
 VOCAB = 12
