@@ -20,8 +20,9 @@ demo: $(STAMP)
 	$(BIN)/lstm-textgen generate --run runs/demo --seed "ROMEO:" -n 80 --random-seed 7
 	$(BIN)/lstm-textgen generate --run runs/demo --seed "the king" -n 80 --random-seed 11
 
+# -n: one pytest worker per core (at most 4): TensorFlow's graph building is single-threaded
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4
 
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -x -q

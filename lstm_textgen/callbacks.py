@@ -15,7 +15,7 @@ from lstm_textgen.checkpoints import (CHECKPOINTS, HISTORY, METRICS, MODEL, Trai
                                       save_model)
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_perplexity", "seconds",
-                   "tokens_per_second"]
+                   "tokens_per_second", "windows_per_second"]
 
 
 def perplexity(loss: float | None) -> float:
@@ -36,10 +36,11 @@ class RunWriter(keras.callbacks.Callback):
     continues at the very step where the last one stopped.
     """
 
-    def __init__(self, run_dir: Path, state: TrainingState, targets_per_step: int, patience: int | None,
-                 keep_checkpoints: int, backup_every_steps: int | None, summary: dict):
+    def __init__(self, run_dir: Path, state: TrainingState, targets_per_step: int, windows_per_step: int,
+                 patience: int | None, keep_checkpoints: int, backup_every_steps: int | None, summary: dict):
         super().__init__()
         self.run_dir, self.state = run_dir, state
+        self.windows_per_step = windows_per_step  # the global batch: tokens_per_step / window for `sequence`
         self.targets_per_step, self.patience, self.keep = targets_per_step, patience, keep_checkpoints
         self.backup_every_steps, self.summary = backup_every_steps, summary
         self.stop_requested = False  # set by a signal handler; honoured at the next batch end
@@ -56,7 +57,10 @@ class RunWriter(keras.callbacks.Callback):
         self.state.step += 1
         self.state.global_step += 1
         self.state.tokens_seen += self.targets_per_step
-        self.last_logs = logs or {}
+        self.last_logs = dict(logs or {})
+        if logs is not None:  # Keras hands the same dict to the callbacks after this one: the progress bar shows it
+            seconds = time.perf_counter() - self.epoch_start
+            logs["tokens/s"] = round(self.fit_steps * self.targets_per_step / max(seconds, 1e-9))
         if self.stop_requested:
             self._save_state(self._partial())
             raise Interrupted
@@ -84,7 +88,7 @@ class RunWriter(keras.callbacks.Callback):
         row = {"epoch": epoch + 1, "loss": totals["loss"] / steps, "accuracy": totals["accuracy"] / steps,
                "val_loss": val_loss, "val_accuracy": logs.get("val_accuracy"),
                "val_perplexity": perplexity(val_loss), "seconds": round(time.perf_counter() - self.epoch_start, 3),
-               "tokens_per_second": round(steps * self.targets_per_step / max(totals["seconds"], 1e-9), 1)}
+               **self._rates(steps, totals["seconds"])}
         state.rows.append(row)
         state.train_seconds += totals["seconds"]
         state.epoch, state.step, state.partial = epoch + 1, 0, {}
@@ -146,8 +150,13 @@ class RunWriter(keras.callbacks.Callback):
             "best_val_perplexity": perplexity(state.best_loss),
             "stopped_early": state.stopped_early,
             "tokens_seen": state.tokens_seen,
-            "tokens_per_second": round(state.tokens_seen / max(state.train_seconds, 1e-9), 1),
+            **self._rates(state.tokens_seen // self.targets_per_step, state.train_seconds),
         })
+
+    def _rates(self, steps: int, seconds: float) -> dict:
+        seconds = max(seconds, 1e-9)
+        return {"tokens_per_second": round(steps * self.targets_per_step / seconds, 1),
+                "windows_per_second": round(steps * self.windows_per_step / seconds, 1)}
 
 
 def restore_state(model, run_dir: Path, state: TrainingState, learning_rate: float) -> None:

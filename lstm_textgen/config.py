@@ -97,6 +97,8 @@ class TrainConfig:
     sample_seed: Optional[str] = None  # null = the first words of the training text
     sample_length: int = 30  # tokens per epoch sample
     tensorboard: bool = False  # write TensorBoard logs under <run_dir>/tensorboard
+    mixed_precision: bool = False  # float16 compute, float32 weights (faster on recent GPUs)
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # multi_worker reads TF_CONFIG
 
     def problems(self) -> list[str]:
         return _problems(

@@ -1,13 +1,16 @@
 """Read a corpus (a file, a folder of text files, or a glob) as normalised text, and split off validation tails."""
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 from pathlib import Path
+from typing import Iterator
 
 from lstm_textgen.errors import CorpusError
 
 TEXT_SUFFIXES = (".txt", ".text", ".md")  # what a folder contributes; a named file may have any suffix
+CHUNK_BYTES = 8 << 20  # read_chunks' piece size: big corpora are tokenized a piece at a time
 
 
 def find_files(spec: str) -> list[Path]:
@@ -34,31 +37,80 @@ def find_files(spec: str) -> list[Path]:
 
 def read_text(path: Path) -> str:
     """The file's text as UTF-8 with any BOM dropped and CRLF/CR turned into LF."""
-    try:
+    with _reading(path):
         data = path.read_bytes()
-    except PermissionError:
-        raise CorpusError(f"cannot read corpus file {path}: permission denied; check its permissions") from None
-    except OSError as e:
-        raise CorpusError(f"cannot read corpus file {path}: {e.strerror or e}") from None
-    if b"\0" in data[:65536]:
-        raise CorpusError(f"corpus file {path} looks binary (it contains NUL bytes); give a plain UTF-8 text file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise CorpusError(f"corpus file {path} is not UTF-8: invalid byte 0x{data[e.start]:02x} at byte offset "
-                          f"{e.start}; convert it (e.g. iconv -f latin1 -t utf-8)") from None
+    _check_not_binary(path, data)
+    text = _decode(path, data, 0, "utf-8-sig")
     del data
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_corpus(spec: str) -> list[tuple[Path, str]]:
-    """Every file of the corpus with its text; refuses a corpus with no text at all."""
-    files = find_files(spec)
-    texts = [(path, read_text(path)) for path in files]
-    if not any(text.strip() for _, text in texts):
-        what = f"corpus file {files[0]}" if len(files) == 1 else f"all {len(files)} files of corpus {spec}"
-        raise CorpusError(f"{what} holds no text (empty or only whitespace); give a file with text in it")
-    return texts
+def read_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[str, int]]:
+    """read_text(path) in pieces of about chunk_bytes, as (text, bytes read); joined, they equal read_text.
+
+    Each piece ends just after a newline (else a space), so no token and no CRLF pair is cut in two;
+    errors name the byte offset in the file, as read_text does.
+    """
+    with _reading(path):
+        file = open(path, "rb")
+    with file:
+        offset, rest = 0, b""
+        while True:
+            with _reading(path):
+                block = file.read(chunk_bytes)
+            data = rest + block
+            end = len(data)
+            if offset == 0:  # data starts at the file's start
+                _check_not_binary(path, data)
+            if block:  # cut after the last newline, else the last space, else before a UTF-8 lead byte
+                end = data.rfind(b"\n") + 1 or data.rfind(b" ") + 1 or _char_start(data)
+                if end == 0:  # no place to cut in this piece: read on
+                    rest = data
+                    continue
+            piece, rest = data[:end], data[end:]
+            if piece:
+                text = _decode(path, piece, offset, "utf-8-sig" if offset == 0 else "utf-8")
+                yield text.replace("\r\n", "\n").replace("\r", "\n"), len(piece)
+            offset += len(piece)
+            if not block:
+                return
+
+
+def _char_start(data: bytes) -> int:
+    """The last index in data where a UTF-8 character starts (0 if none)."""
+    for i in range(len(data) - 1, max(len(data) - 5, 0), -1):
+        if data[i] & 0xC0 != 0x80:
+            return i
+    return 0
+
+
+@contextlib.contextmanager
+def _reading(path: Path):
+    try:
+        yield
+    except PermissionError:
+        raise CorpusError(f"cannot read corpus file {path}: permission denied; check its permissions") from None
+    except OSError as e:
+        raise CorpusError(f"cannot read corpus file {path}: {e.strerror or e}") from None
+
+
+def _check_not_binary(path: Path, head: bytes) -> None:
+    if b"\0" in head[:65536]:
+        raise CorpusError(f"corpus file {path} looks binary (it contains NUL bytes); give a plain UTF-8 text file")
+
+
+def _decode(path: Path, data: bytes, offset: int, encoding: str) -> str:
+    """data (found at byte offset in the file) as text; a bad byte is named by its offset in the file."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"corpus file {path} is not UTF-8: invalid byte 0x{data[e.start]:02x} at byte offset "
+                          f"{offset + e.start}; convert it (e.g. iconv -f latin1 -t utf-8)") from None
+
+
+def no_text_error(spec: str, files: list[Path]) -> CorpusError:
+    what = f"corpus file {files[0]}" if len(files) == 1 else f"all {len(files)} files of corpus {spec}"
+    return CorpusError(f"{what} holds no text (empty or only whitespace); give a file with text in it")
 
 
 def split_point(n_tokens: int, val_fraction: float) -> int:

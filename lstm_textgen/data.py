@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,9 @@ from tqdm.auto import tqdm
 
 from lstm_textgen.atomic import replacing, write_text
 from lstm_textgen.config import DataConfig
-from lstm_textgen.corpus import find_files, split_point
+from lstm_textgen.corpus import CHUNK_BYTES, find_files, no_text_error, read_chunks, split_point
 from lstm_textgen.errors import CorpusError, TextgenError
-from lstm_textgen.tokenizer import Tokenizer
+from lstm_textgen.tokenizer import UNK_ID, Tokenizer
 
 
 TOKENS = "tokens"  # run-directory folder of the token cache: train.npy, val.npy, manifest.json
@@ -48,19 +49,55 @@ def _cache_key(config: DataConfig) -> dict:
     return {k: getattr(config, k) for k in ("level", "lowercase", "max_vocab", "min_count", "val_fraction")}
 
 
-def encode_splits(texts: list[tuple[Path, str]], tokenizer: Tokenizer,
-                  val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Encode every file once; its last val_fraction of tokens goes to validation, the rest to training."""
-    train_parts, val_parts = [], []
-    total = sum(len(text) for _, text in texts)
-    with tqdm(total=total, desc="tokenizing", unit="char", unit_scale=True, leave=False) as bar:
-        for _, text in texts:
-            ids = tokenizer.encode_array(text)
-            cut = split_point(len(ids), val_fraction)
-            train_parts.append(ids[:cut])
-            val_parts.append(ids[cut:])
-            bar.update(len(text))
-    return np.concatenate(train_parts), np.concatenate(val_parts)
+def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES) -> tuple[Tokenizer, np.ndarray, np.ndarray]:
+    """Fit the tokenizer and encode the corpus, streaming: the same result as Tokenizer.fit and encode on
+    whole files, but holding one chunk of text at a time (plus the counts and the int32 ids).
+
+    One pass over the text numbers each token by its first appearance (int32, chunk by chunk); the
+    counts of those numbers give the vocabulary, and a lookup table turns them into token ids.
+    """
+    files = find_files(config.corpus)
+    probe = Tokenizer(config.level, config.lowercase, [])
+    first_seen: dict[str, int] = {}  # token -> its number, in order of first appearance (ties keep it)
+    files_parts: list[list[np.ndarray]] = []  # per file, per chunk: token numbers
+    has_text = False
+    with tqdm(total=sum(p.stat().st_size for p in files), desc="tokenizing", unit="B", unit_scale=True,
+              leave=False) as bar:
+        for path in files:
+            parts = []
+            for text, size in read_chunks(path, chunk_bytes):
+                has_text = has_text or bool(text.strip())
+                parts.append(np.fromiter((first_seen.setdefault(t, len(first_seen)) for t in probe.split(text)),
+                                         dtype=np.int32))
+                bar.update(size)
+            files_parts.append(parts)
+    if not has_text:
+        raise no_text_error(config.corpus, files)
+
+    counts = np.zeros(len(first_seen), np.int64)
+    for part in (p for parts in files_parts for p in parts):
+        numbers, n = np.unique(part, return_counts=True)
+        counts[numbers] += n
+    tokens = list(first_seen)
+    del first_seen
+    tokenizer = Tokenizer.from_counts(Counter(dict(zip(tokens, counts.tolist()))), config.level,
+                                      config.lowercase, config.max_vocab, config.min_count)
+    lookup = np.array([tokenizer.index.get(t, UNK_ID) for t in tokens], np.int32)  # number -> token id
+    del tokens, counts
+
+    lengths = [sum(len(p) for p in parts) for parts in files_parts]
+    cuts = [split_point(n, config.val_fraction) for n in lengths]
+    train, val = np.empty(sum(cuts), np.int32), np.empty(sum(lengths) - sum(cuts), np.int32)
+    at_train = at_val = 0
+    for parts, cut in zip(files_parts, cuts):
+        seen = 0  # tokens of this file so far
+        while parts:
+            ids = lookup[parts.pop(0)]  # frees the numbers as the ids are placed
+            head = ids[: max(cut - seen, 0)]  # the part before the file's validation tail
+            train[at_train: at_train + len(head)] = head
+            val[at_val: at_val + len(ids) - len(head)] = ids[len(head):]
+            at_train, at_val, seen = at_train + len(head), at_val + len(ids) - len(head), seen + len(ids)
+    return tokenizer, train, val
 
 
 def stride_for(config: DataConfig, objective: str) -> int:
@@ -99,7 +136,7 @@ def make_dataset(ids: np.ndarray, window_size: int, batch_size: int, objective: 
     import tensorflow as tf
 
     n = count_windows(len(ids), window_size, stride)
-    tokens = tf.constant(ids, dtype=tf.int32)
+    tokens = tf.convert_to_tensor(ids, dtype=tf.int32)  # no copy when ids is a tensor already
     offsets = tf.range(window_size + 1, dtype=tf.int64)
 
     def cut(starts):  # (batch,) window numbers -> (batch, window_size + 1) ids

@@ -1,18 +1,61 @@
 """build_model(): the Sequential next-token stack of DESIGN.md, and compile_model() for training it."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-from lstm_textgen.config import ModelConfig, TrainConfig
+from lstm_textgen.config import Config, ModelConfig, TrainConfig
 
 
 def recurrent_layer_names(config: ModelConfig) -> list[str]:
     return [f"{config.rnn}_{i + 1}" for i in range(config.layers)]
 
 
+def cudnn_blockers(config: Config) -> list[str]:
+    """Why Keras would not use its fused cuDNN LSTM/GRU kernel on a GPU, one line per reason, with the fix.
+
+    Keras 3 (keras/src/backend/tensorflow/rnn.py cudnn_ok) needs tanh/sigmoid activations, use_bias, no
+    unroll (all fixed here), no recurrent_dropout (layers/rnn/lstm.py inner_loop), and a strictly
+    right-padded mask.
+    """
+    reasons = []
+    if config.model.recurrent_dropout > 0:
+        reasons.append(f"model.recurrent_dropout={config.model.recurrent_dropout} keeps Keras off the fused cuDNN "
+                       "kernel on a GPU (several times slower); set --set model.recurrent_dropout=0")
+    if mid_sequence_masks(config):
+        reasons.append("embedding.missing=zeros masks the steps of words missing from the vectors, mid-window, "
+                       "which the fused cuDNN kernel cannot do: on a GPU the slower kernel is used; set "
+                       "--set embedding.missing=random")
+    return reasons
+
+
+def mid_sequence_masks(config: Config) -> bool:
+    """Zero rows of a pretrained matrix make the Masking layer skip steps in the middle of a window."""
+    return bool(config.embedding.path) and config.embedding.missing == "zeros"
+
+
+@contextlib.contextmanager
+def precision(mixed: bool):
+    """Keras' global dtype policy: mixed_float16 inside when asked, and the previous policy back after."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    if mixed:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def build_model(config: ModelConfig, vocab_size: int, embedding_dim: int,
-                embedding_matrix: np.ndarray | None = None, embedding_trainable: bool = True):
-    """(batch, time) int ids -> (batch, vocab) for `last`, (batch, time, vocab) for `sequence`."""
+                embedding_matrix: np.ndarray | None = None, embedding_trainable: bool = True,
+                use_cudnn: bool | str = "auto"):
+    """(batch, time) int ids -> (batch, vocab) for `last`, (batch, time, vocab) for `sequence`.
+
+    use_cudnn=False when masks may skip mid-window steps: Keras' cuDNN path asserts right-padded masks.
+    """
     import keras
 
     rnn_class = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[config.rnn]
@@ -28,7 +71,7 @@ def build_model(config: ModelConfig, vocab_size: int, embedding_dim: int,
     for i, name in enumerate(names):
         last = i == len(names) - 1
         rnn = rnn_class(config.units, dropout=config.dropout, recurrent_dropout=config.recurrent_dropout,
-                        return_sequences=not last or config.objective == "sequence", name=name)
+                        use_cudnn=use_cudnn, return_sequences=not last or config.objective == "sequence", name=name)
         layers.append(keras.layers.Bidirectional(rnn, name=name) if config.bidirectional else rnn)
     layers += [
         keras.layers.Dense(config.dense_units, activation="relu", name="dense"),

@@ -68,6 +68,13 @@ class Tokenizer:
         probe = cls(level, lowercase, [PAD, UNK])
         for text in texts:
             counter.update(probe.split(text))
+        return cls.from_counts(counter, level, lowercase, max_vocab, min_count)
+
+    @classmethod
+    def from_counts(cls, counter: Counter, level: str = "word", lowercase: bool = True,
+                    max_vocab: int | None = None, min_count: int = 1) -> "Tokenizer":
+        """The vocabulary of token counts made by split(), in first-seen order for ties (as fit does)."""
+        counter = Counter(counter)
         for special in (PAD, UNK):  # text that literally says "<unk>" is an ordinary word, not the id
             counter.pop(special, None)
         kept = [(t, c) for t, c in counter.most_common() if c >= min_count]

@@ -5,6 +5,7 @@ Named training.py, not train.py: a submodule called `train` would shadow lstm_te
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import shutil
 import signal
@@ -16,11 +17,10 @@ from lstm_textgen.checkpoints import (CHECKPOINTS, CONFIG, CURVES, HISTORY, METR
                                       TOKENIZER, TrainingState, config_changes, load_saved_config, prepare_run_dir,
                                       save_config)
 from lstm_textgen.config import Config
-from lstm_textgen.corpus import read_corpus
-from lstm_textgen.data import (TOKENS, check_long_enough, count_windows, encode_splits, load_token_cache,
-                               make_dataset, save_token_cache, stride_for)
+from lstm_textgen.data import (TOKENS, check_long_enough, count_windows, load_token_cache, make_dataset,
+                               save_token_cache, stride_for, tokenize_corpus)
+from lstm_textgen.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
 from lstm_textgen.errors import CheckpointError
-from lstm_textgen.tokenizer import Tokenizer
 
 log = logging.getLogger("lstm_textgen")
 RUN_FILES = (CONFIG, TOKENIZER, MODEL, HISTORY, METRICS, CHECKPOINTS, TOKENS, SAMPLES, CURVES, TENSORBOARD)
@@ -40,6 +40,8 @@ def train(config: Config, mode: str = "auto") -> Path:
     mode: "auto" continues a run already in the directory (or starts one), "resume" insists on
     continuing, "restart" deletes what is there and starts over.
     """
+    role = read_role(config.train.distribute)
+    config = _for_worker(config, role)
     run_dir = config.run_dir
     state = _start_or_resume(config, run_dir, mode)
     if state is not None and _finished(config, state):
@@ -47,6 +49,10 @@ def train(config: Config, mode: str = "auto") -> Path:
                  f"{' and stopped early' if state.stopped_early else ''}; nothing to do "
                  "(raise --set train.epochs to train longer, or pass --restart)")
         return run_dir
+    strategy = make_strategy(role)  # before any other TensorFlow work
+    from lstm_textgen.model import cudnn_blockers
+    for reason in cudnn_blockers(config):
+        log.warning(f"warning: {reason}")
 
     tokenizer, train_ids, val_ids = _tokens(config, run_dir, resuming=state is not None)
     data = config.data
@@ -67,18 +73,32 @@ def train(config: Config, mode: str = "auto") -> Path:
         tokenizer.save(run_dir / TOKENIZER, __version__)
         save_token_cache(run_dir, data, train_ids, val_ids)
 
+    from lstm_textgen.model import precision
+
+    summary = {"corpus": data.corpus, "vocab_size": tokenizer.vocab_size, "train_tokens": int(len(train_ids)),
+               "val_tokens": int(len(val_ids)), "embedding_coverage": coverage}
+    train_ids, val_ids = _on_host(train_ids), _on_host(val_ids)  # the numpy copies are freed for training
+    with precision(config.train.mixed_precision):  # the global policy is put back even on an error
+        _fit(config, state or TrainingState(), strategy, tokenizer, train_ids, val_ids, embedding_matrix, summary)
+    return run_dir
+
+
+def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, val_ids, embedding_matrix,
+         summary: dict) -> None:
+    """Build (or restore) the model and run model.fit with the run directory's callbacks."""
     import keras
 
     from lstm_textgen.callbacks import Interrupted, RunWriter, restore_state
-    from lstm_textgen.model import build_model, compile_model
+    from lstm_textgen.model import build_model, compile_model, mid_sequence_masks
     from lstm_textgen.monitor import monitoring_callbacks
 
+    run_dir, data = config.run_dir, config.data
     keras.utils.set_random_seed(config.train.seed)
-    model = build_model(config.model, tokenizer.vocab_size, config.embedding.dim, embedding_matrix,
-                        config.embedding.trainable)
-    compile_model(model, config.train)
-    state = state or TrainingState()
-    restore_state(model, run_dir, state, config.train.learning_rate)
+    with strategy_scope(strategy):
+        model = build_model(config.model, tokenizer.vocab_size, config.embedding.dim, embedding_matrix,
+                            config.embedding.trainable, use_cudnn=False if mid_sequence_masks(config) else "auto")
+        compile_model(model, config.train)
+        restore_state(model, run_dir, state, config.train.learning_rate)
 
     objective, batch = config.model.objective, config.train.batch_size
     stride = stride_for(data, objective)
@@ -88,12 +108,11 @@ def train(config: Config, mode: str = "auto") -> Path:
     log.info(f"training {model.count_params():,} parameters on {n_windows:,} windows, {steps:,} steps "
              f"an epoch, into {run_dir}")
 
-    summary = {"lstm_textgen_version": __version__, "corpus": data.corpus, "vocab_size": tokenizer.vocab_size,
-               "train_tokens": int(len(train_ids)), "val_tokens": int(len(val_ids)),
-               "parameters": int(model.count_params()), "embedding_coverage": coverage}
-    writer = RunWriter(run_dir, state, targets_per_step, config.train.early_stopping_patience,
+    summary = {"lstm_textgen_version": __version__, **summary, "parameters": int(model.count_params())}
+    writer = RunWriter(run_dir, state, targets_per_step, batch, config.train.early_stopping_patience,
                        config.train.keep_checkpoints, config.train.backup_every_steps, summary)
-    val_set = make_dataset(val_ids, data.window_size, batch, objective, stride)
+    shard = shard_by_data if strategy is not None else (lambda dataset: dataset)
+    val_set = shard(make_dataset(val_ids, data.window_size, batch, objective, stride))
     monitoring = monitoring_callbacks(config, run_dir)  # may refuse a setting: do it before any bar is drawn
     progress = _progress_bar()
     callbacks = [writer, *monitoring, progress]
@@ -101,7 +120,7 @@ def train(config: Config, mode: str = "auto") -> Path:
     def fit(epochs: int, steps_per_epoch: int) -> None:
         train_set = make_dataset(train_ids, data.window_size, batch, objective, stride, shuffle=True,
                                  seed=config.train.seed, start=state.global_step * batch)
-        model.fit(train_set, initial_epoch=state.epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        model.fit(shard(train_set), initial_epoch=state.epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   validation_data=val_set, callbacks=callbacks, verbose=0,
                   shuffle=False)  # the dataset shuffles itself
 
@@ -115,7 +134,24 @@ def train(config: Config, mode: str = "auto") -> Path:
             raise TrainingStopped(run_dir, state) from None
         finally:
             progress.on_train_end()  # clear the bars, so an error message starts on a line of its own
-    return run_dir
+
+
+def _on_host(ids):
+    """Token ids as one TensorFlow tensor in host memory, where tf.data cuts the windows."""
+    import tensorflow as tf
+
+    with tf.device("CPU:0"):
+        return tf.constant(ids, dtype=tf.int32)
+
+
+def _for_worker(config: Config, role) -> Config:
+    """The config this worker trains: a worker other than the chief writes to a scratch folder of its own."""
+    run_dir = worker_run_dir(role, config.run_dir)
+    if run_dir == config.run_dir:
+        return config
+    log.info(f"{role.task_type} {role.task_index} of {role.workers}: the chief writes {config.run_dir}; "
+             f"this worker's copy goes to {run_dir}")
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, run_dir=str(run_dir)))
 
 
 def _start_or_resume(config: Config, run_dir: Path, mode: str) -> TrainingState | None:
@@ -157,12 +193,7 @@ def _tokens(config: Config, run_dir: Path, resuming: bool):
     if resuming:
         raise CheckpointError(f"cannot resume {run_dir}: the corpus files changed since the run started "
                               "(or its token cache is gone); pass --restart to start over")
-    data = config.data
-    texts = read_corpus(data.corpus)
-    tokenizer = Tokenizer.fit((text for _, text in texts), data.level, data.lowercase, data.max_vocab,
-                              data.min_count)
-    train_ids, val_ids = encode_splits(texts, tokenizer, data.val_fraction)
-    return tokenizer, train_ids, val_ids
+    return tokenize_corpus(config.data)
 
 
 @contextlib.contextmanager

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from lstm_textgen.config import DataConfig
-from lstm_textgen.corpus import read_corpus
-from lstm_textgen.data import check_long_enough, count_windows, encode_splits, make_dataset, stride_for
+from lstm_textgen.corpus import find_files, read_text, split_point
+from lstm_textgen.data import check_long_enough, count_windows, make_dataset, stride_for, tokenize_corpus
 from lstm_textgen.errors import CorpusError
 from lstm_textgen.tokenizer import Tokenizer
 
@@ -55,9 +55,7 @@ def test_shuffled_passes_cover_every_window_once_and_repeat_with_the_seed():
 def test_validation_tail_of_each_file_never_enters_training(tmp_path):
     for i in range(2):
         (tmp_path / f"f{i}.txt").write_text(" ".join(f"f{i}w{j}" for j in range(100)))
-    texts = read_corpus(str(tmp_path))
-    tok = Tokenizer.fit([t for _, t in texts], "word", lowercase=False)
-    train, val = encode_splits(texts, tok, 0.2)
+    tok, train, val = tokenize_corpus(DataConfig(corpus=str(tmp_path), lowercase=False, val_fraction=0.2))
     assert len(train) == 160 and len(val) == 40
     val_words = {tok.vocab[i] for i in val}
     assert val_words == {f"f{i}w{j}" for i in range(2) for j in range(80, 100)}
@@ -76,3 +74,33 @@ def test_too_short_for_one_window():
         check_long_enough(np.ones(5, np.int32), np.ones(20, np.int32), config)
     with pytest.raises(CorpusError, match="validation tail has 3 tokens"):
         check_long_enough(np.ones(50, np.int32), np.ones(3, np.int32), config)
+
+
+@pytest.mark.parametrize("level, lowercase, max_vocab", [("word", True, 30), ("word", False, None),
+                                                         ("char", False, None)])
+def test_streaming_tokenization_equals_reading_it_all(tmp_path, level, lowercase, max_vocab):
+    from conftest import SHARED_DATA
+    text = (SHARED_DATA / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    (tmp_path / "a.txt").write_bytes(("\ufeff" + text[:3000]).replace("\n", "\r\n").encode())
+    (tmp_path / "b.txt").write_text(text[3000:9000] + " “Quoted,” he said; don't stop", encoding="utf-8")
+    config = DataConfig(corpus=str(tmp_path), level=level, lowercase=lowercase, max_vocab=max_vocab,
+                        val_fraction=0.15)
+    texts = [read_text(path) for path in find_files(config.corpus)]  # the whole text at once, as the oracle
+    expected_tok = Tokenizer.fit(texts, level, lowercase, max_vocab)
+    encoded = [expected_tok.encode_array(text) for text in texts]
+    cuts = [split_point(len(ids), 0.15) for ids in encoded]
+    expected = (np.concatenate([ids[:cut] for ids, cut in zip(encoded, cuts)]),
+                np.concatenate([ids[cut:] for ids, cut in zip(encoded, cuts)]))
+    for chunk_bytes in (97, 1 << 20):
+        tok, train, val = tokenize_corpus(config, chunk_bytes)
+        assert tok.vocab == expected_tok.vocab and tok.counts == expected_tok.counts
+        np.testing.assert_array_equal(train, expected[0])
+        np.testing.assert_array_equal(val, expected[1])
+        assert train.dtype == np.int32
+
+
+def test_streaming_tokenization_refuses_an_empty_corpus(tmp_path):
+    (tmp_path / "a.txt").write_text(" \n\n  ")
+    (tmp_path / "b.txt").write_text("")
+    with pytest.raises(CorpusError, match="all 2 files of corpus .* hold|holds no text"):
+        tokenize_corpus(DataConfig(corpus=str(tmp_path)), 4)

@@ -28,7 +28,7 @@ def test_run_directory_is_complete(tiny_run):
     rows = read_history(tiny_run)
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert list(rows[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_perplexity", "seconds",
-                             "tokens_per_second"]
+                             "tokens_per_second", "windows_per_second"]
     for row in rows:
         assert float(row["val_perplexity"]) == pytest.approx(np.exp(float(row["val_loss"])), rel=1e-6)
     metrics = json.loads((tiny_run / "metrics.json").read_text())
@@ -88,3 +88,59 @@ def test_default_run_dir_is_named_after_the_corpus(tiny_corpus, tmp_path):
     from conftest import TINY_SETTINGS
     run = train(load_config(None, [f"data.corpus={tiny_corpus}", *TINY_SETTINGS]))
     assert str(run) == "runs/corpus" and (tmp_path / "runs" / "corpus" / "model.keras").is_file()
+
+
+def test_windows_per_second_is_recorded_beside_tokens_per_second(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    # objective sequence: a window of 5 gives 5 targets, so tokens/s is 5 times windows/s
+    assert metrics["windows_per_second"] == pytest.approx(metrics["tokens_per_second"] / 5, abs=0.1)
+    for row in read_history(tiny_run):
+        assert float(row["windows_per_second"]) == pytest.approx(float(row["tokens_per_second"]) / 5, abs=0.1)
+
+
+def test_progress_bar_shows_tokens_per_second(tiny_corpus, tmp_path, monkeypatch):
+    import lstm_textgen.training as training
+
+    class Recorder(keras.callbacks.Callback):
+        seen = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen.append(dict(logs))
+
+    monkeypatch.setattr(training, "_progress_bar", Recorder)
+    train_tiny(tiny_corpus, tmp_path / "run")
+    assert len(Recorder.seen) == 3 and all(logs["tokens/s"] > 0 for logs in Recorder.seen)
+
+
+def cudnn_warnings(caplog):
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "cuDNN" in r.getMessage()]
+
+
+def test_cudnn_warning_names_the_setting_and_the_fix(tiny_corpus, tmp_path, caplog):
+    caplog.set_level("INFO", logger="lstm_textgen")
+    train_tiny(tiny_corpus, tmp_path / "plain")
+    assert cudnn_warnings(caplog) == []
+    train_tiny(tiny_corpus, tmp_path / "slow", "model.recurrent_dropout=0.1")
+    [warning] = cudnn_warnings(caplog)
+    assert warning.startswith("warning: model.recurrent_dropout=0.1") and "model.recurrent_dropout=0" in warning
+
+
+def test_cudnn_blockers_for_masks_in_the_middle():
+    from lstm_textgen.model import cudnn_blockers
+    zeros = load_config(None, ["embedding.path=vectors.txt", "embedding.missing=zeros"])
+    assert len(cudnn_blockers(zeros)) == 1 and "embedding.missing=random" in cudnn_blockers(zeros)[0]
+    assert cudnn_blockers(load_config(None, ["embedding.path=vectors.txt", "embedding.missing=random"])) == []
+    assert cudnn_blockers(load_config(None, ["embedding.missing=zeros"])) == []  # no vectors: no zero rows
+
+
+def test_mixed_precision_trains_resets_the_policy_and_generates(tiny_corpus, tmp_path):
+    from lstm_textgen.sample import generate
+    run = train_tiny(tiny_corpus, tmp_path / "run", "train.mixed_precision=true")
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert np.isfinite(float(read_history(run)[0]["val_loss"]))
+    loaded = load_run(run)
+    assert loaded.model.get_layer("lstm_1").dtype_policy.name == "mixed_float16"  # it did train in float16
+    assert all(w.dtype == np.float32 for w in loaded.model.get_weights())
+    x = np.array([[2, 3, 4, 5, 6]], np.int32)
+    assert np.asarray(loaded.model(x)).dtype == np.float32
+    assert generate(loaded, "the cat", length=5, random_seed=1)

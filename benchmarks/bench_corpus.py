@@ -1,0 +1,109 @@
+"""Tokenizing a big corpus: time and peak memory of the streaming path against reading it all at once.
+
+Builds a corpus of about --mb megabytes (default 100) in a temporary folder by repeating the texts of
+../shared/data, then runs each step in a fresh Python process so every memory figure starts clean:
+
+- ours:  lstm_textgen.data.tokenize_corpus (count, then encode, file by file and chunk by chunk);
+- naive: read the whole text, split it into a list of token strings, count them, encode the list;
+- train: one short training run on that corpus (train.steps_per_epoch small, a 1% validation tail),
+  for its peak memory.
+
+    .venv/bin/python benchmarks/bench_corpus.py [--mb 100] [--steps 20] [--skip-train]
+
+Peak memory is the process's VmHWM (peak resident set) from /proc/self/status.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ROOT.parent / "shared" / "data"
+
+CHILD = r"""
+import json, sys, time
+from pathlib import Path
+
+def peak_mib():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+kind, corpus = sys.argv[1], sys.argv[2]
+start = time.perf_counter()
+if kind == "ours":
+    from lstm_textgen.config import DataConfig
+    from lstm_textgen.data import tokenize_corpus
+    tok, train, val = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=None))
+    n = len(train) + len(val)
+elif kind == "naive":
+    from collections import Counter
+    import numpy as np
+    from lstm_textgen.tokenizer import Tokenizer
+    text = Path(corpus).read_text(encoding="utf-8")
+    probe = Tokenizer("word", True, [])
+    tokens = list(probe.split(text))
+    tok = Tokenizer.from_counts(Counter(tokens), "word", True, None)
+    ids = np.array([tok.index.get(t, 1) for t in tokens], np.int32)
+    n = len(ids)
+else:
+    from lstm_textgen.config import load_config
+    from lstm_textgen.training import train
+    steps = sys.argv[3]
+    train(load_config(None, [f"data.corpus={corpus}", f"train.run_dir={Path(corpus).parent / 'run'}",
+                             "train.epochs=1", f"train.steps_per_epoch={steps}", "train.sample_every=null",
+                             "data.val_fraction=0.01"]))  # a short validation pass
+    n = 0
+print(json.dumps({"seconds": time.perf_counter() - start, "peak_mib": peak_mib(), "tokens": n}))
+"""
+
+
+def build_corpus(path: Path, megabytes: int) -> int:
+    """Repeat the shipped texts until the file holds about `megabytes` MB; returns its size in bytes."""
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SOURCES.glob("*.txt")) if "glove" not in p.name]
+    target = megabytes * 1_000_000
+    with open(path, "w", encoding="utf-8") as f:
+        written = 0
+        while written < target:
+            for text in texts:
+                written += f.write(text)
+    return path.stat().st_size
+
+
+def run(kind: str, corpus: Path, *extra: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(corpus), *extra], capture_output=True,
+                         text=True, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if out.returncode != 0:
+        raise SystemExit(f"{kind} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=int, default=100, help="corpus size in MB")
+    parser.add_argument("--steps", type=int, default=20, help="train.steps_per_epoch of the training run")
+    parser.add_argument("--skip-train", action="store_true", help="only tokenize")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus.txt"
+        t = time.perf_counter()
+        size = build_corpus(corpus, args.mb)
+        print(f"corpus: {size / 1e6:.1f} MB built in {time.perf_counter() - t:.1f} s")
+        for kind in ("ours", "naive"):
+            r = run(kind, corpus)
+            print(f"{kind:6} tokenize: {r['seconds']:6.1f} s, peak RSS {r['peak_mib']:7.0f} MiB, "
+                  f"{r['tokens']:,} tokens")
+        if not args.skip_train:
+            r = run("train", corpus, str(args.steps))
+            print(f"train  ({args.steps} steps, tokenizing included): {r['seconds']:6.1f} s, "
+                  f"peak RSS {r['peak_mib']:7.0f} MiB = {r['peak_mib'] * 1.048576e-3:.2f} GB (target: at most 1.2 GB)")
+
+
+if __name__ == "__main__":
+    main()
