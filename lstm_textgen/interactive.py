@@ -10,7 +10,7 @@ import numpy as np
 from lstm_textgen.checkpoints import Run, load_run
 from lstm_textgen.errors import TextgenError
 from lstm_textgen.sample import BANNED, encode_seed
-from lstm_textgen.stepper import Stepper, one_blas_thread, softmax
+from lstm_textgen.stepper import Stepper, blas_threads, softmax
 from lstm_textgen.tokenizer import PAD_ID, UNK, UNK_ID, Detokenizer
 
 
@@ -25,7 +25,7 @@ class Continuation:
         self.detok = Detokenizer(run.tokenizer)
         for i in self.ids:
             self.detok.piece(i)
-        with one_blas_thread():
+        with blas_threads():
             self.state, logits = self.stepper.prefill([self.ids])
         self.probs = softmax(logits)[0]
 
@@ -45,7 +45,7 @@ class Continuation:
             piece = piece.replace(UNK, surface)
         self.ids.append(token_id)
         self.text += piece
-        with one_blas_thread():
+        with blas_threads():
             logits, self.state = self.stepper.step(self.state, np.array([token_id]))
         self.probs = softmax(logits)[0]
         return piece

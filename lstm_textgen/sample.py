@@ -11,7 +11,7 @@ import numpy as np
 
 from lstm_textgen.checkpoints import Run, load_run
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.stepper import Stepper, one_blas_thread
+from lstm_textgen.stepper import Stepper, blas_threads
 from lstm_textgen.tokenizer import PAD_ID, UNK_ID, Detokenizer
 
 BANNED = (PAD_ID, UNK_ID)  # never produced
@@ -305,7 +305,7 @@ class Generator:
         """One continuation per seed (row i draws with random_seeds[i]); on_piece(row, text) streams them."""
         settings.check()
         encoded = [encode_seed(self.run, seed) for seed in seeds]
-        with one_blas_thread():
+        with blas_threads():
             return self._sample(seeds, encoded, settings, random_seeds, on_piece)
 
     def _sample(self, seeds, encoded, settings, random_seeds, on_piece) -> list[Sample]:

@@ -6,6 +6,8 @@ model called on the whole context.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from lstm_textgen.checkpoints import ModelWeights
@@ -209,12 +211,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z
 
 
-def one_blas_thread():
-    """A context in which numpy's BLAS runs on one thread (restored after).
+def blas_threads():
+    """A context in which numpy's BLAS uses only the cores no other process is keeping busy (at least one).
 
-    A (1, units) @ (units, vocab) product is memory-bound: waking BLAS worker threads for it every token
-    cost more than the product itself (12x slower generation on two busy cores).
+    A (1, units) @ (units, vocab) product per token is memory-bound and short: on an idle 2-core machine two
+    threads read the output weights about twice as fast as one, but when the other core is busy, BLAS
+    threads waiting for it made generation 12x slower than one thread alone.
     """
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    cores = os.cpu_count() or 1
+    try:  # runnable processes over the last minute; +1: this process, once running, is one of them
+        idle = cores - os.getloadavg()[0] + 1
+    except OSError:
+        idle = 1
+    return threadpool_limits(limits=max(1, min(cores, round(idle))), user_api="blas")
