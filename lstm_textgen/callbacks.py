@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import keras
@@ -14,6 +16,7 @@ from lstm_textgen.atomic import replacing, write_text
 from lstm_textgen.checkpoints import (CHECKPOINTS, HISTORY, METRICS, MODEL, TrainingState, save_json,
                                       save_model)
 
+log = logging.getLogger("lstm_textgen")
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_perplexity", "seconds",
                    "tokens_per_second", "windows_per_second"]
 
@@ -92,6 +95,7 @@ class RunWriter(keras.callbacks.Callback):
         state.rows.append(row)
         state.train_seconds += totals["seconds"]
         state.epoch, state.step, state.partial = epoch + 1, 0, {}
+        state.epoch_ends.append([state.global_step, state.tokens_seen, state.train_seconds])
 
         checkpoint = self.run_dir / CHECKPOINTS / f"epoch_{epoch + 1:03d}.keras"
         save_model(self.model, checkpoint)
@@ -160,14 +164,44 @@ class RunWriter(keras.callbacks.Callback):
 
 
 def restore_state(model, run_dir: Path, state: TrainingState, learning_rate: float) -> None:
-    """Load weights, optimizer moments and dropout seeds saved by RunWriter into a freshly built model."""
-    if not state.weights:
+    """Load weights, optimizer moments and dropout seeds saved by RunWriter into a freshly built model.
+
+    If the saved state's weights are missing or damaged, training goes back to the newest epoch
+    checkpoint that loads (its weights and optimizer state), and the state is rewound to that epoch.
+    """
+    if not state.weights and not state.epoch:
         return
     model.optimizer.build(model.trainable_variables)
-    model.load_weights(run_dir / CHECKPOINTS / state.weights)
-    for variable, value in zip(_seed_states(model), state.seeds):
-        variable.assign(value)
+    path = run_dir / CHECKPOINTS / state.weights if state.weights else None
+    if path is not None and _loads(model, path):
+        for variable, value in zip(_seed_states(model), state.seeds):
+            variable.assign(value)
+    else:
+        _fall_back(model, run_dir, state, path)
     model.optimizer.learning_rate = learning_rate  # a changed learning rate is a safe change
+
+
+def _loads(model, path: Path) -> bool:
+    try:
+        model.load_weights(path)
+        return True
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return False
+
+
+def _fall_back(model, run_dir: Path, state: TrainingState, damaged: Path | None) -> None:
+    """Rewind to the newest epoch checkpoint that loads; with none, to the start."""
+    folder = run_dir / CHECKPOINTS
+    for epoch in range(state.epoch, 0, -1):
+        checkpoint = folder / f"epoch_{epoch:03d}.keras"
+        if checkpoint.is_file() and _loads(model, checkpoint):
+            log.warning(f"warning: {damaged or 'the saved state'} is missing or corrupt; resuming from "
+                        f"{checkpoint} (the end of epoch {epoch})")
+            state.rewind(epoch)
+            return
+    log.warning(f"warning: {damaged or 'the saved state'} is missing or corrupt and no epoch checkpoint "
+                "loads; training starts again from epoch 1")
+    state.rewind(0)
 
 
 def _seed_states(model) -> list:

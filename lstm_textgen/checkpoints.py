@@ -99,6 +99,16 @@ class TrainingState:
     tokens_seen: int = 0
     train_seconds: float = 0.0
     partial: dict = field(default_factory=dict)  # loss/accuracy sums and seconds of the epoch under way
+    epoch_ends: list = field(default_factory=list)  # [global_step, tokens_seen, train_seconds] after each epoch
+
+    def rewind(self, epoch: int) -> None:
+        """Go back to the end of `epoch` (0 = the start), as saved in its epoch checkpoint."""
+        self.rows, self.epoch_ends = self.rows[:epoch], self.epoch_ends[:epoch]
+        self.global_step, self.tokens_seen, self.train_seconds = self.epoch_ends[-1] if epoch else (0, 0, 0.0)
+        self.epoch, self.step, self.partial, self.weights, self.seeds = epoch, 0, {}, None, []
+        losses = [(row["val_loss"], row["epoch"]) for row in self.rows if row.get("val_loss") is not None]
+        self.best_loss, self.best_epoch = min(losses) if losses else (None, 0)
+        self.wait, self.stopped_early = epoch - self.best_epoch, False
 
     def save(self, run_dir: Path) -> None:
         save_json(run_dir / CHECKPOINTS / STATE, dataclasses.asdict(self))
@@ -113,9 +123,7 @@ class TrainingState:
             state = cls(**json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError) as e:
             raise CheckpointError(f"{path} is corrupt ({type(e).__name__}); start over with --restart") from None
-        if state.weights and not (run_dir / CHECKPOINTS / state.weights).is_file():
-            raise CheckpointError(f"{path} names {state.weights}, which is missing; start over with --restart")
-        return state
+        return state  # a missing or damaged weights file is handled by callbacks.restore_state
 
 
 def config_changes(old: Config, new: Config) -> tuple[list[str], list[str]]:

@@ -167,3 +167,25 @@ def test_kill_9_at_any_moment_leaves_a_resumable_run(tmp_path, moment):
     assert not [p for p in run.rglob(".*") if p.is_file()], "a temporary file was left behind"
     loaded = load_run(run)
     assert loaded.model.output_shape[-1] == loaded.tokenizer.vocab_size
+
+
+@pytest.mark.parametrize("damage, back_to", [
+    (lambda run, state: (run / "checkpoints" / state["weights"]).write_bytes(b"not hdf5"), 2),
+    (lambda run, state: (run / "checkpoints" / state["weights"]).unlink(), 2),
+    (lambda run, state: [(run / "checkpoints" / state["weights"]).write_bytes(b""),
+                         (run / "checkpoints" / "epoch_002.keras").write_bytes(b"PK\x03\x04 truncated")], 1),
+])
+def test_a_damaged_state_falls_back_to_the_last_good_epoch_checkpoint(tiny_corpus, tmp_path, damage, back_to):
+    run = tmp_path / "run"
+    train_tiny(tiny_corpus, run, "train.epochs=2")
+    before = history(run)
+    damage(run, read_state(run))
+    result = cli_train(tiny_corpus, run, "--set", "train.epochs=3")
+    assert result.exit_code == 0, result.output
+    assert f"resuming from {run / 'checkpoints' / f'epoch_{back_to:03d}.keras'}" in result.stderr
+    after = history(run)
+    assert [r["epoch"] for r in after] == ["1", "2", "3"]  # every epoch exactly once
+    assert after[:back_to] == before[:back_to]  # the epochs before the checkpoint are kept as they were
+    assert read_state(run)["epoch"] == 3
+    loaded = load_run(run)
+    assert loaded.model.output_shape[-1] == loaded.tokenizer.vocab_size
