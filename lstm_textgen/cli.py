@@ -59,7 +59,7 @@ class _StderrHandler(logging.Handler):
         tqdm.write(self.format(record), file=sys.stderr)
 
 
-@cli.command()
+@cli.command(short_help="Train a model on CORPUS into a run directory.")
 @click.argument("corpus", required=False)
 @click.option("config_path", "-c", "--config", type=click.Path(dir_okay=False),
               help="YAML config file (defaults: configs/default.yaml shows them).")
@@ -96,7 +96,7 @@ def _run_option(f):
                         help="Run directory written by train.")(f)
 
 
-@cli.command()
+@cli.command(short_help="Continue a seed phrase with text from a run.")
 @_run_option
 @click.option("seed", "--seed", "-s", metavar="TEXT", help="Seed phrase to continue.")
 @click.option("seeds_file", "--seeds-file", type=click.Path(dir_okay=False), help="One seed phrase a line.")
@@ -217,7 +217,7 @@ def _read_seeds(seed: str | None, seeds_file: str | None) -> list[str]:
     return [seed]
 
 
-@cli.command()
+@cli.command(short_help="List the likeliest next words after TEXT.")
 @_run_option
 @click.argument("text")
 @click.option("top", "-k", "--top", type=int, default=10, show_default=True, help="How many next words to list.")
@@ -242,7 +242,7 @@ def suggest(run_dir, text, top, as_json):
         click.echo(f"{i:>3}. {word:<{width}}  {probability:.4f}")
 
 
-@cli.command()
+@cli.command(short_help="Score a run on held-out text.")
 @_run_option
 @click.argument("files", nargs=-1, required=True)
 @click.option("as_json", "--json", is_flag=True, help="Print the figures as one JSON object.")
@@ -258,7 +258,7 @@ def evaluate(run_dir, files, as_json):
     click.echo(json.dumps(report) if as_json else format_report(report))
 
 
-@cli.command()
+@cli.command(short_help="Plot the loss curves of one or more runs.")
 @click.option("run_dirs", "--run", "-r", multiple=True, metavar="DIR",
               help="Run directory; repeat it, or list more DIRs after it, to compare runs.")
 @click.argument("more_runs", nargs=-1, metavar="[DIR]...")
@@ -279,7 +279,7 @@ def plot(run_dirs, more_runs, out):
     click.echo(f"Wrote {target}")
 
 
-@cli.command()
+@cli.command(short_help="Summarise a run directory.")
 @_run_option
 @click.option("as_json", "--json", is_flag=True, help="Print the summary as one JSON object.")
 def info(run_dir, as_json):
@@ -291,7 +291,7 @@ def info(run_dir, as_json):
     click.echo(json.dumps(summary, indent=2) if as_json else format_info(summary))
 
 
-@cli.command()
+@cli.command(short_help="List the runs under FOLDER (default runs/).")
 @click.argument("folder", default="runs", required=False)
 def runs(folder):
     """List the runs under FOLDER (default runs/): corpus, epochs, best val perplexity, size, last change."""

@@ -32,7 +32,11 @@ def tiny_train_args(corpus, run_dir):
 
 
 def test_help_and_version():
-    assert invoke("--help").exit_code == 0
+    root = invoke("--help")
+    assert root.exit_code == 0
+    for command in ("train", "generate", "suggest", "evaluate", "plot", "info", "runs"):
+        summary = next(line for line in root.output.splitlines() if line.strip().startswith(command + " "))
+        assert not summary.rstrip().endswith("..."), summary  # every summary fits, none cut off
     for command in ("train", "generate", "evaluate"):
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output
