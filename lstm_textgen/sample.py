@@ -88,11 +88,6 @@ class History:
         return list(self._followers.get(tuple(self.ids[len(self.ids) - n + 1:]), ()))
 
 
-def banned_by_ngrams(history: Sequence[int], n: int) -> list[int]:
-    """Tokens that would repeat an n-gram already in history."""
-    return History(history, n).ngram_bans()
-
-
 def _apply_rules(logits: np.ndarray, settings: Settings, histories: Sequence[History]) -> None:
     """Bans, repetition penalty and n-gram bans on (rows, vocab) logits, in place."""
     for token in BANNED:

@@ -9,8 +9,7 @@ from click.testing import CliRunner
 
 from lstm_textgen.errors import TextgenError
 from lstm_textgen.interactive import Continuation, suggest
-from lstm_textgen.sample import (BANNED, Generator, History, Settings, banned_by_ngrams, distribution,
-                                 sample_next)
+from lstm_textgen.sample import BANNED, Generator, History, Settings, distribution, sample_next
 from lstm_textgen.stepper import softmax
 
 VOCAB = 12
@@ -125,9 +124,9 @@ def test_repetition_penalty_divides_positive_and_multiplies_negative_logits():
 
 def test_no_repeat_ngram_bans_the_token_that_would_repeat_an_ngram():
     history = [5, 6, 7, 5, 6]
-    assert banned_by_ngrams(history, 3) == [7]
-    assert sorted(banned_by_ngrams(history, 1)) == [5, 6, 7]
-    assert banned_by_ngrams(history, 4) == []  # (7, 5, 6) never came before
+    assert History(history, 3).ngram_bans() == [7]
+    assert sorted(History(history, 1).ngram_bans()) == [5, 6, 7]
+    assert History(history, 4).ngram_bans() == []  # (7, 5, 6) never came before
     logits = np.zeros(VOCAB, np.float32)
     logits[7] = 10.0
     assert 7 not in draws(logits, Settings(no_repeat_ngram_size=3), n=200, history=history)
