@@ -98,6 +98,7 @@ class TrainConfig:
     sample_length: int = 30  # tokens per epoch sample
     tensorboard: bool = False  # write TensorBoard logs under <run_dir>/tensorboard
     mixed_precision: bool = False  # float16 compute, float32 weights (faster on recent GPUs)
+    unrolled: bool = True  # on a CPU, train with the unrolled step of lstm_textgen/unrolled.py (same model, faster)
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # multi_worker reads TF_CONFIG
 
     def problems(self) -> list[str]:

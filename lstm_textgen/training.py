@@ -91,6 +91,7 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
     from lstm_textgen.callbacks import Interrupted, RunWriter, restore_state
     from lstm_textgen.model import build_model, compile_model, mid_sequence_masks
     from lstm_textgen.monitor import monitoring_callbacks
+    from lstm_textgen.unrolled import unrolled_blocker, use_unrolled_step
 
     run_dir, data = config.run_dir, config.data
     keras.utils.set_random_seed(config.train.seed)
@@ -99,6 +100,10 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
                             config.embedding.trainable, use_cudnn=False if mid_sequence_masks(config) else "auto")
         compile_model(model, config.train)
         restore_state(model, run_dir, state, config.train.learning_rate)
+    blocker = unrolled_blocker(config, strategy)
+    if blocker is None:
+        use_unrolled_step(model)
+    log.debug(f"training step: {'unrolled' if blocker is None else 'Keras (' + blocker + ')'}")
 
     objective, batch = config.model.objective, config.train.batch_size
     stride = stride_for(data, objective)

@@ -1,0 +1,172 @@
+"""Training speed: windows/s of the reference model, ours against a plain Keras loop (and PyTorch), one run.
+
+The reference configuration (configs/reference.yaml): word-level Tiny Shakespeare, vocabulary 10,000,
+window 20, Embedding 100, LSTM 64 (dropout 0.1, recurrent dropout 0.1), Dense 64, Dropout 0.5, softmax,
+batch 128, Adam, objective `last`. Each measurement runs in a fresh process:
+
+- ours:         lstm_textgen's train() on configs/reference.yaml: the unrolled CPU step
+                (lstm_textgen/unrolled.py); windows/s of epoch 2 from history.csv (epoch 1 includes tracing);
+- ours, Keras step: the same run with train.unrolled=false (Keras' own LSTM loop and Adam);
+- plain Keras:  a keras.Sequential of the same stack (mask_zero + Masking, as DESIGN.md fixes it) and
+                model.fit on tf.data windows with sparse targets: what a Keras tutorial does;
+- PyTorch:      nn.Embedding + nn.LSTM + the same head, Adam, if torch imports (torch is not a
+                dependency); nn.LSTM has no recurrent dropout, so it does less work than the others;
+- ours, sequence: objective `sequence` (a target at every position), in targets/s.
+
+    .venv/bin/python benchmarks/bench_train.py [--steps 200] [--repeats 2]
+
+The machine may be shared, so the kinds run in turn, --repeats times, and the best of each is printed;
+ratios between kinds of one run are what to compare.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "data" / "tinyshakespeare.txt"
+TARGET = 10_500  # windows/s that issue 5 asks of the reference configuration on a 2-core CPU
+
+OURS = r"""
+import csv, json, sys
+from pathlib import Path
+from lstm_textgen.config import load_config
+from lstm_textgen.training import train
+run_dir, steps, *overrides = sys.argv[1:]
+config = load_config("configs/reference.yaml", [f"train.run_dir={run_dir}", "train.epochs=2",
+                     f"train.steps_per_epoch={steps}", "train.sample_every=null",
+                     "train.early_stopping_patience=null", *overrides])
+train(config, mode="restart")
+row = list(csv.DictReader(open(Path(run_dir) / "history.csv")))[-1]
+print(json.dumps({"windows_per_second": float(row["windows_per_second"]),
+                  "targets_per_second": float(row["tokens_per_second"])}))
+"""
+
+PLAIN_KERAS = r"""
+import json, sys, time
+import keras, numpy as np, tensorflow as tf
+from lstm_textgen.config import DataConfig
+from lstm_textgen.data import tokenize_corpus
+corpus, steps = sys.argv[1], int(sys.argv[2])
+V, W, B = 10000, 20, 128
+_, ids, _ = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=V, window_size=W))
+tokens = tf.constant(ids)
+n = len(ids) - W
+starts = tf.data.Dataset.range(n).shuffle(n, seed=1, reshuffle_each_iteration=True).repeat()
+windows = starts.batch(B, drop_remainder=True).map(lambda s: tf.gather(tokens, s[:, None] + tf.range(W + 1, dtype=tf.int64)))
+dataset = windows.map(lambda w: (w[:, :-1], w[:, -1])).prefetch(tf.data.AUTOTUNE)
+model = keras.Sequential([
+    keras.Input((W,), dtype="int32"),
+    keras.layers.Embedding(V, 100, mask_zero=True),
+    keras.layers.Masking(0.0),
+    keras.layers.LSTM(64, dropout=0.1, recurrent_dropout=0.1),
+    keras.layers.Dense(64, activation="relu"),
+    keras.layers.Dropout(0.5),
+    keras.layers.Dense(V, activation="softmax"),
+])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(dataset, steps_per_epoch=20, epochs=1, verbose=0)  # tracing and warm-up
+start = time.perf_counter()
+model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+print(json.dumps({"windows_per_second": steps * B / (time.perf_counter() - start)}))
+"""
+
+TORCH = r"""
+import json, sys, time
+import numpy as np, torch
+from torch import nn
+from lstm_textgen.config import DataConfig
+from lstm_textgen.data import tokenize_corpus
+corpus, steps = sys.argv[1], int(sys.argv[2])
+V, W, B = 10000, 20, 128
+_, ids, _ = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=V, window_size=W))
+ids = torch.from_numpy(np.asarray(ids, dtype=np.int64))
+offsets = torch.arange(W + 1)
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding, self.dropout = nn.Embedding(V, 100, padding_idx=0), nn.Dropout(0.1)
+        self.lstm = nn.LSTM(100, 64, batch_first=True)
+        self.head = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, V))
+
+    def forward(self, x):
+        out, _ = self.lstm(self.dropout(self.embedding(x)))
+        return self.head(out[:, -1])
+
+model = Model()
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+loss_fn = nn.CrossEntropyLoss()
+generator = torch.Generator().manual_seed(1)
+
+def step():
+    w = ids[torch.randint(0, len(ids) - W, (B,), generator=generator)[:, None] + offsets]
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn(model(w[:, :-1]), w[:, -1])
+    loss.backward()
+    optimizer.step()
+
+for _ in range(20):
+    step()
+start = time.perf_counter()
+for _ in range(steps):
+    step()
+print(json.dumps({"windows_per_second": steps * B / (time.perf_counter() - start),
+                  "threads": torch.get_num_threads()}))
+"""
+
+
+def child(code: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if out.returncode != 0:
+        raise SystemExit(f"a measurement failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def torch_importable() -> bool:
+    return subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200, help="timed training steps per measurement")
+    parser.add_argument("--repeats", type=int, default=2, help="rounds of all measurements; the best counts")
+    args = parser.parse_args()
+    steps = str(args.steps)
+    with tempfile.TemporaryDirectory() as tmp:
+        kinds = {
+            "ours": lambda: child(OURS, f"{tmp}/ours", steps),
+            "ours, Keras step": lambda: child(OURS, f"{tmp}/keras_step", steps, "train.unrolled=false"),
+            "plain Keras": lambda: child(PLAIN_KERAS, str(CORPUS), steps),
+            "ours, sequence": lambda: child(OURS, f"{tmp}/sequence", steps, "model.objective=sequence"),
+        }
+        if torch_importable():
+            kinds["PyTorch nn.LSTM"] = lambda: child(TORCH, str(CORPUS), steps)
+        best: dict[str, dict] = {}
+        for round_ in range(args.repeats):
+            for name, measure in kinds.items():
+                result = measure()
+                print(f"  round {round_ + 1}: {name:18} {result['windows_per_second']:8,.0f} windows/s", flush=True)
+                if name not in best or result["windows_per_second"] > best[name]["windows_per_second"]:
+                    best[name] = result
+    baseline = best["plain Keras"]["windows_per_second"]
+    print(f"\nreference model, batch 128, best of {args.repeats} ({args.steps} timed steps each):")
+    for name, result in best.items():
+        rate = result["windows_per_second"]
+        extra = f", {result['targets_per_second']:,.0f} targets/s" if name == "ours, sequence" else ""
+        print(f"  {name:18} {rate:8,.0f} windows/s  {rate / baseline:5.2f}x plain Keras{extra}")
+    if "PyTorch nn.LSTM" not in best:
+        print("  PyTorch nn.LSTM    not measured: torch is not importable here")
+    ours = best["ours"]["windows_per_second"]
+    print(f"target: {TARGET:,} windows/s for ours: {'met' if ours >= TARGET else 'not met'} ({ours:,.0f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+"""The CPU training step: the Keras stack's own function and weights, run as one unrolled graph.
+
+Keras' LSTM steps a while loop that slices the kernels, selects masked states and writes a TensorArray at
+every time step, and Adam spends a dozen element-wise passes on each weight. On a CPU, with short windows,
+that bookkeeping costs more than the arithmetic. Here the input projection of the whole window is one
+matmul, the window is unrolled, no mask is computed (no step can be masked: see unrolled_blocker), the loss
+is one fused softmax cross-entropy on the logits, and each Adam update is TensorFlow's one-pass kernel.
+The model, its layers, variables and dropout seed generators stay the Keras ones: only the model's
+train_step/test_step and the optimizer's update_step are replaced, so model.keras is still the plain
+keras.Sequential of DESIGN.md. tests/test_unrolled.py pins losses, gradients and updates to Keras'.
+"""
+from __future__ import annotations
+
+import types
+
+from lstm_textgen.config import Config
+
+
+def unrolled_blocker(config: Config, strategy=None) -> str | None:
+    """Why the unrolled step cannot train this run (Keras' own step does), or None when it can."""
+    import keras
+    import tensorflow as tf
+
+    model = config.model
+    if not config.train.unrolled:
+        return "train.unrolled is false"
+    if model.rnn != "lstm" or model.bidirectional:
+        return "it covers one-directional LSTM stacks"
+    if config.embedding.path and config.embedding.missing == "zeros":
+        return "zero embedding rows make the Masking layer skip steps mid-window"
+    if config.train.mixed_precision or keras.mixed_precision.global_policy().name != "float32":
+        return "it runs in float32"
+    if strategy is not None:
+        return "tf.distribute strategies use Keras' step"
+    if tf.config.list_logical_devices("GPU"):
+        return "on a GPU Keras' fused cuDNN kernel is faster"
+    return None
+
+
+def use_unrolled_step(model) -> None:
+    """Replace model.train_step/test_step and its optimizer's Adam update with the unrolled versions.
+
+    The model must be compiled (Adam, sparse categorical cross-entropy, accuracy) and built by build_model.
+    """
+    model.train_step = types.MethodType(_train_step, model)
+    model.test_step = types.MethodType(_test_step, model)
+    if type(model.optimizer).__name__ == "Adam" and not model.optimizer.amsgrad:
+        model.optimizer.update_step = types.MethodType(_fused_adam_update, model.optimizer)
+
+
+# --- the forward pass ---------------------------------------------------------------------------
+
+def features(model, ids, training: bool):
+    """(batch, time) ids -> the input of the softmax layer: (time * batch, dense_units) time-major for
+    `sequence` (row t * batch + b is window b at step t), (batch, dense_units) for `last`."""
+    import keras
+    import tensorflow as tf
+
+    embedding = model.get_layer("embedding")
+    x = tf.gather(embedding.embeddings.value, tf.transpose(ids))  # (time, batch, dim)
+    recurrent = [layer for layer in model.layers if layer.name.startswith("lstm_")]
+    for layer in recurrent:
+        x = _lstm(layer, x, training)  # (time, batch, units), or (batch, units) for the last of `last`
+    x = tf.reshape(x, [-1, x.shape[-1]])
+    dense, dropout = model.get_layer("dense"), model.get_layer("dense_dropout")
+    x = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, dense.kernel.value), dense.bias.value))
+    if training and dropout.rate > 0:
+        x = keras.random.dropout(x, dropout.rate, seed=dropout.seed_generator)
+    return x
+
+
+def forward(model, ids, training: bool):
+    """Logits of the next_word layer, (time * batch, vocab) for `sequence` as features() orders them."""
+    import tensorflow as tf
+
+    head = model.get_layer("next_word")
+    return tf.nn.bias_add(tf.matmul(features(model, ids, training), head.kernel.value), head.bias.value)
+
+
+def _lstm(layer, x, training: bool):
+    """keras.layers.LSTM on time-major x (time, batch, features) -> every step's h, (time, batch, units),
+    or the last step's, (batch, units), for a layer that does not return sequences.
+
+    Keras' cell, implementation 2 (no recurrent dropout): one input dropout mask, z = x K + h U + b.
+    Implementation 1 (recurrent_dropout > 0): four input and four recurrent masks, one per gate, as
+    keras.layers.LSTMCell draws them; each mask holds for the whole window.
+    """
+    import keras
+    import tensorflow as tf
+
+    cell = layer.cell
+    batch, features = tf.shape(x)[1], x.shape[-1]
+
+    def masks(size, rate, count):
+        ones = tf.ones([batch, size])
+        drawn = [keras.random.dropout(ones, rate, seed=cell.seed_generator) for _ in range(count)]
+        return drawn if count > 1 else drawn[0]
+    per_gate = cell.implementation == 1
+    in_masks = masks(features, cell.dropout, 4 if per_gate else 1) if training and cell.dropout > 0 else None
+    h_masks = masks(cell.units, cell.recurrent_dropout, 4) if training and per_gate else None
+    run = _lstm_function(in_masks, h_masks, layer.return_sequences)
+    return run(x, cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value)
+
+
+def _lstm_function(in_masks, h_masks, sequences: bool):
+    """The LSTM over a window with its backward pass written out, as cuDNN's is: one recurrent matmul (per
+    mask) a step each way, and the weight gradients as single matmuls over the whole window afterwards.
+
+    in_masks: None, one (batch, features) mask, or four (one per gate); h_masks: None or four (batch, units).
+    """
+    import tensorflow as tf
+
+    def per_gate_matmul(a, a_masks, weights):  # a (n, k) -> (n, 4 units): gate g sees a * a_masks[g]
+        if a_masks is None:
+            return tf.matmul(a, weights)
+        if not isinstance(a_masks, list):
+            return tf.matmul(a * a_masks, weights)
+        return tf.concat([tf.matmul(a * m, w) for m, w in zip(a_masks, tf.split(weights, 4, axis=1))], axis=1)
+
+    def per_gate_matmul_t(dz, a_masks, weights):  # dz (n, 4 units) -> d a (n, k), the transpose of the above
+        if a_masks is None:
+            return tf.matmul(dz, weights, transpose_b=True)
+        if not isinstance(a_masks, list):
+            return tf.matmul(dz, weights, transpose_b=True) * a_masks
+        return tf.add_n([tf.matmul(d, w, transpose_b=True) * m for d, m, w in
+                         zip(tf.split(dz, 4, axis=1), a_masks, tf.split(weights, 4, axis=1))])
+
+    def weight_grad(a, a_masks, dz):  # a (n, k), dz (n, 4 units) -> d weights (k, 4 units)
+        if a_masks is None:
+            return tf.matmul(a, dz, transpose_a=True)
+        if not isinstance(a_masks, list):
+            return tf.matmul(a * a_masks, dz, transpose_a=True)
+        return tf.concat([tf.matmul(a * m, d, transpose_a=True) for m, d in zip(a_masks, tf.split(dz, 4, axis=1))],
+                         axis=1)
+
+    def tiled(masks, steps):  # a (batch, k) mask per gate -> the same for the (time * batch, k) rows
+        if masks is None:
+            return None
+        if isinstance(masks, list):
+            return [tf.tile(m, [steps, 1]) for m in masks]
+        return tf.tile(masks, [steps, 1])
+
+    @tf.custom_gradient
+    def run(x, kernel, recurrent, bias):
+        steps, batch, features = x.shape[0], tf.shape(x)[1], x.shape[-1]
+        units = recurrent.shape[0]
+        flat = tf.reshape(x, [-1, features])  # (time * batch, features)
+        x_masks = tiled(in_masks, steps)
+        projected = tf.unstack(tf.reshape(tf.nn.bias_add(per_gate_matmul(flat, x_masks, kernel), bias),
+                                          [steps, batch, 4 * units]))
+        h = c = tf.zeros([batch, units])
+        saved = []  # per step: h before, c before, the gates i, f, g, o and tanh(c)
+        for t in range(steps):
+            z = projected[t] + per_gate_matmul(h, h_masks, recurrent)
+            zi, zf, zg, zo = tf.split(z, 4, axis=1)
+            i, f, g, o = tf.sigmoid(zi), tf.sigmoid(zf), tf.tanh(zg), tf.sigmoid(zo)
+            c_before, h_before = c, h
+            c = f * c + i * g
+            tanh_c = tf.tanh(c)
+            h = o * tanh_c
+            saved.append((h_before, c_before, i, f, g, o, tanh_c))
+        output = tf.stack([s_[0] for s_ in saved[1:]] + [h]) if sequences else h
+
+        def grad(upstream):
+            dh_out = tf.unstack(upstream) if sequences else [None] * (steps - 1) + [upstream]
+            dh = tf.zeros([batch, units])
+            dc = tf.zeros([batch, units])
+            dzs = [None] * steps
+            for t in reversed(range(steps)):
+                h_before, c_before, i, f, g, o, tanh_c = saved[t]
+                if dh_out[t] is not None:
+                    dh = dh + dh_out[t]
+                dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
+                dzs[t] = tf.concat([dc * g * i * (1.0 - i), dc * c_before * f * (1.0 - f),
+                                    dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o)], axis=1)
+                dc = dc * f
+                dh = per_gate_matmul_t(dzs[t], h_masks, recurrent)
+            dz = tf.concat(dzs, axis=0)  # (time * batch, 4 units), rows in the order of flat
+            h_before = tf.concat([s_[0] for s_ in saved], axis=0)
+            dx = tf.reshape(per_gate_matmul_t(dz, x_masks, kernel), [steps, batch, features])
+            return (dx, weight_grad(flat, x_masks, dz), weight_grad(h_before, tiled(h_masks, steps), dz),
+                    tf.reduce_sum(dz, axis=0))
+        return output, grad
+    return run
+
+
+def softmax_cross_entropy(x, kernel, bias, targets):
+    """The next_word layer and its loss in one: (mean -log softmax(x K + b)[target], softmax probabilities).
+
+    The gradient is (softmax - one_hot) / n, taken straight from the probabilities: TensorFlow's own
+    SparseSoftmaxCrossEntropyWithLogits and a plain autodiff of log-sum-exp each make several more passes
+    over the (n, vocab) array, which for a vocabulary of thousands is most of a CPU step. The loss is
+    -log p[target], with p floored at float32's smallest normal number (a loss past 87 is capped).
+    """
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def loss_of(x, kernel, bias):
+        probs = tf.nn.softmax(tf.nn.bias_add(tf.matmul(x, kernel), bias))  # (n, vocab)
+        n = tf.shape(targets)[0]
+        picked = tf.gather(probs, targets, batch_dims=1)
+        scale = 1.0 / tf.cast(n, probs.dtype)
+        loss = -tf.reduce_sum(tf.math.log(tf.maximum(picked, 1.1754944e-38))) * scale
+
+        def grad(upstream):
+            rows = tf.stack([tf.range(n, dtype=targets.dtype), targets], axis=1)
+            residual = tf.tensor_scatter_nd_sub(probs, rows, tf.ones_like(picked))  # softmax - one_hot
+            step = upstream * scale  # applied to the small results, not to the (n, vocab) residual
+            return (tf.matmul(residual, kernel, transpose_b=True) * step,
+                    tf.matmul(x * step, residual, transpose_a=True),
+                    tf.reduce_sum(residual, axis=0) * step)
+        return (loss, tf.stop_gradient(probs)), lambda upstream, _: grad(upstream)
+    return loss_of(x, kernel, bias)
+
+
+# --- the Keras hooks ----------------------------------------------------------------------------
+
+def _loss_and_probs(model, x, y, training: bool):
+    """The mean loss, and the softmax (targets, vocab) with its targets in the same (time-major) order."""
+    import tensorflow as tf
+
+    targets = tf.cast(tf.reshape(tf.transpose(y) if y.shape.rank == 2 else y, [-1]), tf.int32)
+    head = model.get_layer("next_word")
+    loss, probs = softmax_cross_entropy(features(model, x, training), head.kernel.value, head.bias.value, targets)
+    return loss, probs, targets
+
+
+def _train_step(self, data):
+    """Keras' TensorFlow train_step with the unrolled forward pass (keras/src/backend/tensorflow/trainer.py)."""
+    import tensorflow as tf
+
+    x, y = data[0], data[1]
+    with tf.GradientTape() as tape:
+        loss, probs, targets = _loss_and_probs(self, x, y, training=True)
+    weights = self.trainable_weights
+    gradients = tape.gradient(loss, weights)
+    self.optimizer.apply_gradients(zip(gradients, weights))
+    return _update_metrics(self, loss, probs, targets, tf.shape(x)[0])
+
+
+def _test_step(self, data):
+    import tensorflow as tf
+
+    x, y = data[0], data[1]
+    loss, probs, targets = _loss_and_probs(self, x, y, training=False)
+    return _update_metrics(self, loss, probs, targets, tf.shape(x)[0])
+
+
+def _update_metrics(self, loss, probs, targets, batch):
+    """The loss tracker weighted by windows, as Keras does, and the compiled metrics (accuracy): a mean
+    over targets, which comes out the same in time-major order.
+
+    Softmax outputs are >= 0, and the float32 bit patterns of non-negative numbers order as int32s do:
+    handed the int32 view, Keras' argmax takes its plain path and skips the five passes over the
+    (targets, vocab) array that it makes for floats to handle -0.0.
+    """
+    import tensorflow as tf
+
+    self._loss_tracker.update_state(loss, sample_weight=batch)
+    return self.compute_metrics(None, targets, tf.bitcast(probs, tf.int32))
+
+
+def _fused_adam_update(self, gradient, variable, learning_rate):
+    """keras.optimizers.Adam.update_step in one ResourceApplyAdam kernel: the same m, v and step formulas
+    (alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t), epsilon outside the square root).
+
+    The embedding's sparse gradient is summed per row first, as Adam is defined (and tf.keras 2 and PyTorch
+    do); Keras 3 squares each occurrence of a row before summing (ops.square on IndexedSlices), which gives
+    a token seen k times in a batch a smaller step than Adam's.
+    """
+    import tensorflow as tf
+
+    dtype = variable.dtype
+    step = tf.cast(self.iterations + 1, dtype)
+    index = self._get_variable_index(variable)
+    tf.raw_ops.ResourceApplyAdam(
+        var=variable.handle, m=self._momentums[index].handle, v=self._velocities[index].handle,
+        beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step), beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
+        lr=tf.cast(learning_rate, dtype), beta1=tf.cast(self.beta_1, dtype), beta2=tf.cast(self.beta_2, dtype),
+        epsilon=tf.cast(self.epsilon, dtype), grad=tf.convert_to_tensor(gradient), use_locking=False)
