@@ -103,7 +103,6 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
     blocker = unrolled_blocker(config, strategy)
     if blocker is None:
         use_unrolled_step(model)
-    log.debug(f"training step: {'unrolled' if blocker is None else 'Keras (' + blocker + ')'}")
 
     objective, batch = config.model.objective, config.train.batch_size
     stride = stride_for(data, objective)
@@ -111,7 +110,7 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
     steps = config.train.steps_per_epoch or max(1, n_windows // batch)
     targets_per_step = batch * (data.window_size if objective == "sequence" else 1)
     log.info(f"training {model.count_params():,} parameters on {n_windows:,} windows, {steps:,} steps "
-             f"an epoch, into {run_dir}")
+             f"an epoch, into {run_dir}; step: {'unrolled' if blocker is None else 'Keras (' + blocker + ')'}")
 
     summary = {"lstm_textgen_version": __version__, **summary, "parameters": int(model.count_params())}
     writer = RunWriter(run_dir, state, targets_per_step, batch, config.train.early_stopping_patience,

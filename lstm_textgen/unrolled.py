@@ -110,20 +110,20 @@ def _lstm_function(in_masks, h_masks, sequences: bool):
     """
     import tensorflow as tf
 
-    def per_gate_matmul(a, a_masks, weights):  # a (n, k) -> (n, 4 units): gate g sees a * a_masks[g]
+    def per_gate_matmul(a, a_masks, weights, parts):  # a (n, k) -> (n, 4 units): gate g sees a * a_masks[g]
         if a_masks is None:
             return tf.matmul(a, weights)
         if not isinstance(a_masks, list):
             return tf.matmul(a * a_masks, weights)
-        return tf.concat([tf.matmul(a * m, w) for m, w in zip(a_masks, tf.split(weights, 4, axis=1))], axis=1)
+        return tf.concat([tf.matmul(a * m, w) for m, w in zip(a_masks, parts)], axis=1)
 
-    def per_gate_matmul_t(dz, a_masks, weights):  # dz (n, 4 units) -> d a (n, k), the transpose of the above
+    def per_gate_matmul_t(dz, a_masks, weights, parts):  # dz (n, 4 units) -> d a (n, k): the transpose
         if a_masks is None:
             return tf.matmul(dz, weights, transpose_b=True)
         if not isinstance(a_masks, list):
             return tf.matmul(dz, weights, transpose_b=True) * a_masks
         return tf.add_n([tf.matmul(d, w, transpose_b=True) * m for d, m, w in
-                         zip(tf.split(dz, 4, axis=1), a_masks, tf.split(weights, 4, axis=1))])
+                         zip(tf.split(dz, 4, axis=1), a_masks, parts)])
 
     def weight_grad(a, a_masks, dz):  # a (n, k), dz (n, 4 units) -> d weights (k, 4 units)
         if a_masks is None:
@@ -146,19 +146,25 @@ def _lstm_function(in_masks, h_masks, sequences: bool):
         units = recurrent.shape[0]
         flat = tf.reshape(x, [-1, features])  # (time * batch, features)
         x_masks = tiled(in_masks, steps)
-        projected = tf.unstack(tf.reshape(tf.nn.bias_add(per_gate_matmul(flat, x_masks, kernel), bias),
+        kernels, recurrents = tf.split(kernel, 4, axis=1), tf.split(recurrent, 4, axis=1)
+        projected = tf.unstack(tf.reshape(tf.nn.bias_add(per_gate_matmul(flat, x_masks, kernel, kernels), bias),
                                           [steps, batch, 4 * units]))
+        # One sigmoid over all four gates: tanh(z) = 2 sigmoid(2 z) - 1 for the cell input g, so the
+        # columns of g are scaled by 2 going in, and the derivative of every gate is s (1 - s) * slope.
+        ones = tf.ones([units])
+        scale = tf.concat([ones, ones, 2.0 * ones, ones], 0)  # (4 units,), gate order i, f, g, o
+        slope = scale * scale  # d gate / d z over s (1 - s): 1 for the sigmoid gates, 4 for g
         h = c = tf.zeros([batch, units])
-        saved = []  # per step: h before, c before, the gates i, f, g, o and tanh(c)
+        saved = []  # per step: h before, c before, the gates i, f, g, o, tanh(c) and d gates / d z
         for t in range(steps):
-            z = projected[t] + per_gate_matmul(h, h_masks, recurrent)
-            zi, zf, zg, zo = tf.split(z, 4, axis=1)
-            i, f, g, o = tf.sigmoid(zi), tf.sigmoid(zf), tf.tanh(zg), tf.sigmoid(zo)
+            s_ = tf.sigmoid((projected[t] + per_gate_matmul(h, h_masks, recurrent, recurrents)) * scale)
+            i, f, g2, o = tf.split(s_, 4, axis=1)
+            g = 2.0 * g2 - 1.0
             c_before, h_before = c, h
             c = f * c + i * g
             tanh_c = tf.tanh(c)
             h = o * tanh_c
-            saved.append((h_before, c_before, i, f, g, o, tanh_c))
+            saved.append((h_before, c_before, i, f, g, o, tanh_c, s_ * (1.0 - s_) * slope))
         output = tf.stack([s_[0] for s_ in saved[1:]] + [h]) if sequences else h
 
         def grad(upstream):
@@ -167,17 +173,16 @@ def _lstm_function(in_masks, h_masks, sequences: bool):
             dc = tf.zeros([batch, units])
             dzs = [None] * steps
             for t in reversed(range(steps)):
-                h_before, c_before, i, f, g, o, tanh_c = saved[t]
+                h_before, c_before, i, f, g, o, tanh_c, d_gates = saved[t]
                 if dh_out[t] is not None:
                     dh = dh + dh_out[t]
                 dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
-                dzs[t] = tf.concat([dc * g * i * (1.0 - i), dc * c_before * f * (1.0 - f),
-                                    dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o)], axis=1)
+                dzs[t] = tf.concat([dc * g, dc * c_before, dc * i, dh * tanh_c], axis=1) * d_gates
                 dc = dc * f
-                dh = per_gate_matmul_t(dzs[t], h_masks, recurrent)
+                dh = per_gate_matmul_t(dzs[t], h_masks, recurrent, recurrents)
             dz = tf.concat(dzs, axis=0)  # (time * batch, 4 units), rows in the order of flat
             h_before = tf.concat([s_[0] for s_ in saved], axis=0)
-            dx = tf.reshape(per_gate_matmul_t(dz, x_masks, kernel), [steps, batch, features])
+            dx = tf.reshape(per_gate_matmul_t(dz, x_masks, kernel, kernels), [steps, batch, features])
             return (dx, weight_grad(flat, x_masks, dz), weight_grad(h_before, tiled(h_masks, steps), dz),
                     tf.reduce_sum(dz, axis=0))
         return output, grad
