@@ -73,8 +73,19 @@ def forward(model, ids, training: bool):
     """Logits of the next_word layer, (time * batch, vocab) for `sequence` as features() orders them."""
     import tensorflow as tf
 
+    kernel, bias = head_weights(model)
+    return tf.nn.bias_add(tf.matmul(features(model, ids, training), kernel), bias)
+
+
+def head_weights(model):
+    """The next_word layer's (kernel, bias): with model.tie_weights the kernel is the embedding matrix
+    transposed (stream.TiedSoftmax), so its gradient reaches the embedding."""
+    import tensorflow as tf
+
     head = model.get_layer("next_word")
-    return tf.nn.bias_add(tf.matmul(features(model, ids, training), head.kernel.value), head.bias.value)
+    if hasattr(head, "kernel"):
+        return head.kernel.value, head.bias.value
+    return tf.transpose(model.get_layer("embedding").embeddings.value), head.bias.value
 
 
 def _lstm(layer, x, training: bool):
@@ -225,8 +236,7 @@ def _loss_and_probs(model, x, y, training: bool):
     import tensorflow as tf
 
     targets = tf.cast(tf.reshape(tf.transpose(y) if y.shape.rank == 2 else y, [-1]), tf.int32)
-    head = model.get_layer("next_word")
-    loss, probs = softmax_cross_entropy(features(model, x, training), head.kernel.value, head.bias.value, targets)
+    loss, probs = softmax_cross_entropy(features(model, x, training), *head_weights(model), targets)
     return loss, probs, targets
 
 
