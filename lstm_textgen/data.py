@@ -36,13 +36,26 @@ def load_token_cache(run_dir: Path, config: DataConfig):
         return None
 
 
-def save_token_cache(run_dir: Path, config: DataConfig, train_ids: np.ndarray, val_ids: np.ndarray) -> None:
+def save_token_cache(run_dir: Path, config: DataConfig, train_ids: np.ndarray,
+                     val_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Write the run's token cache (unless the ids are mapped from it already) and return it memory-mapped.
+
+    Training reads the mapped arrays, so the caller's in-memory ids can be freed: one copy, not two.
+    """
     folder = run_dir / TOKENS
-    for name, ids in (("train.npy", train_ids), ("val.npy", val_ids)):
-        with replacing(folder / name, suffix=".npy") as tmp:
-            np.save(tmp, ids)
-    write_text(folder / "manifest.json", json.dumps({"corpus": corpus_fingerprint(config.corpus),
-                                                     "data": _cache_key(config)}))
+    names = ("train.npy", "val.npy")
+    if not all(_mapped_from(ids, folder / name) for name, ids in zip(names, (train_ids, val_ids))):
+        for name, ids in zip(names, (train_ids, val_ids)):
+            with replacing(folder / name, suffix=".npy") as tmp:
+                np.save(tmp, ids)
+        write_text(folder / "manifest.json", json.dumps({"corpus": corpus_fingerprint(config.corpus),
+                                                         "data": _cache_key(config)}))
+    return tuple(np.load(folder / name, mmap_mode="r") for name in names)
+
+
+def _mapped_from(ids: np.ndarray, path: Path) -> bool:
+    filename = getattr(ids, "filename", None)  # np.memmap's absolute path
+    return filename is not None and Path(filename) == path.resolve()
 
 
 def _cache_key(config: DataConfig) -> dict:
@@ -126,7 +139,7 @@ def check_long_enough(train_ids: np.ndarray, val_ids: np.ndarray, config: DataCo
 
 def make_dataset(ids: np.ndarray, window_size: int, batch_size: int, objective: str, stride: int,
                  shuffle: bool = False, seed: int = 0, start: int = 0):
-    """A tf.data.Dataset of (inputs, targets) batches.
+    """A tf.data.Dataset of (inputs, targets) batches, cut from ids (a numpy array or memmap, never copied).
 
     inputs are (batch, window_size) int32 ids; targets are (batch,) for `last` and (batch, window_size)
     for `sequence`. With shuffle, the window order is a fresh stateless permutation per pass over the
@@ -135,12 +148,17 @@ def make_dataset(ids: np.ndarray, window_size: int, batch_size: int, objective: 
     """
     import tensorflow as tf
 
+    ids = np.asarray(ids, np.int32)  # a view when ids is an int32 array or memmap already
     n = count_windows(len(ids), window_size, stride)
-    tokens = tf.convert_to_tensor(ids, dtype=tf.int32)  # no copy when ids is a tensor already
-    offsets = tf.range(window_size + 1, dtype=tf.int64)
+    offsets = np.arange(window_size + 1, dtype=np.int64)
 
-    def cut(starts):  # (batch,) window numbers -> (batch, window_size + 1) ids
-        windows = tf.gather(tokens, starts[:, None] * stride + offsets)
+    def gather(starts):  # (batch,) window numbers -> (batch, window_size + 1) ids, read from ids where they lie
+        return np.asarray(ids[starts[:, None] * stride + offsets], np.int32)
+
+    def cut(starts):
+        # numpy, not tf.gather: a TensorFlow copy of the ids would double their memory (a memmap's pages too)
+        windows = tf.numpy_function(gather, [starts], tf.int32, stateful=False)
+        windows.set_shape(starts.shape.concatenate(window_size + 1))
         if objective == "last":
             return windows[:, :-1], windows[:, -1]
         return windows[:, :-1], windows[:, 1:]
