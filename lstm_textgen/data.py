@@ -16,6 +16,9 @@ from lstm_textgen.tokenizer import UNK_ID, Tokenizer
 
 
 TOKENS = "tokens"  # run-directory folder of the token cache: train.npy, val.npy, manifest.json
+# Token numbers per block while tokenizing: 32 MiB, which glibc's malloc always maps on its own, so a
+# freed block goes back to the system at once instead of staying in the heap.
+BLOCK = 8 << 20
 
 
 def corpus_fingerprint(spec: str) -> list[list]:
@@ -62,35 +65,41 @@ def _cache_key(config: DataConfig) -> dict:
     return {k: getattr(config, k) for k in ("level", "lowercase", "max_vocab", "min_count", "val_fraction")}
 
 
-def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES) -> tuple[Tokenizer, np.ndarray, np.ndarray]:
+def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES,
+                    block: int = BLOCK) -> tuple[Tokenizer, np.ndarray, np.ndarray]:
     """Fit the tokenizer and encode the corpus, streaming: the same result as Tokenizer.fit and encode on
     whole files, but holding one chunk of text at a time (plus the counts and the int32 ids).
 
-    One pass over the text numbers each token by its first appearance (int32, chunk by chunk); the
-    counts of those numbers give the vocabulary, and a lookup table turns them into token ids.
+    One pass over the text numbers each token by its first appearance, into blocks of `block` int32;
+    the counts of those numbers give the vocabulary, and a lookup table turns them into token ids,
+    block by block, each block freed once placed: the ids are in memory once, plus one block.
     """
     files = find_files(config.corpus)
     probe = Tokenizer(config.level, config.lowercase, [])
     first_seen: dict[str, int] = {}  # token -> its number, in order of first appearance (ties keep it)
-    files_parts: list[list[np.ndarray]] = []  # per file, per chunk: token numbers
-    has_text = False
+    blocks: list[np.ndarray | None] = []  # the token numbers of all files, one after the other
+    ends = []  # per file: how many numbers there are up to its end
+    n, has_text = 0, False
     with tqdm(total=sum(p.stat().st_size for p in files), desc="tokenizing", unit="B", unit_scale=True,
               leave=False) as bar:
         for path in files:
-            parts = []
             for text, size in read_chunks(path, chunk_bytes):
                 has_text = has_text or bool(text.strip())
-                parts.append(np.fromiter((first_seen.setdefault(t, len(first_seen)) for t in probe.split(text)),
-                                         dtype=np.int32))
+                part = np.fromiter((first_seen.setdefault(t, len(first_seen)) for t in probe.split(text)),
+                                   dtype=np.int32)
+                n = _append(blocks, block, n, part)
                 bar.update(size)
-            files_parts.append(parts)
+            ends.append(n)
     if not has_text:
         raise no_text_error(config.corpus, files)
 
     counts = np.zeros(len(first_seen), np.int64)
-    for part in (p for parts in files_parts for p in parts):
-        numbers, n = np.unique(part, return_counts=True)
-        counts[numbers] += n
+    at = 0
+    while at < n:  # bincount makes an int64 copy: a slice at a time keeps it small
+        i, j = divmod(at, block)
+        numbers = blocks[i][j: j + min(1 << 20, block - j, n - at)]
+        counts += np.bincount(numbers, minlength=len(counts))
+        at += len(numbers)
     tokens = list(first_seen)
     del first_seen
     tokenizer = Tokenizer.from_counts(Counter(dict(zip(tokens, counts.tolist()))), config.level,
@@ -98,19 +107,39 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES) -> tuple
     lookup = np.array([tokenizer.index.get(t, UNK_ID) for t in tokens], np.int32)  # number -> token id
     del tokens, counts
 
-    lengths = [sum(len(p) for p in parts) for parts in files_parts]
-    cuts = [split_point(n, config.val_fraction) for n in lengths]
-    train, val = np.empty(sum(cuts), np.int32), np.empty(sum(lengths) - sum(cuts), np.int32)
+    starts = [0, *ends[:-1]]
+    cuts = [split_point(end - start, config.val_fraction) for start, end in zip(starts, ends)]
+    train, val = np.empty(sum(cuts), np.int32), np.empty(n - sum(cuts), np.int32)
     at_train = at_val = 0
-    for parts, cut in zip(files_parts, cuts):
-        seen = 0  # tokens of this file so far
-        while parts:
-            ids = lookup[parts.pop(0)]  # frees the numbers as the ids are placed
-            head = ids[: max(cut - seen, 0)]  # the part before the file's validation tail
-            train[at_train: at_train + len(head)] = head
-            val[at_val: at_val + len(ids) - len(head)] = ids[len(head):]
-            at_train, at_val, seen = at_train + len(head), at_val + len(ids) - len(head), seen + len(ids)
+    for start, end, cut in zip(starts, ends, cuts):  # a file's head goes to train, its tail to val
+        _place(blocks, block, lookup, start, start + cut, train[at_train: at_train + cut])
+        _place(blocks, block, lookup, start + cut, end, val[at_val: at_val + end - start - cut])
+        at_train, at_val = at_train + cut, at_val + end - start - cut
     return tokenizer, train, val
+
+
+def _append(blocks: list, block: int, n: int, part: np.ndarray) -> int:
+    """Put part after the first n numbers in blocks, adding blocks as they fill; returns the new count."""
+    done = 0
+    while done < len(part):
+        if n == len(blocks) * block:
+            blocks.append(np.empty(block, np.int32))  # pages not yet written take no memory
+        at = n % block
+        take = min(block - at, len(part) - done)
+        blocks[-1][at: at + take] = part[done: done + take]
+        n, done = n + take, done + take
+    return n
+
+
+def _place(blocks: list, block: int, lookup: np.ndarray, start: int, end: int, out: np.ndarray) -> None:
+    """out = the ids of numbers start..end-1; frees each block once its last number is placed."""
+    while start < end:
+        i, at = divmod(start, block)
+        take = min(block - at, end - start)
+        np.take(lookup, blocks[i][at: at + take], out=out[:take], mode="clip")  # clip: no buffered copy
+        out, start = out[take:], start + take
+        if at + take == block:
+            blocks[i] = None
 
 
 def stride_for(config: DataConfig, objective: str) -> int:

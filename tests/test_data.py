@@ -92,8 +92,8 @@ def test_streaming_tokenization_equals_reading_it_all(tmp_path, level, lowercase
     cuts = [split_point(len(ids), 0.15) for ids in encoded]
     expected = (np.concatenate([ids[:cut] for ids, cut in zip(encoded, cuts)]),
                 np.concatenate([ids[cut:] for ids, cut in zip(encoded, cuts)]))
-    for chunk_bytes in (97, 1 << 20):
-        tok, train, val = tokenize_corpus(config, chunk_bytes)
+    for chunk_bytes, block in ((97, 50), (97, 1 << 20), (1 << 20, 1000), (1 << 20, 1 << 20)):
+        tok, train, val = tokenize_corpus(config, chunk_bytes, block)
         assert tok.vocab == expected_tok.vocab and tok.counts == expected_tok.counts
         np.testing.assert_array_equal(train, expected[0])
         np.testing.assert_array_equal(val, expected[1])
