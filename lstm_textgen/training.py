@@ -21,6 +21,7 @@ from lstm_textgen.data import (TOKENS, check_long_enough, count_windows, load_to
                                save_token_cache, stride_for, tokenize_corpus)
 from lstm_textgen.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
 from lstm_textgen.errors import CheckpointError
+from lstm_textgen.memory import release_freed_memory
 
 log = logging.getLogger("lstm_textgen")
 RUN_FILES = (CONFIG, TOKENIZER, MODEL, HISTORY, METRICS, CHECKPOINTS, TOKENS, SAMPLES, CURVES, TENSORBOARD)
@@ -49,6 +50,7 @@ def train(config: Config, mode: str = "auto") -> Path:
                  f"{' and stopped early' if state.stopped_early else ''}; nothing to do "
                  "(raise --set train.epochs to train longer, or pass --restart)")
         return run_dir
+    release_freed_memory()  # before TensorFlow makes its allocator
     strategy = make_strategy(role)  # before any other TensorFlow work
     from lstm_textgen.model import cudnn_blockers
     for reason in cudnn_blockers(config):
