@@ -19,6 +19,7 @@ TOKENS = "tokens"  # run-directory folder of the token cache: train.npy, val.npy
 # Token numbers per block while tokenizing: 32 MiB, which glibc's malloc always maps on its own, so a
 # freed block goes back to the system at once instead of staying in the heap.
 BLOCK = 8 << 20
+SLICE = 1 << 20  # token numbers counted or looked up at a time (numpy makes an int64 copy of them)
 
 
 def corpus_fingerprint(spec: str) -> list[list]:
@@ -97,7 +98,7 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES,
     at = 0
     while at < n:  # bincount makes an int64 copy: a slice at a time keeps it small
         i, j = divmod(at, block)
-        numbers = blocks[i][j: j + min(1 << 20, block - j, n - at)]
+        numbers = blocks[i][j: j + min(SLICE, block - j, n - at)]
         counts += np.bincount(numbers, minlength=len(counts))
         at += len(numbers)
     tokens = list(first_seen)
@@ -133,9 +134,9 @@ def _append(blocks: list, block: int, n: int, part: np.ndarray) -> int:
 
 def _place(blocks: list, block: int, lookup: np.ndarray, start: int, end: int, out: np.ndarray) -> None:
     """out = the ids of numbers start..end-1; frees each block once its last number is placed."""
-    while start < end:
+    while start < end:  # np.take makes an int64 copy of the numbers: a slice at a time keeps it small
         i, at = divmod(start, block)
-        take = min(block - at, end - start)
+        take = min(block - at, end - start, SLICE)
         np.take(lookup, blocks[i][at: at + take], out=out[:take], mode="clip")  # clip: no buffered copy
         out, start = out[take:], start + take
         if at + take == block:
