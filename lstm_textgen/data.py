@@ -16,6 +16,10 @@ from lstm_textgen.tokenizer import UNK_ID, Tokenizer
 
 
 TOKENS = "tokens"  # run-directory folder of the token cache: train.npy, val.npy, manifest.json
+# Token numbers per block while tokenizing: 32 MiB, which glibc's malloc always maps on its own, so a
+# freed block goes back to the system at once instead of staying in the heap.
+BLOCK = 8 << 20
+SLICE = 1 << 20  # token numbers counted or looked up at a time (numpy makes an int64 copy of them)
 
 
 def corpus_fingerprint(spec: str) -> list[list]:
@@ -36,48 +40,67 @@ def load_token_cache(run_dir: Path, config: DataConfig):
         return None
 
 
-def save_token_cache(run_dir: Path, config: DataConfig, train_ids: np.ndarray, val_ids: np.ndarray) -> None:
+def save_token_cache(run_dir: Path, config: DataConfig, train_ids: np.ndarray,
+                     val_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Write the run's token cache (unless the ids are mapped from it already) and return it memory-mapped.
+
+    Training reads the mapped arrays, so the caller's in-memory ids can be freed: one copy, not two.
+    """
     folder = run_dir / TOKENS
-    for name, ids in (("train.npy", train_ids), ("val.npy", val_ids)):
-        with replacing(folder / name, suffix=".npy") as tmp:
-            np.save(tmp, ids)
-    write_text(folder / "manifest.json", json.dumps({"corpus": corpus_fingerprint(config.corpus),
-                                                     "data": _cache_key(config)}))
+    names = ("train.npy", "val.npy")
+    if not all(_mapped_from(ids, folder / name) for name, ids in zip(names, (train_ids, val_ids))):
+        for name, ids in zip(names, (train_ids, val_ids)):
+            with replacing(folder / name, suffix=".npy") as tmp:
+                np.save(tmp, ids)
+        write_text(folder / "manifest.json", json.dumps({"corpus": corpus_fingerprint(config.corpus),
+                                                         "data": _cache_key(config)}))
+    return tuple(np.load(folder / name, mmap_mode="r") for name in names)
+
+
+def _mapped_from(ids: np.ndarray, path: Path) -> bool:
+    filename = getattr(ids, "filename", None)  # np.memmap's absolute path
+    return filename is not None and Path(filename) == path.resolve()
 
 
 def _cache_key(config: DataConfig) -> dict:
     return {k: getattr(config, k) for k in ("level", "lowercase", "max_vocab", "min_count", "val_fraction")}
 
 
-def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES) -> tuple[Tokenizer, np.ndarray, np.ndarray]:
+def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES,
+                    block: int = BLOCK) -> tuple[Tokenizer, np.ndarray, np.ndarray]:
     """Fit the tokenizer and encode the corpus, streaming: the same result as Tokenizer.fit and encode on
     whole files, but holding one chunk of text at a time (plus the counts and the int32 ids).
 
-    One pass over the text numbers each token by its first appearance (int32, chunk by chunk); the
-    counts of those numbers give the vocabulary, and a lookup table turns them into token ids.
+    One pass over the text numbers each token by its first appearance, into blocks of `block` int32;
+    the counts of those numbers give the vocabulary, and a lookup table turns them into token ids,
+    block by block, each block freed once placed: the ids are in memory once, plus one block.
     """
     files = find_files(config.corpus)
     probe = Tokenizer(config.level, config.lowercase, [])
     first_seen: dict[str, int] = {}  # token -> its number, in order of first appearance (ties keep it)
-    files_parts: list[list[np.ndarray]] = []  # per file, per chunk: token numbers
-    has_text = False
+    blocks: list[np.ndarray | None] = []  # the token numbers of all files, one after the other
+    ends = []  # per file: how many numbers there are up to its end
+    n, has_text = 0, False
     with tqdm(total=sum(p.stat().st_size for p in files), desc="tokenizing", unit="B", unit_scale=True,
               leave=False) as bar:
         for path in files:
-            parts = []
             for text, size in read_chunks(path, chunk_bytes):
                 has_text = has_text or bool(text.strip())
-                parts.append(np.fromiter((first_seen.setdefault(t, len(first_seen)) for t in probe.split(text)),
-                                         dtype=np.int32))
+                part = np.fromiter((first_seen.setdefault(t, len(first_seen)) for t in probe.split(text)),
+                                   dtype=np.int32)
+                n = _append(blocks, block, n, part)
                 bar.update(size)
-            files_parts.append(parts)
+            ends.append(n)
     if not has_text:
         raise no_text_error(config.corpus, files)
 
     counts = np.zeros(len(first_seen), np.int64)
-    for part in (p for parts in files_parts for p in parts):
-        numbers, n = np.unique(part, return_counts=True)
-        counts[numbers] += n
+    at = 0
+    while at < n:  # bincount makes an int64 copy: a slice at a time keeps it small
+        i, j = divmod(at, block)
+        numbers = blocks[i][j: j + min(SLICE, block - j, n - at)]
+        counts += np.bincount(numbers, minlength=len(counts))
+        at += len(numbers)
     tokens = list(first_seen)
     del first_seen
     tokenizer = Tokenizer.from_counts(Counter(dict(zip(tokens, counts.tolist()))), config.level,
@@ -85,19 +108,39 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES) -> tuple
     lookup = np.array([tokenizer.index.get(t, UNK_ID) for t in tokens], np.int32)  # number -> token id
     del tokens, counts
 
-    lengths = [sum(len(p) for p in parts) for parts in files_parts]
-    cuts = [split_point(n, config.val_fraction) for n in lengths]
-    train, val = np.empty(sum(cuts), np.int32), np.empty(sum(lengths) - sum(cuts), np.int32)
+    starts = [0, *ends[:-1]]
+    cuts = [split_point(end - start, config.val_fraction) for start, end in zip(starts, ends)]
+    train, val = np.empty(sum(cuts), np.int32), np.empty(n - sum(cuts), np.int32)
     at_train = at_val = 0
-    for parts, cut in zip(files_parts, cuts):
-        seen = 0  # tokens of this file so far
-        while parts:
-            ids = lookup[parts.pop(0)]  # frees the numbers as the ids are placed
-            head = ids[: max(cut - seen, 0)]  # the part before the file's validation tail
-            train[at_train: at_train + len(head)] = head
-            val[at_val: at_val + len(ids) - len(head)] = ids[len(head):]
-            at_train, at_val, seen = at_train + len(head), at_val + len(ids) - len(head), seen + len(ids)
+    for start, end, cut in zip(starts, ends, cuts):  # a file's head goes to train, its tail to val
+        _place(blocks, block, lookup, start, start + cut, train[at_train: at_train + cut])
+        _place(blocks, block, lookup, start + cut, end, val[at_val: at_val + end - start - cut])
+        at_train, at_val = at_train + cut, at_val + end - start - cut
     return tokenizer, train, val
+
+
+def _append(blocks: list, block: int, n: int, part: np.ndarray) -> int:
+    """Put part after the first n numbers in blocks, adding blocks as they fill; returns the new count."""
+    done = 0
+    while done < len(part):
+        if n == len(blocks) * block:
+            blocks.append(np.empty(block, np.int32))  # pages not yet written take no memory
+        at = n % block
+        take = min(block - at, len(part) - done)
+        blocks[-1][at: at + take] = part[done: done + take]
+        n, done = n + take, done + take
+    return n
+
+
+def _place(blocks: list, block: int, lookup: np.ndarray, start: int, end: int, out: np.ndarray) -> None:
+    """out = the ids of numbers start..end-1; frees each block once its last number is placed."""
+    while start < end:  # np.take makes an int64 copy of the numbers: a slice at a time keeps it small
+        i, at = divmod(start, block)
+        take = min(block - at, end - start, SLICE)
+        np.take(lookup, blocks[i][at: at + take], out=out[:take], mode="clip")  # clip: no buffered copy
+        out, start = out[take:], start + take
+        if at + take == block:
+            blocks[i] = None
 
 
 def stride_for(config: DataConfig, objective: str) -> int:
@@ -126,7 +169,7 @@ def check_long_enough(train_ids: np.ndarray, val_ids: np.ndarray, config: DataCo
 
 def make_dataset(ids: np.ndarray, window_size: int, batch_size: int, objective: str, stride: int,
                  shuffle: bool = False, seed: int = 0, start: int = 0):
-    """A tf.data.Dataset of (inputs, targets) batches.
+    """A tf.data.Dataset of (inputs, targets) batches, cut from ids (a numpy array or memmap, never copied).
 
     inputs are (batch, window_size) int32 ids; targets are (batch,) for `last` and (batch, window_size)
     for `sequence`. With shuffle, the window order is a fresh stateless permutation per pass over the
@@ -135,12 +178,17 @@ def make_dataset(ids: np.ndarray, window_size: int, batch_size: int, objective: 
     """
     import tensorflow as tf
 
+    ids = np.asarray(ids, np.int32)  # a view when ids is an int32 array or memmap already
     n = count_windows(len(ids), window_size, stride)
-    tokens = tf.convert_to_tensor(ids, dtype=tf.int32)  # no copy when ids is a tensor already
-    offsets = tf.range(window_size + 1, dtype=tf.int64)
+    offsets = np.arange(window_size + 1, dtype=np.int64)
 
-    def cut(starts):  # (batch,) window numbers -> (batch, window_size + 1) ids
-        windows = tf.gather(tokens, starts[:, None] * stride + offsets)
+    def gather(starts):  # (batch,) window numbers -> (batch, window_size + 1) ids, read from ids where they lie
+        return np.asarray(ids[starts[:, None] * stride + offsets], np.int32)
+
+    def cut(starts):
+        # numpy, not tf.gather: a TensorFlow copy of the ids would double their memory (a memmap's pages too)
+        windows = tf.numpy_function(gather, [starts], tf.int32, stateful=False)
+        windows.set_shape(starts.shape.concatenate(window_size + 1))
         if objective == "last":
             return windows[:, :-1], windows[:, -1]
         return windows[:, :-1], windows[:, 1:]

@@ -21,6 +21,7 @@ from lstm_textgen.data import (TOKENS, check_long_enough, count_windows, load_to
                                save_token_cache, stride_for, tokenize_corpus)
 from lstm_textgen.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
 from lstm_textgen.errors import CheckpointError
+from lstm_textgen.memory import release_freed_memory
 
 log = logging.getLogger("lstm_textgen")
 RUN_FILES = (CONFIG, TOKENIZER, MODEL, HISTORY, METRICS, CHECKPOINTS, TOKENS, SAMPLES, CURVES, TENSORBOARD)
@@ -49,6 +50,7 @@ def train(config: Config, mode: str = "auto") -> Path:
                  f"{' and stopped early' if state.stopped_early else ''}; nothing to do "
                  "(raise --set train.epochs to train longer, or pass --restart)")
         return run_dir
+    release_freed_memory()  # before TensorFlow makes its allocator
     strategy = make_strategy(role)  # before any other TensorFlow work
     from lstm_textgen.model import cudnn_blockers
     for reason in cudnn_blockers(config):
@@ -71,13 +73,12 @@ def train(config: Config, mode: str = "auto") -> Path:
     save_config(run_dir, config)
     if state is None:
         tokenizer.save(run_dir / TOKENIZER, __version__)
-        save_token_cache(run_dir, data, train_ids, val_ids)
+        train_ids, val_ids = save_token_cache(run_dir, data, train_ids, val_ids)  # now memory-mapped from it
 
     from lstm_textgen.model import precision
 
     summary = {"corpus": data.corpus, "vocab_size": tokenizer.vocab_size, "train_tokens": int(len(train_ids)),
                "val_tokens": int(len(val_ids)), "embedding_coverage": coverage}
-    train_ids, val_ids = _on_host(train_ids), _on_host(val_ids)  # the numpy copies are freed for training
     with precision(config.train.mixed_precision):  # the global policy is put back even on an error
         _fit(config, state or TrainingState(), strategy, tokenizer, train_ids, val_ids, embedding_matrix, summary)
     return run_dir
@@ -138,14 +139,6 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
             raise TrainingStopped(run_dir, state) from None
         finally:
             progress.on_train_end()  # clear the bars, so an error message starts on a line of its own
-
-
-def _on_host(ids):
-    """Token ids as one TensorFlow tensor in host memory, where tf.data cuts the windows."""
-    import tensorflow as tf
-
-    with tf.device("CPU:0"):
-        return tf.constant(ids, dtype=tf.int32)
 
 
 def _for_worker(config: Config, role) -> Config:

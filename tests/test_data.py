@@ -4,7 +4,8 @@ import pytest
 
 from lstm_textgen.config import DataConfig
 from lstm_textgen.corpus import find_files, read_text, split_point
-from lstm_textgen.data import check_long_enough, count_windows, make_dataset, stride_for, tokenize_corpus
+from lstm_textgen.data import (TOKENS, check_long_enough, count_windows, make_dataset, save_token_cache, stride_for,
+                               tokenize_corpus)
 from lstm_textgen.errors import CorpusError
 from lstm_textgen.tokenizer import Tokenizer
 
@@ -91,8 +92,8 @@ def test_streaming_tokenization_equals_reading_it_all(tmp_path, level, lowercase
     cuts = [split_point(len(ids), 0.15) for ids in encoded]
     expected = (np.concatenate([ids[:cut] for ids, cut in zip(encoded, cuts)]),
                 np.concatenate([ids[cut:] for ids, cut in zip(encoded, cuts)]))
-    for chunk_bytes in (97, 1 << 20):
-        tok, train, val = tokenize_corpus(config, chunk_bytes)
+    for chunk_bytes, block in ((97, 50), (97, 1 << 20), (1 << 20, 1000), (1 << 20, 1 << 20)):
+        tok, train, val = tokenize_corpus(config, chunk_bytes, block)
         assert tok.vocab == expected_tok.vocab and tok.counts == expected_tok.counts
         np.testing.assert_array_equal(train, expected[0])
         np.testing.assert_array_equal(val, expected[1])
@@ -104,3 +105,44 @@ def test_streaming_tokenization_refuses_an_empty_corpus(tmp_path):
     (tmp_path / "b.txt").write_text("")
     with pytest.raises(CorpusError, match="all 2 files of corpus .* hold|holds no text"):
         tokenize_corpus(DataConfig(corpus=str(tmp_path)), 4)
+
+
+def test_token_cache_comes_back_memory_mapped_and_is_not_rewritten_from_itself(tmp_path):
+    (tmp_path / "corpus.txt").write_text("the cat sat on the mat .\n" * 50)
+    config = DataConfig(corpus=str(tmp_path / "corpus.txt"))
+    _, train, val = tokenize_corpus(config)
+    mapped = save_token_cache(tmp_path / "run", config, train, val)
+    assert all(isinstance(ids, np.memmap) and not ids.flags.writeable for ids in mapped)
+    np.testing.assert_array_equal(mapped[0], train)
+    np.testing.assert_array_equal(mapped[1], val)
+    files = [tmp_path / "run" / TOKENS / name for name in ("train.npy", "val.npy", "manifest.json")]
+    written = [path.stat().st_mtime_ns for path in files]
+    again = save_token_cache(tmp_path / "run", config, *mapped)  # a run that read its own cache
+    assert [path.stat().st_mtime_ns for path in files] == written
+    np.testing.assert_array_equal(again[0], train)
+
+
+def test_windows_cut_from_a_memmap_equal_those_from_an_array(tmp_path):
+    ids = np.random.default_rng(0).integers(0, 500, 1000).astype(np.int32)
+    np.save(tmp_path / "ids.npy", ids)
+    mapped = np.load(tmp_path / "ids.npy", mmap_mode="r")
+    for objective, stride, shuffle in (("sequence", 7, True), ("last", 1, True), ("last", 3, False)):
+        a = batches(make_dataset(ids, 7, 16, objective, stride, shuffle=shuffle, seed=3, start=5), 30)
+        b = batches(make_dataset(mapped, 7, 16, objective, stride, shuffle=shuffle, seed=3, start=5), 30)
+        assert len(a) == len(b) > 0
+        for (xa, ya), (xb, yb) in zip(a, b):
+            assert xb.dtype == np.int32
+            np.testing.assert_array_equal(xa, xb)
+            np.testing.assert_array_equal(ya, yb)
+
+
+def test_shuffled_windows_follow_the_stateless_permutation_of_each_pass():
+    import tensorflow as tf
+
+    ids = np.arange(300, 400, dtype=np.int32)
+    n = count_windows(100, 4, 2)  # 48 windows
+    got = np.concatenate([x for x, _ in batches(make_dataset(ids, 4, 8, "sequence", 2, shuffle=True, seed=11), 12)])
+    order = np.concatenate([tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
+                                                                     seed=tf.constant([11, p], tf.int64)).numpy()
+                            for p in range(2)])  # passes 0 and 1, as a run has always cut them
+    np.testing.assert_array_equal(got, ids[order[:, None] * 2 + np.arange(4)])

@@ -1,6 +1,7 @@
 """train(): the run directory's files, checkpoints, metrics, reproducibility and early stopping."""
 import csv
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -144,3 +145,31 @@ def test_mixed_precision_trains_resets_the_policy_and_generates(tiny_corpus, tmp
     x = np.array([[2, 3, 4, 5, 6]], np.int32)
     assert np.asarray(loaded.model(x)).dtype == np.float32
     assert generate(loaded, "the cat", length=5, random_seed=1)
+
+
+def test_training_reads_the_memory_mapped_cache_and_drops_the_tokenized_arrays(tiny_corpus, tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    from lstm_textgen import data, training
+
+    tokenized, seen = [], []
+
+    def tokenize(config):
+        result = data.tokenize_corpus(config)
+        tokenized.extend(weakref.ref(ids) for ids in result[1:])
+        return result
+
+    def dataset(ids, *args, **kwargs):
+        gc.collect()
+        seen.append((ids, [ref() is None for ref in tokenized]))
+        return data.make_dataset(ids, *args, **kwargs)
+
+    monkeypatch.setattr(training, "tokenize_corpus", tokenize)
+    monkeypatch.setattr(training, "make_dataset", dataset)
+    run = train_tiny(tiny_corpus, tmp_path / "run")
+    train_tiny(tiny_corpus, run, "train.epochs=2")  # the second run reads the cache
+    assert len(tokenized) == 2 and len(seen) == 4  # tokenized once; val and train windows in each run
+    for ids, freed in seen:
+        assert isinstance(ids, np.memmap) and Path(ids.filename).parent == (run / "tokens").resolve()
+        assert all(freed)  # no second copy of the ids in memory while training
