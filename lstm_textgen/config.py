@@ -24,7 +24,7 @@ def _problems(*checks: tuple[bool, str]) -> list[str]:
 @dataclass
 class DataConfig:
     corpus: str = DEFAULT_CORPUS  # a file, a folder of .txt files, or a glob
-    level: Literal["word", "char"] = "word"
+    level: Literal["word", "whitespace", "char"] = "word"  # whitespace: pre-tokenized text (PTB, WikiText)
     lowercase: bool = True
     max_vocab: Optional[int] = 10000  # includes <pad> and <unk>; null = no cap
     min_count: int = 1

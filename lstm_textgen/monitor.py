@@ -23,7 +23,7 @@ from lstm_textgen.errors import ConfigError
 from lstm_textgen.tokenizer import UNK_ID, Tokenizer
 
 SAMPLE_TEMPERATURES = (0.5, 1.0)  # the likeliest text, and the model's own distribution
-DEFAULT_SEED_TOKENS = {"word": 8, "char": 40}  # how much of the training text's start seeds the samples
+DEFAULT_SEED_TOKENS = {"word": 8, "whitespace": 8, "char": 40}  # how much of the training text's start seeds the samples
 
 
 def monitoring_callbacks(config: Config, run_dir: Path) -> list:

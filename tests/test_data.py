@@ -1,4 +1,6 @@
 """Windows cut on the fly: right inputs and sparse targets, full coverage, and a clean validation split."""
+import json
+
 import numpy as np
 import pytest
 
@@ -77,7 +79,7 @@ def test_too_short_for_one_window():
 
 
 @pytest.mark.parametrize("level, lowercase, max_vocab", [("word", True, 30), ("word", False, None),
-                                                         ("char", False, None)])
+                                                         ("whitespace", True, None), ("char", False, None)])
 def test_streaming_tokenization_equals_reading_it_all(tmp_path, level, lowercase, max_vocab):
     from conftest import SHARED_DATA
     text = (SHARED_DATA / "tinyshakespeare.txt").read_text(encoding="utf-8")
@@ -104,3 +106,15 @@ def test_streaming_tokenization_refuses_an_empty_corpus(tmp_path):
     (tmp_path / "b.txt").write_text("")
     with pytest.raises(CorpusError, match="all 2 files of corpus .* hold|holds no text"):
         tokenize_corpus(DataConfig(corpus=str(tmp_path)), 4)
+
+
+def test_the_token_cache_is_keyed_by_the_level(tmp_path):
+    from lstm_textgen.data import load_token_cache, save_token_cache
+    (tmp_path / "c.txt").write_text("a b , c\n" * 20)
+    config = DataConfig(corpus=str(tmp_path / "c.txt"), level="whitespace")
+    tok, train, val = tokenize_corpus(config)
+    tok.save(tmp_path / "tokenizer.json", "0")
+    save_token_cache(tmp_path, config, train, val)
+    assert load_token_cache(tmp_path, config) is not None
+    assert json.loads((tmp_path / "tokens" / "manifest.json").read_text())["data"]["level"] == "whitespace"
+    assert load_token_cache(tmp_path, DataConfig(corpus=config.corpus, level="word")) is None
