@@ -18,6 +18,7 @@ class TiedSoftmax(keras.layers.Layer):
 
     def __init__(self, embedding=None, **kwargs):
         super().__init__(**kwargs)
+        self.supports_masking = True  # as Dense: the mask passes through
         self._embedding = lambda: embedding.embeddings  # a function, so Keras does not track the layer twice
 
     def build(self, input_shape):
