@@ -31,6 +31,12 @@ def evaluate(run: Run, corpus: list[str]) -> dict:
         raise CorpusError(f"{', '.join(map(str, files))} has {len(ids)} tokens, fewer than one window of "
                           f"{data.window_size + 1}; evaluate on a longer text")
 
+    return {"files": [str(p) for p in files], **score_ids(run, ids)}
+
+
+def score_ids(run: Run, ids: np.ndarray) -> dict:
+    """The figures of evaluate() for token ids already encoded (e.g. a run's tokens/val.npy)."""
+    ids = np.asarray(ids, dtype=np.int32)
     unigram = unigram_log_probs(run.tokenizer.counts)
     n = nll = unigram_nll = top1 = top5 = 0.0
     for probs, targets in predictions(run, ids):  # (m, vocab) next-token probabilities, (m,) ids
@@ -42,7 +48,6 @@ def evaluate(run: Run, corpus: list[str]) -> dict:
         top5 += (rank < 5).sum()
         n += len(targets)
     return {
-        "files": [str(p) for p in files],
         "tokens": int(len(ids)),
         "targets": int(n),
         "perplexity": math.exp(nll / n),
