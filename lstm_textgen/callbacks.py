@@ -247,8 +247,9 @@ def restore_state(model, run_dir: Path, state: TrainingState, learning_rate: flo
 
 
 def _loads(model, path: Path) -> bool:
+    from lstm_textgen.stream import load_weights
     try:
-        model.load_weights(path)
+        load_weights(model, path)  # an epoch checkpoint of a stateful or tied run holds the plain stack
         return True
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return False

@@ -72,6 +72,16 @@ def exported_model(model):
     return plain
 
 
+def load_weights(model, path) -> None:
+    """model.load_weights(path), where path may be a checkpoint of the plain stack of a training model."""
+    if model not in _PLAIN or str(path).endswith(".weights.h5"):  # state files are the training model's own
+        model.load_weights(path)
+        return
+    plain, tie = _PLAIN[model]
+    plain.load_weights(path)
+    _copy(plain, model, tie)
+
+
 def _copy(source, target, tie: bool) -> None:
     """Layer by layer (the state of stateful layers is not a weight); the tied kernel is embedding.T."""
     for layer in target.layers:

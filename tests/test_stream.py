@@ -117,3 +117,17 @@ def test_stateful_run_stopped_mid_epoch_resumes_exactly(tiny_corpus, tmp_path, m
     parts = history(train_tiny(tiny_corpus, tmp_path / "parts", *settings))
     for name in ("loss", "val_loss"):
         assert [float(r[name]) for r in parts] == pytest.approx([float(r[name]) for r in whole], rel=1e-6)
+
+
+def test_a_damaged_state_of_a_tied_stateful_run_falls_back_to_its_plain_epoch_checkpoint(tiny_corpus, tmp_path):
+    import json
+
+    settings = ["train.stateful=true", "model.tie_weights=true", "train.batch_size=3"]
+    run = train_tiny(tiny_corpus, tmp_path / "run", *settings, "train.epochs=2")
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    (run / "checkpoints" / state["weights"]).write_bytes(b"not hdf5")
+    before = history(run)
+    train_tiny(tiny_corpus, run, *settings, "train.epochs=3")
+    after = history(run)
+    assert [r["epoch"] for r in after] == ["1", "2", "3"] and after[:2] == before
+    assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] == 3
