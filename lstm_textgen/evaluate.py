@@ -18,7 +18,8 @@ from lstm_textgen.corpus import find_files, read_text
 from lstm_textgen.errors import CorpusError
 from lstm_textgen.tokenizer import PAD_ID, UNK_ID
 
-BATCH = 64  # windows per model call
+BATCH = 64  # windows per model call (each a window of targets for `sequence`)
+LAST_BATCH = 512  # windows per model call for `last`: one target each
 STREAM_CHUNK = 512  # tokens whose output layer is applied at once on a carried stream
 
 
@@ -68,8 +69,11 @@ def predictions(run: Run, ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndar
         yield from _sliding_windows(run.model, ids, run.config.data.window_size)
 
 
-def _probs(model, inputs: np.ndarray) -> np.ndarray:
-    return np.asarray(model(inputs, training=False), dtype=np.float32)
+def _probs(model, inputs: np.ndarray, compiled: bool = True) -> np.ndarray:
+    """compiled: predict_on_batch (a traced function, many times faster per call, one trace per shape);
+    otherwise an eager call, for the few odd-shaped inputs."""
+    out = model.predict_on_batch(inputs) if compiled else model(inputs, training=False)
+    return np.asarray(out, dtype=np.float32)
 
 
 def _consecutive_windows(model, ids: np.ndarray, window: int):
@@ -81,15 +85,15 @@ def _consecutive_windows(model, ids: np.ndarray, window: int):
         yield probs.reshape(-1, probs.shape[-1]), ids[cut[:, 1:]].reshape(-1)
     rest = full * window
     if rest < len(ids) - 1:
-        yield _probs(model, ids[None, rest:-1])[0], ids[rest + 1:]
+        yield _probs(model, ids[None, rest:-1], compiled=False)[0], ids[rest + 1:]
 
 
 def _sliding_windows(model, ids: np.ndarray, window: int):
     for t in range(1, min(window, len(ids))):  # the text's first tokens: a shorter context
-        yield _probs(model, ids[None, :t]), ids[t:t + 1]
+        yield _probs(model, ids[None, :t], compiled=False), ids[t:t + 1]
     starts = np.arange(len(ids) - window)
-    for at in range(0, len(starts), BATCH):
-        cut = starts[at: at + BATCH, None] + np.arange(window + 1)
+    for at in range(0, len(starts), LAST_BATCH):
+        cut = starts[at: at + LAST_BATCH, None] + np.arange(window + 1)
         yield _probs(model, ids[cut[:, :-1]]), ids[cut[:, -1]]
 
 
