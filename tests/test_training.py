@@ -28,7 +28,7 @@ def test_run_directory_is_complete(tiny_run):
     rows = read_history(tiny_run)
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert list(rows[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_perplexity", "seconds",
-                             "tokens_per_second", "windows_per_second"]
+                             "tokens_per_second", "windows_per_second", "learning_rate"]
     for row in rows:
         assert float(row["val_perplexity"]) == pytest.approx(np.exp(float(row["val_loss"])), rel=1e-6)
     metrics = json.loads((tiny_run / "metrics.json").read_text())
