@@ -6,7 +6,7 @@ torch is importable, the PyTorch word_language_model recipe.
 Each lstm-textgen config trains in a subprocess with --set train.max_minutes=MINUTES (and train.epochs
 high enough that the budget, or early stopping, ends it) and --restart. Two figures per run:
   - val ppl (training): metrics.json's best val perplexity, each run's own protocol (reference: the
-    token after each 20-token window; quality: carried state along 32 streams);
+    token after each 20-token window; quality: every position of 35-token windows);
   - val ppl (per token): `evaluate`'s protocol on the validation tail (tokens/val.npy): every token
     after the first predicted once, with the context each run trained with. Both configs tokenize
     alike (word level, 10,000 words), so this column compares them on the very same tokens.
