@@ -18,7 +18,7 @@ from lstm_textgen.checkpoints import (CHECKPOINTS, HISTORY, METRICS, MODEL, Trai
 
 log = logging.getLogger("lstm_textgen")
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_perplexity", "seconds",
-                   "tokens_per_second", "windows_per_second"]
+                   "tokens_per_second", "windows_per_second", "learning_rate"]
 
 
 def perplexity(loss: float | None) -> float:
@@ -40,8 +40,11 @@ class RunWriter(keras.callbacks.Callback):
     """
 
     def __init__(self, run_dir: Path, state: TrainingState, targets_per_step: int, windows_per_step: int,
-                 patience: int | None, keep_checkpoints: int, backup_every_steps: int | None, summary: dict):
+                 patience: int | None, keep_checkpoints: int, backup_every_steps: int | None, summary: dict,
+                 max_minutes: float | None = None, plateau: "Plateau | None" = None):
         super().__init__()
+        self.max_seconds = None if max_minutes is None else max_minutes * 60.0
+        self.plateau = plateau
         self.run_dir, self.state = run_dir, state
         self.windows_per_step = windows_per_step  # the global batch: tokens_per_step / window for `sequence`
         self.targets_per_step, self.patience, self.keep = targets_per_step, patience, keep_checkpoints
@@ -49,11 +52,18 @@ class RunWriter(keras.callbacks.Callback):
         self.stop_requested = False  # set by a signal handler; honoured at the next batch end
 
     # --- progress within an epoch -------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        self.session_start, self.spent_before = time.perf_counter(), self.state.spent_seconds
+
+    def _spent(self) -> float:
+        return self.spent_before + time.perf_counter() - self.session_start
+
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start = self.val_start = time.perf_counter()
         self.fit_steps = 0  # steps of this epoch run by this fit() call (a resumed epoch had some before)
         self.before = dict(self.state.partial)  # sums over the steps of this epoch run before this fit()
         self.last_logs: dict = {}
+        self.out_of_time = False
 
     def on_train_batch_end(self, batch, logs=None):
         self.fit_steps += 1
@@ -67,6 +77,9 @@ class RunWriter(keras.callbacks.Callback):
         if self.stop_requested:
             self._save_state(self._partial())
             raise Interrupted
+        if self.max_seconds is not None and self._spent() >= self.max_seconds:
+            self.model.stop_training = True  # Keras still runs this epoch's validation and on_epoch_end
+            self.out_of_time = True
         if self.backup_every_steps and self.state.global_step % self.backup_every_steps == 0:
             self._save_state(self._partial())
 
@@ -91,15 +104,17 @@ class RunWriter(keras.callbacks.Callback):
         row = {"epoch": epoch + 1, "loss": totals["loss"] / steps, "accuracy": totals["accuracy"] / steps,
                "val_loss": val_loss, "val_accuracy": logs.get("val_accuracy"),
                "val_perplexity": perplexity(val_loss), "seconds": round(time.perf_counter() - self.epoch_start, 3),
-               **self._rates(steps, totals["seconds"])}
+               **self._rates(steps, totals["seconds"]),
+               "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))}
         state.rows.append(row)
         state.train_seconds += totals["seconds"]
         state.epoch, state.step, state.partial = epoch + 1, 0, {}
         state.epoch_ends.append([state.global_step, state.tokens_seen, state.train_seconds])
 
         checkpoint = self.run_dir / CHECKPOINTS / f"epoch_{epoch + 1:03d}.keras"
-        save_model(self.model, checkpoint)
-        if val_loss is not None and (state.best_loss is None or val_loss < state.best_loss):
+        save_model(exported(self.model), checkpoint)
+        improved = val_loss is not None and (state.best_loss is None or val_loss < state.best_loss)
+        if improved:
             state.best_loss, state.best_epoch, state.wait = val_loss, epoch + 1, 0
             with replacing(self.run_dir / MODEL, suffix=".keras") as tmp:
                 shutil.copyfile(checkpoint, tmp)
@@ -108,6 +123,12 @@ class RunWriter(keras.callbacks.Callback):
         if self.patience and state.wait >= self.patience:
             state.stopped_early = True
             self.model.stop_training = True
+        if self.plateau is not None:
+            self.plateau.update(self.model.optimizer, state, improved)
+        state.spent_seconds = self._spent()
+        if self.out_of_time:
+            log.info(f"train.max_minutes={self.max_seconds / 60:g} is spent: stopped after {steps} steps of epoch "
+                     f"{epoch + 1}, validated and saved")
         self._prune()
         self._write_history()
         self._write_metrics()
@@ -125,6 +146,9 @@ class RunWriter(keras.callbacks.Callback):
                 self.model.save_weights(tmp)
         state.weights = name
         state.seeds = [v.numpy().tolist() for v in _seed_states(self.model)]
+        state.carried = [v.numpy().tolist() for v in carried_states(self.model)]
+        if partial:  # at an epoch end, on_epoch_end has set it
+            state.spent_seconds = self._spent()
         state.save(self.run_dir)
         for old in folder.glob("state_*.weights.h5"):
             if old.name != name:
@@ -163,6 +187,45 @@ class RunWriter(keras.callbacks.Callback):
                 "windows_per_second": round(steps * self.windows_per_step / seconds, 1)}
 
 
+class Plateau:
+    """keras.callbacks.ReduceLROnPlateau's rule on val_loss, with its wait counter and rate kept in the
+    training state, so a resumed run continues the schedule where it stood."""
+
+    def __init__(self, patience: int, factor: float, min_learning_rate: float):
+        self.patience, self.factor, self.min_learning_rate = patience, factor, min_learning_rate
+
+    def update(self, optimizer, state: TrainingState, improved: bool) -> None:
+        state.lr_wait = 0 if improved else state.lr_wait + 1
+        rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        if state.lr_wait >= self.patience and rate > self.min_learning_rate:
+            new_rate = max(rate * self.factor, self.min_learning_rate)
+            optimizer.learning_rate = new_rate
+            log.info(f"val_loss has not improved for {state.lr_wait} epochs: learning rate {rate:.3g} -> {new_rate:.3g}")
+            state.lr_wait = 0
+            rate = new_rate
+        state.learning_rate = rate
+
+
+def current_learning_rate(state: TrainingState, configured: float) -> float:
+    """The rate to resume with: the plateau schedule's, unless train.learning_rate was changed since."""
+    if state.learning_rate is not None and state.started_learning_rate == configured:
+        return state.learning_rate
+    state.learning_rate, state.started_learning_rate, state.lr_wait = None, configured, 0
+    return configured
+
+
+def carried_states(model) -> list:
+    """The recurrent state variables of stateful layers (a stateful run's streams), in layer order."""
+    return [v for layer in model.layers if getattr(layer, "stateful", False) and layer.states is not None
+            for v in layer.states]
+
+
+def exported(model):
+    """The plain DESIGN.md stack to save for a training model (stateful, tied), else the model itself."""
+    from lstm_textgen.stream import exported_model
+    return exported_model(model)
+
+
 def restore_state(model, run_dir: Path, state: TrainingState, learning_rate: float) -> None:
     """Load weights, optimizer moments and dropout seeds saved by RunWriter into a freshly built model.
 
@@ -176,14 +239,17 @@ def restore_state(model, run_dir: Path, state: TrainingState, learning_rate: flo
     if path is not None and _loads(model, path):
         for variable, value in zip(_seed_states(model), state.seeds):
             variable.assign(value)
+        for variable, value in zip(carried_states(model), state.carried):
+            variable.assign(value)
     else:
         _fall_back(model, run_dir, state, path)
     model.optimizer.learning_rate = learning_rate  # a changed learning rate is a safe change
 
 
 def _loads(model, path: Path) -> bool:
+    from lstm_textgen.stream import load_weights
     try:
-        model.load_weights(path)
+        load_weights(model, path)  # an epoch checkpoint of a stateful or tied run holds the plain stack
         return True
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return False

@@ -22,7 +22,7 @@ HISTORY, METRICS, CHECKPOINTS = "history.csv", "metrics.json", "checkpoints"
 SAMPLES, CURVES, TENSORBOARD = "samples.txt", "curves.png", "tensorboard"  # written by monitor.py
 STATE = "state.json"  # under checkpoints/: where training stands; written last, so it is the commit point
 # Keys that may change between a run and its resumption; any other change is refused.
-SAFE_TO_CHANGE = {"train.epochs", "train.early_stopping_patience", "train.learning_rate", "train.clipnorm",
+SAFE_TO_CHANGE = {"train.epochs", "train.max_minutes", "train.early_stopping_patience", "train.learning_rate", "train.clipnorm",
                   "train.keep_checkpoints", "train.backup_every_steps", "train.steps_per_epoch", "train.run_dir",
                   "train.sample_every", "train.sample_seed", "train.sample_length", "train.tensorboard",
                   "data.corpus", "generate.length", "generate.temperature", "generate.top_k", "generate.top_p"}
@@ -100,12 +100,21 @@ class TrainingState:
     train_seconds: float = 0.0
     partial: dict = field(default_factory=dict)  # loss/accuracy sums and seconds of the epoch under way
     epoch_ends: list = field(default_factory=list)  # [global_step, tokens_seen, train_seconds] after each epoch
+    learning_rate: float | None = None  # the plateau schedule's current rate; None = train.learning_rate
+    started_learning_rate: float | None = None  # train.learning_rate when the schedule last set the rate
+    lr_wait: int = 0  # epochs since val_loss improved or the rate last dropped (the plateau schedule)
+    carried: list = field(default_factory=list)  # stateful runs: the recurrent state after the last step
+    spent_seconds: float = 0.0  # wall time inside fit(), validation included, over all resumes (train.max_minutes)
 
     def rewind(self, epoch: int) -> None:
         """Go back to the end of `epoch` (0 = the start), as saved in its epoch checkpoint."""
         self.rows, self.epoch_ends = self.rows[:epoch], self.epoch_ends[:epoch]
         self.global_step, self.tokens_seen, self.train_seconds = self.epoch_ends[-1] if epoch else (0, 0, 0.0)
         self.epoch, self.step, self.partial, self.weights, self.seeds = epoch, 0, {}, None, []
+        self.carried, self.lr_wait = [], 0
+        self.spent_seconds = sum(row.get("seconds") or 0.0 for row in self.rows)
+        rates = [row.get("learning_rate") for row in self.rows]  # the rate the epoch checkpoint trained with
+        self.learning_rate = rates[-1] if rates and rates[-1] is not None else None
         losses = [(row["val_loss"], row["epoch"]) for row in self.rows if row.get("val_loss") is not None]
         self.best_loss, self.best_epoch = min(losses) if losses else (None, 0)
         self.wait, self.stopped_early = epoch - self.best_epoch, False

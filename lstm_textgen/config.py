@@ -24,7 +24,7 @@ def _problems(*checks: tuple[bool, str]) -> list[str]:
 @dataclass
 class DataConfig:
     corpus: str = DEFAULT_CORPUS  # a file, a folder of .txt files, or a glob
-    level: Literal["word", "char"] = "word"
+    level: Literal["word", "whitespace", "char"] = "word"  # whitespace: pre-tokenized text (PTB, WikiText)
     lowercase: bool = True
     max_vocab: Optional[int] = 10000  # includes <pad> and <unk>; null = no cap
     min_count: int = 1
@@ -67,6 +67,7 @@ class ModelConfig:
     dense_units: int = 128
     dense_dropout: float = 0.2
     objective: Literal["sequence", "last"] = "sequence"
+    tie_weights: bool = False  # the output layer uses the embedding matrix transposed; needs dense_units = embedding.dim
 
     def problems(self) -> list[str]:
         rates = [(name, getattr(self, name)) for name in ("dropout", "recurrent_dropout", "dense_dropout")]
@@ -100,6 +101,11 @@ class TrainConfig:
     mixed_precision: bool = False  # float16 compute, float32 weights (faster on recent GPUs)
     unrolled: bool = True  # on a CPU, train with the unrolled step of lstm_textgen/unrolled.py (same model, faster)
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # multi_worker reads TF_CONFIG
+    max_minutes: Optional[float] = None  # stop cleanly once this much training time is spent; null = no limit
+    stateful: bool = False  # batch_size parallel streams, recurrent state carried from window to window (TBPTT)
+    reduce_lr_patience: Optional[int] = None  # epochs without a better val_loss before the learning rate drops; null = off
+    reduce_lr_factor: float = 0.5  # the learning rate is multiplied by this on a plateau
+    min_learning_rate: float = 0.0  # the plateau schedule never goes below this
 
     def problems(self) -> list[str]:
         return _problems(
@@ -120,6 +126,16 @@ class TrainConfig:
             (self.sample_seed is not None and not self.sample_seed.strip(),
              "train.sample_seed must be a phrase, or null for the training text's first words; got an empty string"),
             (self.sample_length < 1, f"train.sample_length must be >= 1, got {self.sample_length}"),
+            (self.max_minutes is not None and self.max_minutes <= 0,
+             f"train.max_minutes must be > 0, or null for no time limit, got {self.max_minutes}"),
+            (self.reduce_lr_patience is not None and self.reduce_lr_patience < 1,
+             f"train.reduce_lr_patience must be >= 1, or null to keep the learning rate, got {self.reduce_lr_patience}"),
+            (not 0.0 < self.reduce_lr_factor < 1.0,
+             f"train.reduce_lr_factor must be between 0 and 1 (exclusive), got {self.reduce_lr_factor}"),
+            (self.min_learning_rate < 0, f"train.min_learning_rate must be >= 0, got {self.min_learning_rate}"),
+            (self.stateful and self.distribute != "none",
+             "train.stateful carries one recurrent state per stream on one device; set --set train.distribute=none "
+             "or train.stateful=false"),
         )
 
 
@@ -149,6 +165,22 @@ class Config:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def problems(self) -> list[str]:
+        """Combinations of keys from different sections that cannot train."""
+        model, train, embedding = self.model, self.train, self.embedding
+        return _problems(
+            (model.tie_weights and model.dense_units != embedding.dim,
+             f"model.tie_weights needs model.dense_units equal to embedding.dim (the output layer is the embedding "
+             f"matrix transposed), got {model.dense_units} and {embedding.dim}; set --set model.dense_units="
+             f"{embedding.dim} or model.tie_weights=false"),
+            (model.tie_weights and bool(embedding.path) and not embedding.trainable,
+             "model.tie_weights with a frozen pretrained embedding would freeze the output layer too; set --set "
+             "embedding.trainable=true or model.tie_weights=false"),
+            (train.stateful and model.objective != "sequence",
+             "train.stateful needs model.objective=sequence (a target at every position of consecutive windows); "
+             "set --set model.objective=sequence or train.stateful=false"),
+        )
 
     @property
     def run_dir(self) -> Path:
@@ -307,6 +339,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: typing.Iterabl
 
     config = Config(**{name: cls(**sections.get(name, {})) for name, cls in SECTIONS.items()})
     problems = [p for name in SECTIONS for p in getattr(config, name).problems()]
+    problems = problems or config.problems()  # combinations are judged once each value is valid
     if problems:
         raise ConfigError("; ".join(problems))
     return config

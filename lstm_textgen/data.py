@@ -206,3 +206,40 @@ def make_dataset(ids: np.ndarray, window_size: int, batch_size: int, objective: 
     else:
         batches = tf.data.Dataset.range(n).batch(batch_size)
     return batches.map(cut, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def stream_windows(n_tokens: int, window_size: int, batch_size: int) -> int:
+    """Consecutive windows (plus the next token) in each of batch_size equal streams of n_tokens."""
+    return max((n_tokens // batch_size - 1) // window_size, 0)
+
+
+def check_streams_long_enough(train_ids, val_ids, config: DataConfig, batch_size: int) -> None:
+    """train.stateful cuts each split into batch_size streams: each must hold one window and its targets."""
+    for name, ids in (("training text", train_ids), ("validation tail", val_ids)):
+        if stream_windows(len(ids), config.window_size, batch_size) == 0:
+            raise CorpusError(f"the {name} has {len(ids)} tokens: cut into train.batch_size={batch_size} streams, "
+                              f"each is shorter than one window of {config.window_size + 1}; lower --set "
+                              "train.batch_size or data.window_size, or use more text")
+
+
+def make_stream_dataset(ids, window_size: int, batch_size: int, start: int | None = None):
+    """Batches for stateful training (truncated BPTT), as the PyTorch word language model cuts them.
+
+    The ids are cut into batch_size equal streams, one per batch row; batch k holds window k of every
+    stream, so row r of one batch continues row r of the batch before. inputs and targets are
+    (batch, window_size). With start (the global step), the batches cycle forever from window
+    start mod the windows per stream; without, the dataset is one pass.
+    """
+    import tensorflow as tf
+
+    n = stream_windows(len(ids), window_size, batch_size)
+    length = len(ids) // batch_size
+    streams = tf.reshape(tf.convert_to_tensor(ids, dtype=tf.int32)[: length * batch_size], (batch_size, length))
+
+    def cut(k):  # window number -> (batch, window_size) inputs and targets
+        at = tf.cast(k % n, tf.int32) * window_size
+        block = streams[:, at: at + window_size + 1]
+        return block[:, :-1], block[:, 1:]
+
+    steps = tf.data.Dataset.range(n) if start is None else tf.data.Dataset.range(start, 2**62)
+    return steps.map(cut, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

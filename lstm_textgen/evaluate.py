@@ -1,43 +1,54 @@
-"""evaluate(): perplexity, top-1/top-5 accuracy, OOV rate and a unigram baseline on held-out text."""
+"""evaluate(): per-token perplexity, top-1/top-5 accuracy, OOV rate and a unigram baseline on held-out text.
+
+Every token after the first is predicted exactly once (newline tokens too), as published word-level
+perplexities count them. The context of each prediction is what the model trained with: a stateful run
+carries its state across the whole text (as the PyTorch word language model evaluates); a `sequence`
+run reads the text in consecutive windows from a fresh state, the last one partial; a `last` run sees
+the window_size tokens before each target (fewer at the start of the text).
+"""
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import numpy as np
 
 from lstm_textgen.checkpoints import Run
 from lstm_textgen.corpus import find_files, read_text
-from lstm_textgen.data import count_windows, make_dataset, stride_for
 from lstm_textgen.errors import CorpusError
 from lstm_textgen.tokenizer import PAD_ID, UNK_ID
 
+BATCH = 64  # windows per model call (each a window of targets for `sequence`)
+LAST_BATCH = 512  # windows per model call for `last`: one target each
+STREAM_CHUNK = 512  # tokens whose output layer is applied at once on a carried stream
+
 
 def evaluate(run: Run, corpus: list[str]) -> dict:
-    """Score the run's model on the windows of corpus, cut as training cut its validation windows."""
+    """Score the run's model on every token of corpus after the first (the files are read as one text)."""
     files = [path for spec in corpus for path in find_files(spec)]
     ids = np.concatenate([run.tokenizer.encode_array(read_text(path)) for path in files])
-    data, objective = run.config.data, run.config.model.objective
-    stride = stride_for(data, objective)
-    if count_windows(len(ids), data.window_size, stride) == 0:
+    data = run.config.data
+    if len(ids) < data.window_size + 1:
         raise CorpusError(f"{', '.join(map(str, files))} has {len(ids)} tokens, fewer than one window of "
                           f"{data.window_size + 1}; evaluate on a longer text")
 
+    return {"files": [str(p) for p in files], **score_ids(run, ids)}
+
+
+def score_ids(run: Run, ids: np.ndarray) -> dict:
+    """The figures of evaluate() for token ids already encoded (e.g. a run's tokens/val.npy)."""
+    ids = np.asarray(ids, dtype=np.int32)
     unigram = unigram_log_probs(run.tokenizer.counts)
-    model = run.model
     n = nll = unigram_nll = top1 = top5 = 0.0
-    for inputs, targets in make_dataset(ids, data.window_size, 256, objective, stride).as_numpy_iterator():
-        probs = np.asarray(model(inputs, training=False), dtype=np.float64)  # (batch, [time,] vocab)
-        if objective == "sequence":
-            probs, targets = probs.reshape(-1, probs.shape[-1]), targets.reshape(-1)
+    for probs, targets in predictions(run, ids):  # (m, vocab) next-token probabilities, (m,) ids
         picked = probs[np.arange(len(targets)), targets]
-        nll -= np.log(np.maximum(picked, 1e-30)).sum()
+        nll -= np.log(np.maximum(picked.astype(np.float64), 1e-30)).sum()
         unigram_nll -= unigram[targets].sum()
         rank = (probs > picked[:, None]).sum(axis=1)  # how many tokens the model preferred
         top1 += (rank == 0).sum()
         top5 += (rank < 5).sum()
         n += len(targets)
     return {
-        "files": [str(p) for p in files],
         "tokens": int(len(ids)),
         "targets": int(n),
         "perplexity": math.exp(nll / n),
@@ -46,6 +57,59 @@ def evaluate(run: Run, corpus: list[str]) -> dict:
         "oov_rate": float(np.mean(ids == UNK_ID)),
         "unigram_perplexity": math.exp(unigram_nll / n),
     }
+
+
+def predictions(run: Run, ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(probabilities, targets) chunks covering ids[1:] in order, each token predicted once."""
+    if run.config.train.stateful:
+        yield from _carried(run, ids)
+    elif run.config.model.objective == "sequence":
+        yield from _consecutive_windows(run.model, ids, run.config.data.window_size)
+    else:
+        yield from _sliding_windows(run.model, ids, run.config.data.window_size)
+
+
+def _probs(model, inputs: np.ndarray, compiled: bool = True) -> np.ndarray:
+    """compiled: predict_on_batch (a traced function, many times faster per call, one trace per shape);
+    otherwise an eager call, for the few odd-shaped inputs."""
+    out = model.predict_on_batch(inputs) if compiled else model(inputs, training=False)
+    return np.asarray(out, dtype=np.float32)
+
+
+def _consecutive_windows(model, ids: np.ndarray, window: int):
+    full = (len(ids) - 1) // window  # windows with all their targets; then one partial window
+    starts = np.arange(full) * window
+    for at in range(0, full, BATCH):
+        cut = starts[at: at + BATCH, None] + np.arange(window + 1)  # (batch, window + 1) positions
+        probs = _probs(model, ids[cut[:, :-1]])  # (batch, window, vocab)
+        yield probs.reshape(-1, probs.shape[-1]), ids[cut[:, 1:]].reshape(-1)
+    rest = full * window
+    if rest < len(ids) - 1:
+        yield _probs(model, ids[None, rest:-1], compiled=False)[0], ids[rest + 1:]
+
+
+def _sliding_windows(model, ids: np.ndarray, window: int):
+    for t in range(1, min(window, len(ids))):  # the text's first tokens: a shorter context
+        yield _probs(model, ids[None, :t], compiled=False), ids[t:t + 1]
+    starts = np.arange(len(ids) - window)
+    for at in range(0, len(starts), LAST_BATCH):
+        cut = starts[at: at + LAST_BATCH, None] + np.arange(window + 1)
+        yield _probs(model, ids[cut[:, :-1]]), ids[cut[:, -1]]
+
+
+def _carried(run: Run, ids: np.ndarray):
+    """The saved weights stepped in numpy with the state carried over the whole text."""
+    from lstm_textgen.stepper import Stepper, softmax
+
+    stepper = Stepper(run.weights)
+    state = stepper.zero_state(1)
+    for at in range(0, len(ids) - 1, STREAM_CHUNK):
+        chunk = ids[at: min(at + STREAM_CHUNK, len(ids) - 1)]
+        hidden = []
+        for token in chunk:
+            h, state = stepper.advance(state, np.array([token]))
+            hidden.append(h)
+        yield softmax(stepper.head(np.concatenate(hidden))), ids[at + 1: at + 1 + len(chunk)]
 
 
 def unigram_log_probs(counts: list[int]) -> np.ndarray:
@@ -58,7 +122,8 @@ def unigram_log_probs(counts: list[int]) -> np.ndarray:
 
 def format_report(report: dict) -> str:
     return "\n".join([
-        f"evaluated {report['targets']:,} next-token predictions over {report['tokens']:,} tokens",
+        f"evaluated {report['targets']:,} next-token predictions over {report['tokens']:,} tokens "
+        "(every token after the first)",
         f"perplexity          {report['perplexity']:.2f}",
         f"top-1 accuracy      {report['top1_accuracy']:.2%}",
         f"top-5 accuracy      {report['top5_accuracy']:.2%}",

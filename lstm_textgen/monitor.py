@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lstm_textgen.atomic import write_text
-from lstm_textgen.callbacks import perplexity
+from lstm_textgen.callbacks import exported, perplexity
 from lstm_textgen.checkpoints import (CHECKPOINTS, CURVES, SAMPLES, TENSORBOARD, TOKENIZER, ModelWeights, Run,
                                       read_model_weights)
 from lstm_textgen.config import Config
@@ -23,7 +23,7 @@ from lstm_textgen.errors import ConfigError
 from lstm_textgen.tokenizer import UNK_ID, Tokenizer
 
 SAMPLE_TEMPERATURES = (0.5, 1.0)  # the likeliest text, and the model's own distribution
-DEFAULT_SEED_TOKENS = {"word": 8, "char": 40}  # how much of the training text's start seeds the samples
+DEFAULT_SEED_TOKENS = {"word": 8, "whitespace": 8, "char": 40}  # how much of the training text's start seeds the samples
 
 
 def monitoring_callbacks(config: Config, run_dir: Path) -> list:
@@ -93,7 +93,7 @@ class SampleWriter(keras.callbacks.Callback):
             return read_model_weights(checkpoint)
         with tempfile.TemporaryDirectory() as folder:  # train.keep_checkpoints=0 pruned it
             scratch = Path(folder) / "model.keras"
-            self.model.save(scratch)
+            exported(self.model).save(scratch)  # the plain stack, for a stateful or tied training model
             return read_model_weights(scratch)
 
 

@@ -241,7 +241,7 @@ class Sample:
 
 def encode_seed(run: Run, seed: str) -> tuple[list[int], list[str]]:
     """Seed ids (unknown words as <unk>) and the unknown words; refuses a seed the model cannot use."""
-    if not seed.strip() and (run.tokenizer.level == "word" or not seed):
+    if not seed.strip() and (run.tokenizer.level != "char" or not seed):
         raise TextgenError('the seed phrase is empty; give one with --seed "once upon a time"')
     ids = [UNK_ID if i == PAD_ID else i for i in run.tokenizer.encode(seed)]  # a typed "<pad>" is unknown too
     unknown = run.tokenizer.unknown(seed)

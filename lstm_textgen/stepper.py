@@ -163,6 +163,12 @@ class Stepper:
         if self.bidirectional:  # no carried state can stand in for the backward pass: re-run each row
             rows = [h + [int(i)] if active is None or active[r] else h for r, (h, i) in enumerate(zip(state, ids))]
             return np.concatenate([self.logits_full(np.array([h])) for h in rows]), rows
+        x, new_state = self.advance(state, ids, active)
+        return self.head(x), new_state
+
+    def advance(self, state: list, ids: np.ndarray, active: np.ndarray | None = None):
+        """One recurrent step without the output layer: (the last layer's h (batch, units), new state)."""
+        ids = np.asarray(ids, dtype=np.intp)
         keep = None
         if self.any_masked or active is not None:
             keep = ~self.masked_ids[ids] if self.any_masked else np.asarray(active, bool)
@@ -181,7 +187,7 @@ class Stepper:
                 new = [np.where(keep[:, None], n, s) for n, s in zip(new, state[i])]
             new_state.append(new)
             x = new[0]
-        return self.head(x), new_state
+        return x, new_state
 
     def head(self, h: np.ndarray) -> np.ndarray:
         """(batch, units) -> (batch, vocab) logits, before the softmax."""

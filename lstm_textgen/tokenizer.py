@@ -1,4 +1,4 @@
-"""Word and char Tokenizer: fit, encode, decode, save/load tokenizer.json (0 = <pad>, 1 = <unk>)."""
+"""Word, whitespace and char Tokenizer: fit, encode, decode, save/load tokenizer.json (0 = <pad>, 1 = <unk>)."""
 from __future__ import annotations
 
 import json
@@ -30,6 +30,10 @@ WORD_RE = re.compile(
     rf"|\w+(?:-\w+|['’](?!(?:s|ll|re|ve|d|m)(?![\w'’]))\w+)*"
     r"|(?P<mark>[^\w\s])(?P=mark)*"
 )
+# The whitespace level reads pre-tokenized corpora (Penn Treebank, WikiText): a token is any run of
+# non-space characters, plus one newline token at each line end.
+WHITESPACE_RE = re.compile(r"\n|[^\s]+")
+LEVELS = ("word", "whitespace", "char")
 OPENING = {"open2": "``", "open1": "`"}
 SURFACE = {"``": '"', "`": "'", "''": '"'}  # how quote tokens are written back
 _CLITIC_RE = re.compile(rf"^(?:{_CLITIC}|n['’]t)$", re.IGNORECASE)
@@ -46,6 +50,8 @@ class Tokenizer:
         self.counts = counts or [0] * len(vocab)
         self.unk_count = unk_count
         self.index = {token: i for i, token in enumerate(vocab)}
+        if PAD in self.index:  # a literal "<pad>" in whitespace-level text is unknown, never the padding id
+            self.index[PAD] = UNK_ID
 
     @property
     def vocab_size(self) -> int:
@@ -57,6 +63,8 @@ class Tokenizer:
             text = text.lower()
         if self.level == "char":
             return iter(text)
+        if self.level == "whitespace":
+            return (m.group() for m in WHITESPACE_RE.finditer(text))
         return (OPENING.get(m.lastgroup, m.group()) if m.lastgroup in OPENING else m.group()
                 for m in WORD_RE.finditer(text))
 
@@ -75,12 +83,13 @@ class Tokenizer:
                     max_vocab: int | None = None, min_count: int = 1) -> "Tokenizer":
         """The vocabulary of token counts made by split(), in first-seen order for ties (as fit does)."""
         counter = Counter(counter)
-        for special in (PAD, UNK):  # text that literally says "<unk>" is an ordinary word, not the id
-            counter.pop(special, None)
+        # "<unk>" in the text is the reserved unknown token (id 1), as pre-tokenized corpora mean it
+        # (only the whitespace level can produce it; word level splits it into "<", "unk", ">").
+        literal_unk = counter.pop(UNK, 0) + counter.pop(PAD, 0)  # a literal "<pad>" is unknown too
         kept = [(t, c) for t, c in counter.most_common() if c >= min_count]
         if max_vocab is not None:
             kept = kept[: max_vocab - 2]
-        unk_count = sum(counter.values()) - sum(c for _, c in kept)
+        unk_count = sum(counter.values()) - sum(c for _, c in kept) + literal_unk
         return cls(level, lowercase, [PAD, UNK] + [t for t, _ in kept], [0, unk_count] + [c for _, c in kept],
                    unk_count)
 
@@ -123,7 +132,7 @@ class Tokenizer:
                                   "retrain the run")
         try:
             vocab, counts = list(raw["vocab"]), list(raw["counts"])
-            if vocab[:2] != [PAD, UNK] or raw["level"] not in ("word", "char"):
+            if vocab[:2] != [PAD, UNK] or raw["level"] not in LEVELS:
                 raise ValueError
             return cls(raw["level"], bool(raw["lowercase"]), vocab, counts, counts[UNK_ID])
         except (KeyError, TypeError, ValueError, IndexError):
@@ -144,6 +153,12 @@ class Detokenizer:
             return ""
         if self.tokenizer.level == "char":
             return token if token != UNK else "?"
+        if token == "\n":
+            self.glue_next = True
+            return "\n"
+        if self.tokenizer.level == "whitespace":  # tokens are joined by one space, <unk> written as such
+            space, self.glue_next = not self.glue_next, False
+            return (" " if space else "") + token
         if token == "\n":
             self.glue_next = True
             return "\n"

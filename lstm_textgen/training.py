@@ -17,8 +17,9 @@ from lstm_textgen.checkpoints import (CHECKPOINTS, CONFIG, CURVES, HISTORY, METR
                                       TOKENIZER, TrainingState, config_changes, load_saved_config, prepare_run_dir,
                                       save_config)
 from lstm_textgen.config import Config
-from lstm_textgen.data import (TOKENS, check_long_enough, count_windows, load_token_cache, make_dataset,
-                               save_token_cache, stride_for, tokenize_corpus)
+from lstm_textgen.data import (TOKENS, check_long_enough, check_streams_long_enough, count_windows, load_token_cache,
+                               make_dataset, make_stream_dataset, save_token_cache, stream_windows, stride_for,
+                               tokenize_corpus)
 from lstm_textgen.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
 from lstm_textgen.errors import CheckpointError
 from lstm_textgen.memory import release_freed_memory
@@ -46,9 +47,10 @@ def train(config: Config, mode: str = "auto") -> Path:
     run_dir = config.run_dir
     state = _start_or_resume(config, run_dir, mode)
     if state is not None and _finished(config, state):
-        log.info(f"{run_dir} has already trained {state.epoch} epochs"
-                 f"{' and stopped early' if state.stopped_early else ''}; nothing to do "
-                 "(raise --set train.epochs to train longer, or pass --restart)")
+        why = (" and spent train.max_minutes" if _out_of_time(config, state)
+               else " and stopped early" if state.stopped_early else "")
+        log.info(f"{run_dir} has already trained {state.epoch} epochs{why}; nothing to do "
+                 "(raise --set train.epochs or train.max_minutes to train longer, or pass --restart)")
         return run_dir
     release_freed_memory()  # before TensorFlow makes its allocator
     strategy = make_strategy(role)  # before any other TensorFlow work
@@ -59,6 +61,8 @@ def train(config: Config, mode: str = "auto") -> Path:
     tokenizer, train_ids, val_ids = _tokens(config, run_dir, resuming=state is not None)
     data = config.data
     check_long_enough(train_ids, val_ids, data)
+    if config.train.stateful:
+        check_streams_long_enough(train_ids, val_ids, data, config.train.batch_size)
     log.info(f"corpus: {len(train_ids):,} training and {len(val_ids):,} validation tokens, "
              f"vocabulary {tokenizer.vocab_size:,} ({data.level} level)")
 
@@ -89,9 +93,10 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
     """Build (or restore) the model and run model.fit with the run directory's callbacks."""
     import keras
 
-    from lstm_textgen.callbacks import Interrupted, RunWriter, restore_state
+    from lstm_textgen.callbacks import Interrupted, Plateau, RunWriter, current_learning_rate, restore_state
     from lstm_textgen.model import build_model, compile_model, mid_sequence_masks
     from lstm_textgen.monitor import monitoring_callbacks
+    from lstm_textgen.stream import StreamResets, needs_training_model, training_model
     from lstm_textgen.unrolled import unrolled_blocker, use_unrolled_step
 
     run_dir, data = config.run_dir, config.data
@@ -99,8 +104,9 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
     with strategy_scope(strategy):
         model = build_model(config.model, tokenizer.vocab_size, config.embedding.dim, embedding_matrix,
                             config.embedding.trainable, use_cudnn=False if mid_sequence_masks(config) else "auto")
+        model = training_model(model, config) if needs_training_model(config) else model
         compile_model(model, config.train)
-        restore_state(model, run_dir, state, config.train.learning_rate)
+        restore_state(model, run_dir, state, current_learning_rate(state, config.train.learning_rate))
     blocker = unrolled_blocker(config, strategy)
     if blocker is None:
         use_unrolled_step(model)
@@ -108,23 +114,34 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
     objective, batch = config.model.objective, config.train.batch_size
     stride = stride_for(data, objective)
     n_windows = count_windows(len(train_ids), data.window_size, stride)
+    if config.train.stateful:  # batch rows are streams: an epoch is one pass along them
+        n_windows = stream_windows(len(train_ids), data.window_size, batch) * batch
     steps = config.train.steps_per_epoch or max(1, n_windows // batch)
     targets_per_step = batch * (data.window_size if objective == "sequence" else 1)
     log.info(f"training {model.count_params():,} parameters on {n_windows:,} windows, {steps:,} steps "
              f"an epoch, into {run_dir}; step: {'unrolled' if blocker is None else 'Keras (' + blocker + ')'}")
 
     summary = {"lstm_textgen_version": __version__, **summary, "parameters": int(model.count_params())}
+    train_config = config.train
+    plateau = (Plateau(train_config.reduce_lr_patience, train_config.reduce_lr_factor, train_config.min_learning_rate)
+               if train_config.reduce_lr_patience else None)
     writer = RunWriter(run_dir, state, targets_per_step, batch, config.train.early_stopping_patience,
-                       config.train.keep_checkpoints, config.train.backup_every_steps, summary)
+                       config.train.keep_checkpoints, config.train.backup_every_steps, summary,
+                       train_config.max_minutes, plateau)
     shard = shard_by_data if strategy is not None else (lambda dataset: dataset)
     val_set = shard(make_dataset(val_ids, data.window_size, batch, objective, stride))
     monitoring = monitoring_callbacks(config, run_dir)  # may refuse a setting: do it before any bar is drawn
     progress = _progress_bar()
     callbacks = [writer, *monitoring, progress]
+    if config.train.stateful:
+        val_set = make_stream_dataset(val_ids, data.window_size, batch)
+        callbacks.insert(0, StreamResets(state))
 
     def fit(epochs: int, steps_per_epoch: int) -> None:
         train_set = make_dataset(train_ids, data.window_size, batch, objective, stride, shuffle=True,
                                  seed=config.train.seed, start=state.global_step * batch)
+        if config.train.stateful:
+            train_set = make_stream_dataset(train_ids, data.window_size, batch, start=state.global_step)
         model.fit(shard(train_set), initial_epoch=state.epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   validation_data=val_set, callbacks=callbacks, verbose=0,
                   shuffle=False)  # the dataset shuffles itself
@@ -178,7 +195,13 @@ def _start_or_resume(config: Config, run_dir: Path, mode: str) -> TrainingState 
 def _finished(config: Config, state: TrainingState) -> bool:
     patience = config.train.early_stopping_patience
     stopped = state.stopped_early and patience is not None and state.wait >= patience
-    return state.step == 0 and (state.epoch >= config.train.epochs or stopped)
+    return state.step == 0 and (state.epoch >= config.train.epochs or stopped or _out_of_time(config, state))
+
+
+def _out_of_time(config: Config, state: TrainingState) -> bool:
+    """train.max_minutes counts the time of every session of the run: a resumed run gets what is left."""
+    minutes = config.train.max_minutes
+    return minutes is not None and state.spent_seconds >= minutes * 60.0
 
 
 def _tokens(config: Config, run_dir: Path, resuming: bool):

@@ -28,6 +28,8 @@ def unrolled_blocker(config: Config, strategy=None) -> str | None:
         return "it covers one-directional LSTM stacks"
     if config.embedding.path and config.embedding.missing == "zeros":
         return "zero embedding rows make the Masking layer skip steps mid-window"
+    if config.train.stateful:
+        return "train.stateful carries Keras' recurrent state from batch to batch"
     if config.train.mixed_precision or keras.mixed_precision.global_policy().name != "float32":
         return "it runs in float32"
     if strategy is not None:

@@ -55,6 +55,14 @@ def test_float_fields_accept_ints_and_int_fields_refuse_fractions():
     ("generate.top_p=0", "generate.top_p must be in (0, 1]"),
     ("generate.temperature=0", "generate.temperature must be > 0"),
     ("model.units", "--set expects KEY=VALUE"),
+    ("train.max_minutes=0", "train.max_minutes must be > 0, or null"),
+    ("train.max_minutes=soon", "train.max_minutes must be float or null, got 'soon'"),
+    ("train.stateful=maybe", "train.stateful must be bool"),
+    ("model.tie_weights=2", "model.tie_weights must be bool"),
+    ("train.reduce_lr_patience=0", "train.reduce_lr_patience must be >= 1"),
+    ("train.reduce_lr_factor=1.0", "train.reduce_lr_factor must be between 0 and 1"),
+    ("train.min_learning_rate=-1", "train.min_learning_rate must be >= 0"),
+    ("data.level=bpe", "data.level must be 'word' or 'whitespace' or 'char', got 'bpe'"),
 ])
 def test_bad_values_are_refused_naming_the_key(override, message):
     with pytest.raises(ConfigError) as info:
@@ -71,6 +79,26 @@ def test_several_problems_are_reported_at_once():
     with pytest.raises(ConfigError) as info:
         load_config(None, ["model.units=0", "train.epochs=0"])
     assert "model.units" in str(info.value) and "train.epochs" in str(info.value)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.tie_weights=true", "model.dense_units=32", "embedding.dim=16"],
+     "model.tie_weights needs model.dense_units equal to embedding.dim"),
+    (["model.tie_weights=true", "model.dense_units=3", "embedding.dim=3", "embedding.path=v.txt",
+      "embedding.trainable=false"], "model.tie_weights with a frozen pretrained embedding"),
+    (["train.stateful=true", "model.objective=last"], "train.stateful needs model.objective=sequence"),
+    (["train.stateful=true", "train.distribute=mirrored"], "train.stateful carries one recurrent state"),
+])
+def test_refused_combinations_name_both_keys(overrides, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, overrides)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_allowed_combinations_of_the_new_keys():
+    config = load_config(None, ["model.tie_weights=true", "model.dense_units=16", "embedding.dim=16",
+                                "train.stateful=true", "train.max_minutes=0.5", "train.reduce_lr_patience=1"])
+    assert config.model.tie_weights and config.train.stateful and config.train.max_minutes == 0.5
 
 
 def test_bidirectional_needs_objective_last():

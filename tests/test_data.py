@@ -1,4 +1,6 @@
 """Windows cut on the fly: right inputs and sparse targets, full coverage, and a clean validation split."""
+import json
+
 import numpy as np
 import pytest
 
@@ -78,7 +80,7 @@ def test_too_short_for_one_window():
 
 
 @pytest.mark.parametrize("level, lowercase, max_vocab", [("word", True, 30), ("word", False, None),
-                                                         ("char", False, None)])
+                                                         ("whitespace", True, None), ("char", False, None)])
 def test_streaming_tokenization_equals_reading_it_all(tmp_path, level, lowercase, max_vocab):
     from conftest import SHARED_DATA
     text = (SHARED_DATA / "tinyshakespeare.txt").read_text(encoding="utf-8")
@@ -146,3 +148,15 @@ def test_shuffled_windows_follow_the_stateless_permutation_of_each_pass():
                                                                      seed=tf.constant([11, p], tf.int64)).numpy()
                             for p in range(2)])  # passes 0 and 1, as a run has always cut them
     np.testing.assert_array_equal(got, ids[order[:, None] * 2 + np.arange(4)])
+
+
+def test_the_token_cache_is_keyed_by_the_level(tmp_path):
+    from lstm_textgen.data import load_token_cache, save_token_cache
+    (tmp_path / "c.txt").write_text("a b , c\n" * 20)
+    config = DataConfig(corpus=str(tmp_path / "c.txt"), level="whitespace")
+    tok, train, val = tokenize_corpus(config)
+    tok.save(tmp_path / "tokenizer.json", "0")
+    save_token_cache(tmp_path, config, train, val)
+    assert load_token_cache(tmp_path, config) is not None
+    assert json.loads((tmp_path / "tokens" / "manifest.json").read_text())["data"]["level"] == "whitespace"
+    assert load_token_cache(tmp_path, DataConfig(corpus=config.corpus, level="word")) is None

@@ -86,6 +86,13 @@ CASES = [
     Case("negative size", lambda d, r: train(d, good(d), "--set", "model.units=-8"), "model.units must be >= 1"),
     Case("zero size", lambda d, r: train(d, good(d), "--set", "train.batch_size=0"), "train.batch_size must be >= 1"),
     Case("max_vocab below 3", lambda d, r: train(d, good(d), "--set", "data.max_vocab=2"), "data.max_vocab"),
+    Case("tie_weights with dense_units != embedding.dim", lambda d, r: train(
+        d, good(d), "--set", "model.tie_weights=true", "--set", "model.dense_units=6"), "model.tie_weights needs"),
+    Case("stateful with objective last", lambda d, r: train(
+        d, good(d), "--set", "train.stateful=true", "--set", "model.objective=last"), "train.stateful needs"),
+    Case("max_minutes zero", lambda d, r: train(d, good(d), "--set", "train.max_minutes=0"), "train.max_minutes"),
+    Case("stateful streams too short for the validation tail", lambda d, r: train(
+        d, good(d), "--set", "train.stateful=true", "--set", "train.batch_size=200"), "train.batch_size"),
     Case("--set without =", lambda d, r: train(d, good(d), "--set", "model.units"), "--set expects KEY=VALUE"),
     # vector files
     Case("missing vector file", lambda d, r: train(d, good(d), "--set", f"embedding.path={d / 'no.txt'}"),

@@ -71,3 +71,20 @@ def test_compile_uses_adam_with_clipnorm_and_sparse_targets():
     assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
     history = model.fit(np.ones((4, 5), np.int32), np.ones((4, 5), np.int32), verbose=0)  # sparse ids as targets
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_clipnorm_really_clips_the_gradient():
+    """Adam's first step is about lr * g / |g| per weight; with g clipped far below Adam's epsilon (1e-7)
+    the step shrinks about a hundredfold, so the clipped model moves much less from the same start."""
+    moved = {}
+    for clipnorm in ("null", "1.0e-9"):
+        keras.utils.set_random_seed(3)
+        config = load_config(None, ["model.units=4", "model.dense_units=4", f"train.clipnorm={clipnorm}",
+                                    "model.dropout=0", "model.dense_dropout=0"])
+        model = build_model(config.model, 30, 5)
+        compile_model(model, config.train)
+        before = [w.copy() for w in model.get_weights()]
+        model.train_on_batch(np.full((4, 5), 3, np.int32), np.full((4, 5), 7, np.int32))
+        moved[clipnorm] = max(np.abs(a - b).max() for a, b in zip(model.get_weights(), before))
+    assert moved["null"] >= 1.0e-3 * 0.99  # lr 1e-3: the unclipped step is at least the learning rate
+    assert moved["1.0e-9"] < moved["null"] / 50

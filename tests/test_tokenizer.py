@@ -114,3 +114,37 @@ def test_bad_tokenizer_files_are_refused(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(CheckpointError, match=message):
         Tokenizer.load(path)
+
+
+PTB_LINES = " aer banknote berlitz <unk> calloway\n the n.v. 's <unk> , said mr. <unk>\n\n"
+
+
+def test_whitespace_level_splits_on_spaces_only_with_a_newline_token_per_line():
+    tok = Tokenizer.fit([PTB_LINES], "whitespace", max_vocab=None)
+    tokens = list(tok.split(PTB_LINES))
+    assert tokens == ["aer", "banknote", "berlitz", "<unk>", "calloway", "\n", "the", "n.v.", "'s", "<unk>", ",",
+                      "said", "mr.", "<unk>", "\n", "\n"]  # no punctuation split; the empty line is a newline too
+    assert len(tok.encode(PTB_LINES)) == 16
+
+
+def test_whitespace_level_unk_in_the_text_is_the_reserved_unknown_id():
+    tok = Tokenizer.fit([PTB_LINES], "whitespace", max_vocab=None)
+    ids = tok.encode(PTB_LINES)
+    assert ids.count(UNK_ID) == 3 and tok.vocab.count("<unk>") == 1
+    assert tok.unk_count == 3 and tok.counts[UNK_ID] == 3  # counted as the unknown token, not a second word
+    assert tok.encode("<pad>") == [UNK_ID]  # a literal <pad> never becomes the padding id
+
+
+def test_whitespace_level_decode_joins_with_spaces_and_newlines():
+    tok = Tokenizer.fit([PTB_LINES], "whitespace", max_vocab=None)
+    normal = "aer banknote berlitz <unk> calloway\nthe n.v. 's <unk> , said mr. <unk>\n\n"
+    assert tok.decode(tok.encode(PTB_LINES)) == normal
+    assert tok.decode(tok.encode(normal)) == normal
+
+
+def test_whitespace_level_is_saved_in_tokenizer_json(tmp_path):
+    tok = Tokenizer.fit([PTB_LINES], "whitespace")
+    tok.save(tmp_path / "tokenizer.json", "0.1.0")
+    assert json.loads((tmp_path / "tokenizer.json").read_text())["level"] == "whitespace"
+    loaded = Tokenizer.load(tmp_path / "tokenizer.json")
+    assert loaded.level == "whitespace" and loaded.encode(PTB_LINES) == tok.encode(PTB_LINES)

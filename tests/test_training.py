@@ -29,7 +29,7 @@ def test_run_directory_is_complete(tiny_run):
     rows = read_history(tiny_run)
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert list(rows[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_perplexity", "seconds",
-                             "tokens_per_second", "windows_per_second"]
+                             "tokens_per_second", "windows_per_second", "learning_rate"]
     for row in rows:
         assert float(row["val_perplexity"]) == pytest.approx(np.exp(float(row["val_loss"])), rel=1e-6)
     metrics = json.loads((tiny_run / "metrics.json").read_text())
@@ -76,6 +76,7 @@ def test_early_stopping_and_checkpoint_pruning(tiny_corpus, tmp_path):
 
 
 @pytest.mark.parametrize("extra", [["model.objective=last"], ["data.level=char", "data.window_size=12"],
+                                   ["data.level=whitespace"],
                                    ["model.rnn=gru", "model.layers=2"]])
 def test_other_objectives_levels_and_cells_train(tiny_corpus, tmp_path, extra):
     run = train_tiny(tiny_corpus, tmp_path / "run", *extra)
@@ -173,3 +174,54 @@ def test_training_reads_the_memory_mapped_cache_and_drops_the_tokenized_arrays(t
     for ids, freed in seen:
         assert isinstance(ids, np.memmap) and Path(ids.filename).parent == (run / "tokens").resolve()
         assert all(freed)  # no second copy of the ids in memory while training
+
+
+def test_max_minutes_stops_between_batches_validates_and_finishes(tiny_corpus, tmp_path):
+    from click.testing import CliRunner
+
+    from lstm_textgen.cli import cli
+    from conftest import TINY_SETTINGS
+
+    run = tmp_path / "run"
+    args = ["train", str(tiny_corpus), "--run", str(run), *[a for s in TINY_SETTINGS for a in ("--set", s)],
+            "--set", "train.epochs=3", "--set", "train.steps_per_epoch=50", "--set", "train.max_minutes=0.001"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0 and "train.max_minutes=0.001 is spent" in result.stderr
+    rows = read_history(run)
+    assert len(rows) == 1 and float(rows[0]["val_loss"]) > 0  # the partial epoch was validated
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and metrics["tokens_seen"] < 50 * 8 * 5  # stopped inside the epoch
+    assert (run / "model.keras").is_file() and load_run(run).model is not None
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0 and "spent train.max_minutes; nothing to do" in again.stderr
+    assert len(read_history(run)) == 1
+    longer = CliRunner().invoke(cli, [*args[:-1], "train.max_minutes=30"])  # a safe change: it continues
+    assert longer.exit_code == 0 and len(read_history(run)) == 3
+
+
+def plateau_rates(losses, rate, patience, factor, minimum):
+    """The learning rate of each epoch under ReduceLROnPlateau's rule, worked out from the val losses."""
+    rates, best, wait = [], None, 0
+    for loss in losses:
+        rates.append(rate)
+        improved = best is None or loss < best
+        best = loss if improved else best
+        wait = 0 if improved else wait + 1
+        if wait >= patience and rate > minimum:
+            rate, wait = max(rate * factor, minimum), 0
+    return rates
+
+
+def test_plateau_schedule_lowers_the_rate_logs_it_and_survives_resume(tiny_corpus, tmp_path):
+    # A rate this high makes val_loss bounce, so the plateau rule has something to do.
+    settings = ["train.learning_rate=0.5", "train.reduce_lr_patience=1", "train.reduce_lr_factor=0.5",
+                "train.min_learning_rate=0.1", "train.early_stopping_patience=null"]
+    whole = read_history(train_tiny(tiny_corpus, tmp_path / "whole", *settings, "train.epochs=6"))
+    rates = [float(r["learning_rate"]) for r in whole]
+    expected = plateau_rates([float(r["val_loss"]) for r in whole], 0.5, 1, 0.5, 0.1)
+    assert rates == pytest.approx(expected, rel=1e-6)
+    assert rates[-1] < rates[0]  # it did lower the rate
+    train_tiny(tiny_corpus, tmp_path / "parts", *settings, "train.epochs=3")
+    parts = read_history(train_tiny(tiny_corpus, tmp_path / "parts", *settings, "train.epochs=6"))
+    assert [float(r["learning_rate"]) for r in parts] == pytest.approx(rates, rel=1e-6)
+    assert [float(r["val_loss"]) for r in parts] == pytest.approx([float(r["val_loss"]) for r in whole], rel=1e-5)

@@ -95,6 +95,28 @@ def test_a_token_repeated_in_a_batch_gets_adams_step_on_its_summed_gradient():
     np.testing.assert_array_equal(table.numpy()[6], before[6])  # a row without gradient does not move
 
 
+def test_a_tied_output_layer_trains_as_keras_trains_it():
+    """model.tie_weights: the softmax kernel is the embedding transposed, so the embedding gets both gradients."""
+    from lstm_textgen.stream import training_model
+
+    config = load_config(None, ["model.tie_weights=true", "model.units=12", "model.dense_units=9", "embedding.dim=9",
+                                "model.dropout=0", "model.dense_dropout=0", "model.objective=sequence"])
+    models = []
+    for _ in range(2):
+        keras.utils.set_random_seed(3)
+        model = training_model(build_model(config.model, VOCAB, config.embedding.dim), config)
+        compile_model(model, config.train)
+        models.append(model)
+    plain, fast = models
+    use_unrolled_step(fast)
+    for seed in range(3):
+        x, y = _batch("sequence", seed)
+        theirs, ours = (model.train_on_batch(x, y, return_dict=True) for model in (plain, fast))
+        assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-5)
+    for a, b in zip(plain.get_weights(), fast.get_weights()):
+        np.testing.assert_allclose(b, a, atol=2e-6)
+
+
 @pytest.mark.parametrize("objective", ["last", "sequence"])
 def test_validation_loss_matches_keras(objective):
     _, plain, fast = _pair(objective)
@@ -161,4 +183,6 @@ def test_blocker_names_what_keeps_keras_step():
     assert "Masking" in unrolled_blocker(load_config(None, ["embedding.path=vectors.txt"]))
     assert unrolled_blocker(load_config(None, ["embedding.path=vectors.txt", "embedding.missing=random"])) is None
     assert "float32" in unrolled_blocker(load_config(None, ["train.mixed_precision=true"]))
+    assert "stateful" in unrolled_blocker(load_config(None, ["train.stateful=true"]))
+    assert unrolled_blocker(load_config(None, ["model.tie_weights=true", "model.dense_units=100"])) is None
     assert "strateg" in unrolled_blocker(Config(), strategy=object())

@@ -1,0 +1,180 @@
+"""Validation perplexity for the same time budget: configs/reference.yaml, configs/quality.yaml and, when
+torch is importable, the PyTorch word_language_model recipe.
+
+    python benchmarks/bench_quality.py [--minutes 30] [--corpus ../shared/data/warpeace_input.txt] [--out runs/bench_quality]
+
+Each lstm-textgen config trains in a subprocess with --set train.max_minutes=MINUTES (and train.epochs
+high enough that the budget, or early stopping, ends it) and --restart. Two figures per run:
+  - val ppl (training): metrics.json's best val perplexity, each run's own protocol (reference: the
+    token after each 20-token window; quality: every position of 35-token windows);
+  - val ppl (per token): `evaluate`'s protocol on the validation tail (tokens/val.npy): every token
+    after the first predicted once, with the context each run trained with. Both configs tokenize
+    alike (word level, 10,000 words), so this column compares them on the very same tokens.
+The PyTorch recipe (2 x 200 LSTM, dropout 0.2, SGD lr 20 divided by 4 on a plateau, clip 0.25, bptt 35,
+batch 20, tied weights off) trains on the quality run's token ids for the same minutes and is scored
+with its state carried across the whole validation tail, as the per-token column.
+Timings are wall clock on whatever machine runs it; run nothing else meanwhile.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "warpeace_input.txt"
+CONFIGS = ("reference", "quality")
+
+
+def train_config(name: str, corpus: Path, run_dir: Path, minutes: float) -> float:
+    """Train configs/NAME.yaml in a subprocess; returns its wall time in seconds."""
+    args = [sys.executable, "-m", "lstm_textgen", "train", str(corpus), "--config", str(ROOT / "configs" / f"{name}.yaml"),
+            "--run", str(run_dir), "--restart", "--set", f"train.max_minutes={minutes}",
+            "--set", "train.epochs=100000", "--set", "train.sample_every=null"]
+    print(f"[{name}] {' '.join(args[1:])}", flush=True)
+    start = time.perf_counter()
+    subprocess.run(args, check=True, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def score_run(run_dir: Path) -> dict:
+    """The training's own best val perplexity, and evaluate's per-token figure on the validation tail."""
+    from lstm_textgen.checkpoints import load_run
+    from lstm_textgen.evaluate import score_ids
+
+    run = load_run(run_dir)
+    metrics = run.metrics()
+    val_ids = np.load(run_dir / "tokens" / "val.npy")
+    report = score_ids(run, val_ids)
+    return {"val_ppl_training": metrics.get("best_val_perplexity"), "val_ppl_per_token": report["perplexity"],
+            "epochs": metrics.get("epochs"), "tokens_seen": metrics.get("tokens_seen"),
+            "parameters": metrics.get("parameters"), "val_tokens": report["tokens"]}
+
+
+def torch_word_lm(train_ids: np.ndarray, val_ids: np.ndarray, vocab_size: int, minutes: float,
+                  seed: int = 42) -> dict:
+    """pytorch/examples word_language_model main.py defaults (LSTM, 2 x 200, dropout 0.2, lr 20, clip 0.25,
+    bptt 35, batch 20), trained for `minutes` of wall time (the validation passes included)."""
+    import torch
+    import torch.nn as nn
+
+    torch.manual_seed(seed)
+    bptt, batch_size, clip, emsize, nhid, nlayers, dropout = 35, 20, 0.25, 200, 200, 2, 0.2
+
+    class RNNModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.drop = nn.Dropout(dropout)
+            self.encoder = nn.Embedding(vocab_size, emsize)
+            self.rnn = nn.LSTM(emsize, nhid, nlayers, dropout=dropout)
+            self.decoder = nn.Linear(nhid, vocab_size)
+            nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+            nn.init.zeros_(self.decoder.bias)
+            nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+
+        def forward(self, x, hidden):  # x: (time, batch)
+            output, hidden = self.rnn(self.drop(self.encoder(x)), hidden)
+            return self.decoder(self.drop(output)), hidden
+
+        def init_hidden(self, bsz):
+            weight = next(self.parameters())
+            return (weight.new_zeros(nlayers, bsz, nhid), weight.new_zeros(nlayers, bsz, nhid))
+
+    def batchify(ids: np.ndarray, bsz: int):  # (time, batch): column b is stream b, as main.py cuts it
+        data = torch.from_numpy(np.asarray(ids, dtype=np.int64))
+        n = data.size(0) // bsz
+        return data[: n * bsz].view(bsz, -1).t().contiguous()
+
+    def detach(hidden):
+        return tuple(h.detach() for h in hidden)
+
+    def evaluate(ids: np.ndarray) -> float:
+        """exp(mean NLL) of every token after the first, one stream, state carried throughout."""
+        model.eval()
+        data = batchify(ids, 1)
+        total, count, hidden = 0.0, 0, model.init_hidden(1)
+        with torch.no_grad():
+            for i in range(0, data.size(0) - 1, bptt):
+                seq_len = min(bptt, data.size(0) - 1 - i)
+                x, y = data[i: i + seq_len], data[i + 1: i + 1 + seq_len].reshape(-1)
+                output, hidden = model(x, hidden)
+                total += criterion(output.view(-1, vocab_size), y).item() * len(y)
+                count += len(y)
+        return math.exp(total / count)
+
+    model, criterion = RNNModel(), nn.CrossEntropyLoss()
+    train_data = batchify(train_ids, batch_size)
+    lr, best, epochs, tokens = 20.0, None, 0, 0
+    deadline = time.perf_counter() + minutes * 60.0
+    while time.perf_counter() < deadline:
+        model.train()
+        hidden = model.init_hidden(batch_size)
+        for i in range(0, train_data.size(0) - 1, bptt):
+            seq_len = min(bptt, train_data.size(0) - 1 - i)
+            x, y = train_data[i: i + seq_len], train_data[i + 1: i + 1 + seq_len].reshape(-1)
+            hidden = detach(hidden)
+            model.zero_grad()
+            output, hidden = model(x, hidden)
+            loss = criterion(output.view(-1, vocab_size), y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(p.grad, alpha=-lr)
+            tokens += len(y)
+            if time.perf_counter() >= deadline:  # the budget ends the epoch early, as max_minutes does
+                break
+        epochs += 1
+        val = evaluate(val_ids)
+        if best is None or val < best:
+            best = val
+        else:
+            lr /= 4.0  # main.py: anneal the learning rate when validation does not improve
+    return {"val_ppl_training": best, "val_ppl_per_token": best, "epochs": epochs, "tokens_seen": tokens,
+            "parameters": sum(p.numel() for p in model.parameters()), "val_tokens": int(len(val_ids))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=30.0, help="training budget per run (train.max_minutes)")
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="the text to train and validate on")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_quality", help="folder for the runs")
+    args = parser.parse_args()
+
+    results: dict[str, dict] = {}
+    for name in CONFIGS:
+        run_dir = (args.out / name).resolve()
+        wall = train_config(name, args.corpus.resolve(), run_dir, args.minutes)
+        results[name] = {**score_run(run_dir), "wall_minutes": wall / 60.0}
+    try:
+        import torch  # noqa: F401  (not a dependency: the row is skipped without it)
+    except ImportError:
+        print("torch is not importable: the PyTorch word-LM row is skipped", flush=True)
+    else:
+        from lstm_textgen.checkpoints import load_run
+        tokens = (args.out / "quality").resolve() / "tokens"  # the same ids and vocabulary as the quality run
+        start = time.perf_counter()
+        results["pytorch word LM"] = torch_word_lm(np.load(tokens / "train.npy"), np.load(tokens / "val.npy"),
+                                                   load_run(args.out / "quality").tokenizer.vocab_size, args.minutes)
+        results["pytorch word LM"]["wall_minutes"] = (time.perf_counter() - start) / 60.0
+
+    print(f"\nvalidation perplexity after {args.minutes:g} minutes of training on {args.corpus.name}")
+    print(f"{'run':<18}{'val ppl (training)':>20}{'val ppl (per token)':>21}{'epochs':>8}{'tokens seen':>13}"
+          f"{'parameters':>12}{'wall min':>10}")
+    for name, r in results.items():
+        print(f"{name:<18}{r['val_ppl_training']:>20.2f}{r['val_ppl_per_token']:>21.2f}{r['epochs']:>8}"
+              f"{r['tokens_seen']:>13,}{r['parameters']:>12,}{r['wall_minutes']:>10.1f}")
+    reference, quality = results["reference"]["val_ppl_per_token"], results["quality"]["val_ppl_per_token"]
+    print(f"\nquality vs reference, per token: {100 * (1 - quality / reference):.1f}% lower (target: >= 30%)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps({"minutes": args.minutes, **results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

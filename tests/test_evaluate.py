@@ -1,0 +1,50 @@
+"""evaluate(): every token after the first predicted once, scored against the Keras model directly."""
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lstm_textgen.checkpoints import load_run
+from lstm_textgen.cli import cli
+
+from conftest import train_tiny
+
+PTB_STYLE = ("the cat sat on the mat\n the dog sat on the log\n a cat and a <unk> sat by the fire\n\n" * 12)
+HELD_OUT = " the dog sat on the mat\n a <unk> and a cat\n\n the cat sat by the log\n"
+
+
+def independent_perplexity(run, ids, mode, window):
+    """exp(mean -log p) from the Keras model called on each prediction's own context."""
+    model, nll = run.model, []
+    if mode == "stateful":  # state carried over the whole text = the whole text as one sequence
+        probs = np.asarray(model(np.array([ids[:-1]]), training=False))[0]
+        nll = [-math.log(probs[t - 1, ids[t]]) for t in range(1, len(ids))]
+    for t in range(1, len(ids)) if mode != "stateful" else ():
+        if mode == "sequence":  # consecutive windows from a fresh state
+            context = ids[(t - 1) // window * window: t]
+            p = np.asarray(model(np.array([context]), training=False))[0, -1]
+        else:  # last: the window before the target
+            p = np.asarray(model(np.array([ids[max(0, t - window): t]]), training=False))[0]
+        nll.append(-math.log(p[ids[t]]))
+    return math.exp(np.mean(nll)), len(nll)
+
+
+@pytest.mark.parametrize("mode, extra", [("sequence", []), ("stateful", ["train.stateful=true", "train.batch_size=3"]),
+                                         ("last", ["model.objective=last"])])
+def test_per_token_perplexity_matches_the_keras_model(tmp_path, mode, extra):
+    corpus, held_out = tmp_path / "ptb.txt", tmp_path / "held_out.txt"
+    corpus.write_text(PTB_STYLE)
+    held_out.write_text(HELD_OUT)
+    run_dir = train_tiny(corpus, tmp_path / "run", "data.level=whitespace", "data.window_size=4", *extra)
+    result = CliRunner().invoke(cli, ["evaluate", "--run", str(run_dir), str(held_out), "--json"],
+                                catch_exceptions=False)
+    report = json.loads(result.stdout)
+    run = load_run(run_dir)
+    ids = run.tokenizer.encode(HELD_OUT)
+    assert report["tokens"] == len(ids) == 6 + 1 + 5 + 1 + 1 + 6 + 1  # words plus one newline token per line
+    expected, count = independent_perplexity(run, ids, mode, window=4)
+    assert report["targets"] == count == len(ids) - 1
+    assert report["perplexity"] == pytest.approx(expected, rel=1e-4)
+    assert report["oov_rate"] == pytest.approx(1 / len(ids))  # the <unk> in the text is the unknown id
