@@ -52,7 +52,7 @@ def train(config: Config, mode: str = "auto") -> Path:
         log.info(f"{run_dir} has already trained {state.epoch} epochs{why}; nothing to do "
                  "(raise --set train.epochs or train.max_minutes to train longer, or pass --restart)")
         return run_dir
-    release_freed_memory()  # before TensorFlow makes its allocator
+    release_freed_memory()  # before TensorFlow allocates anything
     strategy = make_strategy(role)  # before any other TensorFlow work
     from lstm_textgen.model import cudnn_blockers
     for reason in cudnn_blockers(config):

@@ -214,11 +214,12 @@ def plateau_rates(losses, rate, patience, factor, minimum):
 
 def test_plateau_schedule_lowers_the_rate_logs_it_and_survives_resume(tiny_corpus, tmp_path):
     # A rate this high makes val_loss bounce, so the plateau rule has something to do.
-    settings = ["train.learning_rate=0.5", "train.reduce_lr_patience=1", "train.reduce_lr_factor=0.5",
+    rate = 5.0
+    settings = [f"train.learning_rate={rate}", "train.reduce_lr_patience=1", "train.reduce_lr_factor=0.5",
                 "train.min_learning_rate=0.1", "train.early_stopping_patience=null"]
     whole = read_history(train_tiny(tiny_corpus, tmp_path / "whole", *settings, "train.epochs=6"))
     rates = [float(r["learning_rate"]) for r in whole]
-    expected = plateau_rates([float(r["val_loss"]) for r in whole], 0.5, 1, 0.5, 0.1)
+    expected = plateau_rates([float(r["val_loss"]) for r in whole], rate, 1, 0.5, 0.1)
     assert rates == pytest.approx(expected, rel=1e-6)
     assert rates[-1] < rates[0]  # it did lower the rate
     train_tiny(tiny_corpus, tmp_path / "parts", *settings, "train.epochs=3")
