@@ -21,7 +21,6 @@ ratios between kinds of one run are what to compare.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
