@@ -46,7 +46,9 @@ def use_unrolled_step(model) -> None:
     """
     model.train_step = types.MethodType(_train_step, model)
     model.test_step = types.MethodType(_test_step, model)
-    if type(model.optimizer).__name__ == "Adam" and not model.optimizer.amsgrad:
+    import keras
+
+    if isinstance(model.optimizer, keras.optimizers.Adam) and not model.optimizer.amsgrad:
         model.optimizer.update_step = types.MethodType(_fused_adam_update, model.optimizer)
 
 
@@ -69,14 +71,6 @@ def features(model, ids, training: bool):
     if training and dropout.rate > 0:
         x = keras.random.dropout(x, dropout.rate, seed=dropout.seed_generator)
     return x
-
-
-def forward(model, ids, training: bool):
-    """Logits of the next_word layer, (time * batch, vocab) for `sequence` as features() orders them."""
-    import tensorflow as tf
-
-    kernel, bias = head_weights(model)
-    return tf.nn.bias_add(tf.matmul(features(model, ids, training), kernel), bias)
 
 
 def head_weights(model):

@@ -4,12 +4,19 @@ import pytest
 
 from lstm_textgen.config import Config, load_config
 from lstm_textgen.model import build_model, compile_model
-from lstm_textgen.unrolled import _lstm, forward, softmax_cross_entropy, unrolled_blocker, use_unrolled_step
+from lstm_textgen.unrolled import (_lstm, features, head_weights, softmax_cross_entropy, unrolled_blocker,
+                                   use_unrolled_step)
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 VOCAB, WINDOW, BATCH = 120, 7, 6
+
+
+def forward(model, ids, training):
+    """The unrolled pass's logits, time-major (time * batch, vocab) for `sequence`."""
+    kernel, bias = head_weights(model)
+    return tf.nn.bias_add(tf.matmul(features(model, ids, training), kernel), bias)
 
 
 def _pair(objective="last", layers=1, dropout=0.0, recurrent_dropout=0.0, dense_dropout=0.0, clipnorm=None):
