@@ -23,6 +23,7 @@ SAMPLES, CURVES, TENSORBOARD = "samples.txt", "curves.png", "tensorboard"  # wri
 STATE = "state.json"  # under checkpoints/: where training stands; written last, so it is the commit point
 # Keys that may change between a run and its resumption; any other change is refused.
 SAFE_TO_CHANGE = {"train.epochs", "train.max_minutes", "train.early_stopping_patience", "train.learning_rate", "train.clipnorm",
+                  "train.global_clipnorm",
                   "train.keep_checkpoints", "train.backup_every_steps", "train.steps_per_epoch", "train.run_dir",
                   "train.sample_every", "train.sample_seed", "train.sample_length", "train.tensorboard",
                   "data.corpus", "generate.length", "generate.temperature", "generate.top_k", "generate.top_p"}

@@ -88,8 +88,10 @@ class TrainConfig:
     epochs: int = 10
     steps_per_epoch: Optional[int] = None  # null = one full pass over the training windows
     batch_size: int = 64
+    optimizer: Literal["adam", "sgd"] = "adam"  # sgd: plain gradient descent, as the PyTorch word language model
     learning_rate: float = 1.0e-3
     clipnorm: Optional[float] = 1.0  # null = no gradient clipping
+    global_clipnorm: Optional[float] = None  # clip all gradients together to this norm; null = off
     seed: int = 42
     early_stopping_patience: Optional[int] = 3  # epochs without val_loss improvement; null = off
     keep_checkpoints: int = 3  # per-epoch checkpoints kept (the best is always kept)
@@ -115,6 +117,11 @@ class TrainConfig:
             (self.batch_size < 1, f"train.batch_size must be >= 1, got {self.batch_size}"),
             (self.learning_rate <= 0, f"train.learning_rate must be > 0, got {self.learning_rate}"),
             (self.clipnorm is not None and self.clipnorm <= 0, f"train.clipnorm must be > 0 or null, got {self.clipnorm}"),
+            (self.global_clipnorm is not None and self.global_clipnorm <= 0,
+             f"train.global_clipnorm must be > 0 or null, got {self.global_clipnorm}"),
+            (self.clipnorm is not None and self.global_clipnorm is not None,
+             "train.clipnorm and train.global_clipnorm are both set, and a gradient is clipped one way; "
+             "set --set train.clipnorm=null to clip by the global norm"),
             (self.seed < 0, f"train.seed must be >= 0, got {self.seed}"),
             (self.early_stopping_patience is not None and self.early_stopping_patience < 1,
              f"train.early_stopping_patience must be >= 1 or null, got {self.early_stopping_patience}"),

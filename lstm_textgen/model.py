@@ -85,11 +85,13 @@ def build_model(config: ModelConfig, vocab_size: int, embedding_dim: int,
 
 
 def compile_model(model, config: TrainConfig) -> None:
-    """Adam with the configured learning rate and clipnorm, sparse categorical cross-entropy."""
+    """Adam (or plain SGD) with the configured learning rate and clipping, sparse categorical cross-entropy."""
     import keras
 
+    optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[config.optimizer]
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
+        optimizer=optimizer(learning_rate=config.learning_rate, clipnorm=config.clipnorm,
+                            global_clipnorm=config.global_clipnorm),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )

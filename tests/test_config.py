@@ -56,6 +56,8 @@ def test_float_fields_accept_ints_and_int_fields_refuse_fractions():
     ("generate.temperature=0", "generate.temperature must be > 0"),
     ("model.units", "--set expects KEY=VALUE"),
     ("train.max_minutes=0", "train.max_minutes must be > 0, or null"),
+    ("train.optimizer=rmsprop", "train.optimizer must be 'adam' or 'sgd', got 'rmsprop'"),
+    ("train.global_clipnorm=0", "train.global_clipnorm must be > 0 or null"),
     ("train.max_minutes=soon", "train.max_minutes must be float or null, got 'soon'"),
     ("train.stateful=maybe", "train.stateful must be bool"),
     ("model.tie_weights=2", "model.tie_weights must be bool"),
@@ -88,6 +90,7 @@ def test_several_problems_are_reported_at_once():
       "embedding.trainable=false"], "model.tie_weights with a frozen pretrained embedding"),
     (["train.stateful=true", "model.objective=last"], "train.stateful needs model.objective=sequence"),
     (["train.stateful=true", "train.distribute=mirrored"], "train.stateful carries one recurrent state"),
+    (["train.global_clipnorm=0.25"], "train.clipnorm and train.global_clipnorm are both set"),
 ])
 def test_refused_combinations_name_both_keys(overrides, message):
     with pytest.raises(ConfigError) as info:

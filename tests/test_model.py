@@ -88,3 +88,26 @@ def test_clipnorm_really_clips_the_gradient():
         moved[clipnorm] = max(np.abs(a - b).max() for a, b in zip(model.get_weights(), before))
     assert moved["null"] >= 1.0e-3 * 0.99  # lr 1e-3: the unclipped step is at least the learning rate
     assert moved["1.0e-9"] < moved["null"] / 50
+
+
+@pytest.mark.parametrize("unrolled", [False, True])
+def test_sgd_with_a_global_clipnorm_steps_lr_times_the_clipped_norm(unrolled):
+    """Plain SGD moves the weights by lr * g; clipped by the global norm, all weights together move by exactly
+    lr * global_clipnorm (a gradient much larger than the clip), in Keras' step and in the unrolled one.
+    No token repeats in the batch: Keras takes the norm of a sparse gradient over its occurrences."""
+    from lstm_textgen.unrolled import use_unrolled_step
+
+    keras.utils.set_random_seed(3)
+    config = load_config(None, ["model.units=4", "model.dense_units=4", "model.dropout=0", "model.dense_dropout=0",
+                                "model.recurrent_dropout=0", "train.optimizer=sgd", "train.learning_rate=2.0",
+                                "train.clipnorm=null", "train.global_clipnorm=1.0e-3"])
+    model = build_model(config.model, 30, 5)
+    compile_model(model, config.train)
+    if unrolled:
+        use_unrolled_step(model)
+    assert isinstance(model.optimizer, keras.optimizers.SGD) and model.optimizer.global_clipnorm == 1.0e-3
+    before = [w.copy() for w in model.get_weights()]
+    x = np.arange(1, 21, dtype=np.int32).reshape(4, 5)
+    model.train_on_batch(x, x + 5)
+    step = np.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(model.get_weights(), before)))
+    assert step == pytest.approx(2.0 * 1.0e-3, rel=1e-4)
