@@ -2,6 +2,10 @@
 torch is importable, the PyTorch word_language_model recipe.
 
     python benchmarks/bench_quality.py [--minutes 30] [--corpus ../shared/data/warpeace_input.txt] [--out runs/bench_quality]
+                                       [--only quality ...]
+
+--only reruns the named rows (reference, quality, torch) and keeps the others from --out's results.json,
+of an earlier run with the same --minutes and corpus: a changed config costs 30 minutes, not 90.
 
 Each lstm-textgen config trains in a subprocess with --set train.max_minutes=MINUTES (and train.epochs
 high enough that the budget, or early stopping, ends it) and --restart. Two figures per run:
@@ -18,6 +22,7 @@ Timings are wall clock on whatever machine runs it; run nothing else meanwhile.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import subprocess
@@ -145,16 +150,25 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30.0, help="training budget per run (train.max_minutes)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="the text to train and validate on")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_quality", help="folder for the runs")
+    parser.add_argument("--only", nargs="+", choices=[*CONFIGS, "torch"],
+                        help="rerun only these rows; the others come from --out/results.json")
     args = parser.parse_args()
 
     results: dict[str, dict] = {}
+    if args.only:
+        earlier = json.loads((args.out / "results.json").read_text())
+        if earlier.pop("minutes") != args.minutes or earlier.pop("corpus", str(args.corpus.resolve())) != str(args.corpus.resolve()):
+            parser.error(f"{args.out / 'results.json'} is for other minutes or another corpus: run without --only")
+        results = earlier
     for name in CONFIGS:
+        if args.only and name not in args.only:
+            continue
         run_dir = (args.out / name).resolve()
         wall = train_config(name, args.corpus.resolve(), run_dir, args.minutes)
         results[name] = {**score_run(run_dir), "wall_minutes": wall / 60.0}
-    try:
-        import torch  # noqa: F401  (not a dependency: the row is skipped without it)
-    except ImportError:
+    if args.only and "torch" not in args.only:
+        pass  # the PyTorch row, if any, is the earlier run's
+    elif importlib.util.find_spec("torch") is None:  # not a dependency: the row is skipped without it
         print("torch is not importable: the PyTorch word-LM row is skipped", flush=True)
     else:
         from lstm_textgen.checkpoints import load_run
@@ -167,13 +181,17 @@ def main() -> None:
     print(f"\nvalidation perplexity after {args.minutes:g} minutes of training on {args.corpus.name}")
     print(f"{'run':<18}{'val ppl (training)':>20}{'val ppl (per token)':>21}{'epochs':>8}{'tokens seen':>13}"
           f"{'parameters':>12}{'wall min':>10}")
-    for name, r in results.items():
+    for name in [*CONFIGS, "pytorch word LM"]:
+        if name not in results:
+            continue
+        r = results[name]
         print(f"{name:<18}{r['val_ppl_training']:>20.2f}{r['val_ppl_per_token']:>21.2f}{r['epochs']:>8}"
               f"{r['tokens_seen']:>13,}{r['parameters']:>12,}{r['wall_minutes']:>10.1f}")
     reference, quality = results["reference"]["val_ppl_per_token"], results["quality"]["val_ppl_per_token"]
     print(f"\nquality vs reference, per token: {100 * (1 - quality / reference):.1f}% lower (target: >= 30%)")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"minutes": args.minutes, **results}, indent=2) + "\n")
+    (args.out / "results.json").write_text(json.dumps({"minutes": args.minutes, "corpus": str(args.corpus.resolve()),
+                                                         **results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

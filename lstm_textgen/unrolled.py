@@ -42,7 +42,8 @@ def unrolled_blocker(config: Config, strategy=None) -> str | None:
 def use_unrolled_step(model) -> None:
     """Replace model.train_step/test_step and its optimizer's Adam update with the unrolled versions.
 
-    The model must be compiled (Adam, sparse categorical cross-entropy, accuracy) and built by build_model.
+    The model must be compiled (Adam or SGD, sparse categorical cross-entropy, accuracy) and built by
+    build_model; SGD keeps Keras' update (one multiply and one subtraction).
     """
     model.train_step = types.MethodType(_train_step, model)
     model.test_step = types.MethodType(_test_step, model)

@@ -31,9 +31,12 @@ def cli_train(corpus, run_dir, *args):
     return CliRunner().invoke(cli, ["train", str(corpus), "--run", str(run_dir), *flat, *args])
 
 
-def test_resumed_run_equals_an_uninterrupted_one(tiny_corpus, tmp_path):
+@pytest.mark.parametrize("optimizer", [[], ["train.optimizer=sgd", "train.learning_rate=0.5", "train.clipnorm=null",
+                                            "train.global_clipnorm=1.0"]], ids=["adam", "sgd"])
+def test_resumed_run_equals_an_uninterrupted_one(tiny_corpus, tmp_path, optimizer):
     # Dropout everywhere, so the restored seed state matters as much as the weights and Adam's moments.
-    extra = ["train.epochs=3", "model.dropout=0.3", "model.recurrent_dropout=0.2", "model.dense_dropout=0.3"]
+    extra = ["train.epochs=3", "model.dropout=0.3", "model.recurrent_dropout=0.2", "model.dense_dropout=0.3",
+             *optimizer]
     whole = history(train_tiny(tiny_corpus, tmp_path / "whole", *extra))
     train_tiny(tiny_corpus, tmp_path / "parts", *extra[1:], "train.epochs=1")
     parts = history(train_tiny(tiny_corpus, tmp_path / "parts", *extra))  # epochs is a safe change
