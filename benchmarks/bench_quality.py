@@ -156,6 +156,8 @@ def main() -> None:
 
     results: dict[str, dict] = {}
     if args.only:
+        if not (args.out / "results.json").is_file():
+            parser.error(f"--only needs the results.json of an earlier full run in {args.out}")
         earlier = json.loads((args.out / "results.json").read_text())
         if earlier.pop("minutes") != args.minutes or earlier.pop("corpus", str(args.corpus.resolve())) != str(args.corpus.resolve()):
             parser.error(f"{args.out / 'results.json'} is for other minutes or another corpus: run without --only")
