@@ -15,6 +15,7 @@ import keras
 from lstm_textgen.atomic import replacing, write_text
 from lstm_textgen.checkpoints import (CHECKPOINTS, HISTORY, METRICS, MODEL, TrainingState, save_json,
                                       save_model)
+from lstm_textgen.stream import exported_model, load_weights
 
 log = logging.getLogger("lstm_textgen")
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_perplexity", "seconds",
@@ -112,7 +113,7 @@ class RunWriter(keras.callbacks.Callback):
         state.epoch_ends.append([state.global_step, state.tokens_seen, state.train_seconds])
 
         checkpoint = self.run_dir / CHECKPOINTS / f"epoch_{epoch + 1:03d}.keras"
-        save_model(exported(self.model), checkpoint)
+        save_model(exported_model(self.model), checkpoint)  # the plain stack
         improved = val_loss is not None and (state.best_loss is None or val_loss < state.best_loss)
         if improved:
             state.best_loss, state.best_epoch, state.wait = val_loss, epoch + 1, 0
@@ -220,12 +221,6 @@ def carried_states(model) -> list:
             for v in layer.states]
 
 
-def exported(model):
-    """The plain DESIGN.md stack to save for a training model (stateful, tied), else the model itself."""
-    from lstm_textgen.stream import exported_model
-    return exported_model(model)
-
-
 def restore_state(model, run_dir: Path, state: TrainingState, learning_rate: float) -> None:
     """Load weights, optimizer moments and dropout seeds saved by RunWriter into a freshly built model.
 
@@ -247,7 +242,6 @@ def restore_state(model, run_dir: Path, state: TrainingState, learning_rate: flo
 
 
 def _loads(model, path: Path) -> bool:
-    from lstm_textgen.stream import load_weights
     try:
         load_weights(model, path)  # an epoch checkpoint of a stateful or tied run holds the plain stack
         return True

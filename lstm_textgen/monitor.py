@@ -14,12 +14,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lstm_textgen.atomic import write_text
-from lstm_textgen.callbacks import exported, perplexity
+from lstm_textgen.callbacks import perplexity
 from lstm_textgen.checkpoints import (CHECKPOINTS, CURVES, SAMPLES, TENSORBOARD, TOKENIZER, ModelWeights, Run,
                                       read_model_weights)
 from lstm_textgen.config import Config
 from lstm_textgen.data import TOKENS
 from lstm_textgen.errors import ConfigError
+from lstm_textgen.stream import exported_model
 from lstm_textgen.tokenizer import UNK_ID, Tokenizer
 
 SAMPLE_TEMPERATURES = (0.5, 1.0)  # the likeliest text, and the model's own distribution
@@ -93,7 +94,7 @@ class SampleWriter(keras.callbacks.Callback):
             return read_model_weights(checkpoint)
         with tempfile.TemporaryDirectory() as folder:  # train.keep_checkpoints=0 pruned it
             scratch = Path(folder) / "model.keras"
-            exported(self.model).save(scratch)  # the plain stack, for a stateful or tied training model
+            exported_model(self.model).save(scratch)  # the plain stack, for a stateful or tied training model
             return read_model_weights(scratch)
 
 

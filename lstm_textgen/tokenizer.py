@@ -159,9 +159,6 @@ class Detokenizer:
         if self.tokenizer.level == "whitespace":  # tokens are joined by one space, <unk> written as such
             space, self.glue_next = not self.glue_next, False
             return (" " if space else "") + token
-        if token == "\n":
-            self.glue_next = True
-            return "\n"
         space = not self.glue_next and not (_CLOSING_RE.match(token) or _CLITIC_RE.match(token))
         self.glue_next = bool(_OPENING_RE.match(token))
         return (" " if space else "") + SURFACE.get(token, token)

@@ -129,19 +129,21 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
                        config.train.keep_checkpoints, config.train.backup_every_steps, summary,
                        train_config.max_minutes, plateau)
     shard = shard_by_data if strategy is not None else (lambda dataset: dataset)
-    val_set = shard(make_dataset(val_ids, data.window_size, batch, objective, stride))
     monitoring = monitoring_callbacks(config, run_dir)  # may refuse a setting: do it before any bar is drawn
     progress = _progress_bar()
     callbacks = [writer, *monitoring, progress]
-    if config.train.stateful:
+    if config.train.stateful:  # stateful runs train on one device (config refuses a strategy): no sharding
         val_set = make_stream_dataset(val_ids, data.window_size, batch)
         callbacks.insert(0, StreamResets(state))
+    else:
+        val_set = shard(make_dataset(val_ids, data.window_size, batch, objective, stride))
 
     def fit(epochs: int, steps_per_epoch: int) -> None:
-        train_set = make_dataset(train_ids, data.window_size, batch, objective, stride, shuffle=True,
-                                 seed=config.train.seed, start=state.global_step * batch)
         if config.train.stateful:
             train_set = make_stream_dataset(train_ids, data.window_size, batch, start=state.global_step)
+        else:
+            train_set = make_dataset(train_ids, data.window_size, batch, objective, stride, shuffle=True,
+                                     seed=config.train.seed, start=state.global_step * batch)
         model.fit(shard(train_set), initial_epoch=state.epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   validation_data=val_set, callbacks=callbacks, verbose=0,
                   shuffle=False)  # the dataset shuffles itself
