@@ -227,19 +227,25 @@ def make_stream_dataset(ids, window_size: int, batch_size: int, start: int | Non
 
     The ids are cut into batch_size equal streams, one per batch row; batch k holds window k of every
     stream, so row r of one batch continues row r of the batch before. inputs and targets are
-    (batch, window_size). With start (the global step), the batches cycle forever from window
-    start mod the windows per stream; without, the dataset is one pass.
+    (batch, window_size), read from ids where they lie (a memmap is never copied). With start (the
+    global step), the batches cycle forever from window start mod the windows per stream; without, the
+    dataset is one pass.
     """
     import tensorflow as tf
 
+    ids = np.asarray(ids, np.int32)
     n = stream_windows(len(ids), window_size, batch_size)
     length = len(ids) // batch_size
-    streams = tf.reshape(tf.convert_to_tensor(ids, dtype=tf.int32)[: length * batch_size], (batch_size, length))
+    streams = ids[: length * batch_size].reshape(batch_size, length)  # a view
 
-    def cut(k):  # window number -> (batch, window_size) inputs and targets
-        at = tf.cast(k % n, tf.int32) * window_size
-        block = streams[:, at: at + window_size + 1]
-        return block[:, :-1], block[:, 1:]
+    def block(k):  # window number -> (batch, window_size + 1) ids
+        at = int(k % n) * window_size
+        return np.ascontiguousarray(streams[:, at: at + window_size + 1])
+
+    def cut(k):
+        windows = tf.numpy_function(block, [k], tf.int32, stateful=False)
+        windows.set_shape((batch_size, window_size + 1))  # static: the unrolled step unrolls the window
+        return windows[:, :-1], windows[:, 1:]
 
     steps = tf.data.Dataset.range(n) if start is None else tf.data.Dataset.range(start, 2**62)
     return steps.map(cut, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

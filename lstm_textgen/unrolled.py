@@ -28,8 +28,6 @@ def unrolled_blocker(config: Config, strategy=None) -> str | None:
         return "it covers one-directional LSTM stacks"
     if config.embedding.path and config.embedding.missing == "zeros":
         return "zero embedding rows make the Masking layer skip steps mid-window"
-    if config.train.stateful:
-        return "train.stateful carries Keras' recurrent state from batch to batch"
     if config.train.mixed_precision or keras.mixed_precision.global_policy().name != "float32":
         return "it runs in float32"
     if strategy is not None:
@@ -92,6 +90,8 @@ def _lstm(layer, x, training: bool):
     Keras' cell, implementation 2 (no recurrent dropout): one input dropout mask, z = x K + h U + b.
     Implementation 1 (recurrent_dropout > 0): four input and four recurrent masks, one per gate, as
     keras.layers.LSTMCell draws them; each mask holds for the whole window.
+    A stateful layer (train.stateful) starts from its state variables and leaves its last h and c in them,
+    as Keras' RNN.call does; no gradient flows back into the carried state (truncated BPTT).
     """
     import keras
     import tensorflow as tf
@@ -107,7 +107,15 @@ def _lstm(layer, x, training: bool):
     in_masks = masks(features, cell.dropout, 4 if per_gate else 1) if training and cell.dropout > 0 else None
     h_masks = masks(cell.units, cell.recurrent_dropout, 4) if training and per_gate else None
     run = _lstm_function(in_masks, h_masks, layer.return_sequences)
-    return run(x, cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value)
+    if layer.stateful:
+        h0, c0 = (state.value for state in layer.states)
+    else:
+        h0 = c0 = tf.zeros([batch, cell.units])
+    output, h, c = run(x, cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value, h0, c0)
+    if layer.stateful:
+        for state, value in zip(layer.states, (h, c)):
+            state.assign(value)
+    return output
 
 
 def _lstm_function(in_masks, h_masks, sequences: bool):
@@ -115,6 +123,7 @@ def _lstm_function(in_masks, h_masks, sequences: bool):
     mask) a step each way, and the weight gradients as single matmuls over the whole window afterwards.
 
     in_masks: None, one (batch, features) mask, or four (one per gate); h_masks: None or four (batch, units).
+    The function returns the output and the last h and c, from a start state (h0, c0) that gets no gradient.
     """
     import tensorflow as tf
 
@@ -149,7 +158,7 @@ def _lstm_function(in_masks, h_masks, sequences: bool):
         return tf.tile(masks, [steps, 1])
 
     @tf.custom_gradient
-    def run(x, kernel, recurrent, bias):
+    def run(x, kernel, recurrent, bias, h0, c0):
         steps, batch, features = x.shape[0], tf.shape(x)[1], x.shape[-1]
         units = recurrent.shape[0]
         flat = tf.reshape(x, [-1, features])  # (time * batch, features)
@@ -162,7 +171,7 @@ def _lstm_function(in_masks, h_masks, sequences: bool):
         ones = tf.ones([units])
         scale = tf.concat([ones, ones, 2.0 * ones, ones], 0)  # (4 units,), gate order i, f, g, o
         slope = scale * scale  # d gate / d z over s (1 - s): 1 for the sigmoid gates, 4 for g
-        h = c = tf.zeros([batch, units])
+        h, c = h0, c0
         saved = []  # per step: h before, c before, the gates i, f, g, o, tanh(c) and d gates / d z
         for t in range(steps):
             s_ = tf.sigmoid((projected[t] + per_gate_matmul(h, h_masks, recurrent, recurrents)) * scale)
@@ -175,7 +184,7 @@ def _lstm_function(in_masks, h_masks, sequences: bool):
             saved.append((h_before, c_before, i, f, g, o, tanh_c, s_ * (1.0 - s_) * slope))
         output = tf.stack([s_[0] for s_ in saved[1:]] + [h]) if sequences else h
 
-        def grad(upstream):
+        def grad(upstream, _h=None, _c=None):  # the carried state's own gradient is cut (truncated BPTT)
             dh_out = tf.unstack(upstream) if sequences else [None] * (steps - 1) + [upstream]
             dh = tf.zeros([batch, units])
             dc = tf.zeros([batch, units])
@@ -192,8 +201,8 @@ def _lstm_function(in_masks, h_masks, sequences: bool):
             h_before = tf.concat([s_[0] for s_ in saved], axis=0)
             dx = tf.reshape(per_gate_matmul_t(dz, x_masks, kernel, kernels), [steps, batch, features])
             return (dx, weight_grad(flat, x_masks, dz), weight_grad(h_before, tiled(h_masks, steps), dz),
-                    tf.reduce_sum(dz, axis=0))
-        return output, grad
+                    tf.reduce_sum(dz, axis=0), None, None)
+        return (output, tf.stop_gradient(h), tf.stop_gradient(c)), grad
     return run
 
 

@@ -124,6 +124,47 @@ def test_a_tied_output_layer_trains_as_keras_trains_it():
         np.testing.assert_allclose(b, a, atol=2e-6)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_a_stateful_model_carries_its_state_and_trains_as_keras_trains_it(optimizer):
+    """train.stateful: each batch starts from the state the one before left (row r continues row r); the
+    losses, the weights, the carried h and c, and the validation loss agree with Keras' stateful LSTM."""
+    from lstm_textgen.stream import reset_streams, training_model
+
+    config = load_config(None, ["train.stateful=true", f"train.batch_size={BATCH}", "model.units=12", "model.layers=2",
+                                "model.dense_units=9", "embedding.dim=9", "model.dropout=0", "model.dense_dropout=0",
+                                "model.objective=sequence", "model.tie_weights=true", f"train.optimizer={optimizer}",
+                                "train.learning_rate=0.5" if optimizer == "sgd" else "train.learning_rate=0.001"])
+    assert unrolled_blocker(config) is None
+    models = []
+    for _ in range(2):
+        keras.utils.set_random_seed(3)
+        model = training_model(build_model(config.model, VOCAB, config.embedding.dim), config)
+        compile_model(model, config.train)
+        models.append(model)
+    plain, fast = models
+    use_unrolled_step(fast)
+    stream = np.random.default_rng(4).integers(1, VOCAB, (BATCH, 3 * WINDOW + 1)).astype("int32")
+    windows = [(stream[:, k:k + WINDOW], stream[:, k + 1:k + WINDOW + 1]) for k in range(0, 3 * WINDOW, WINDOW)]
+    for x, y in windows:
+        theirs, ours = (model.train_on_batch(x, y, return_dict=True) for model in (plain, fast))
+        assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-5)
+    for a, b in zip(plain.get_weights(), fast.get_weights()):
+        np.testing.assert_allclose(b, a, atol=2e-6)
+    carried = [[s.numpy() for s in model.get_layer(name).states] for model in (plain, fast) for name in ("lstm_1", "lstm_2")]
+    for a, b in zip(carried[:2], carried[2:]):
+        np.testing.assert_allclose(b, a, atol=1e-5)
+    assert np.abs(carried[2][0]).sum() > 0  # something was carried
+    for model in (plain, fast):
+        reset_streams(model)
+    (theirs, ours) = ([model.test_on_batch(x, y) for x, y in windows[:2]] for model in (plain, fast))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+    after_two = [s.numpy() for s in fast.get_layer("lstm_2").states]
+    np.testing.assert_allclose(after_two, [s.numpy() for s in plain.get_layer("lstm_2").states], atol=1e-5)
+    reset_streams(fast)
+    fast.test_on_batch(*windows[1])  # window 2 from a zero state ends elsewhere than window 2 after window 1
+    assert np.abs(after_two[0] - fast.get_layer("lstm_2").states[0].numpy()).max() > 1e-3
+
+
 @pytest.mark.parametrize("objective", ["last", "sequence"])
 def test_validation_loss_matches_keras(objective):
     _, plain, fast = _pair(objective)
@@ -190,6 +231,6 @@ def test_blocker_names_what_keeps_keras_step():
     assert "Masking" in unrolled_blocker(load_config(None, ["embedding.path=vectors.txt"]))
     assert unrolled_blocker(load_config(None, ["embedding.path=vectors.txt", "embedding.missing=random"])) is None
     assert "float32" in unrolled_blocker(load_config(None, ["train.mixed_precision=true"]))
-    assert "stateful" in unrolled_blocker(load_config(None, ["train.stateful=true"]))
+    assert unrolled_blocker(load_config(None, ["train.stateful=true"])) is None
     assert unrolled_blocker(load_config(None, ["model.tie_weights=true", "model.dense_units=100"])) is None
     assert "strateg" in unrolled_blocker(Config(), strategy=object())
