@@ -125,7 +125,7 @@ class RunWriter(keras.callbacks.Callback):
             state.stopped_early = True
             self.model.stop_training = True
         if self.plateau is not None:
-            self.plateau.update(self.model.optimizer, state, improved)
+            self.plateau.update(self.model.optimizer, state, val_loss)
         state.spent_seconds = self._spent()
         if self.out_of_time:
             log.info(f"train.max_minutes={self.max_seconds / 60:g} is spent: stopped after {steps} steps of epoch "
@@ -192,10 +192,15 @@ class Plateau:
     """keras.callbacks.ReduceLROnPlateau's rule on val_loss, with its wait counter and rate kept in the
     training state, so a resumed run continues the schedule where it stood."""
 
-    def __init__(self, patience: int, factor: float, min_learning_rate: float):
+    def __init__(self, patience: int, factor: float, min_learning_rate: float, min_delta: float = 0.0):
         self.patience, self.factor, self.min_learning_rate = patience, factor, min_learning_rate
+        self.min_delta = min_delta
 
-    def update(self, optimizer, state: TrainingState, improved: bool) -> None:
+    def update(self, optimizer, state: TrainingState, val_loss: float | None) -> None:
+        """Keras' rule: better means below the best so far by more than min_delta (and only that moves the best)."""
+        improved = val_loss is not None and (state.lr_best is None or val_loss < state.lr_best - self.min_delta)
+        if improved:
+            state.lr_best = val_loss
         state.lr_wait = 0 if improved else state.lr_wait + 1
         rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
         if state.lr_wait >= self.patience and rate > self.min_learning_rate:

@@ -104,6 +104,7 @@ class TrainingState:
     learning_rate: float | None = None  # the plateau schedule's current rate; None = train.learning_rate
     started_learning_rate: float | None = None  # train.learning_rate when the schedule last set the rate
     lr_wait: int = 0  # epochs since val_loss improved or the rate last dropped (the plateau schedule)
+    lr_best: float | None = None  # the plateau schedule's best val_loss: lower by less than its min_delta does not count
     carried: list = field(default_factory=list)  # stateful runs: the recurrent state after the last step
     spent_seconds: float = 0.0  # wall time inside fit(), validation included, over all resumes (train.max_minutes)
 
@@ -118,6 +119,7 @@ class TrainingState:
         self.learning_rate = rates[-1] if rates and rates[-1] is not None else None
         losses = [(row["val_loss"], row["epoch"]) for row in self.rows if row.get("val_loss") is not None]
         self.best_loss, self.best_epoch = min(losses) if losses else (None, 0)
+        self.lr_best = self.best_loss
         self.wait, self.stopped_early = epoch - self.best_epoch, False
 
     def save(self, run_dir: Path) -> None:

@@ -107,6 +107,7 @@ class TrainConfig:
     stateful: bool = False  # batch_size parallel streams, recurrent state carried from window to window (TBPTT)
     reduce_lr_patience: Optional[int] = None  # epochs without a better val_loss before the learning rate drops; null = off
     reduce_lr_factor: float = 0.5  # the learning rate is multiplied by this on a plateau
+    reduce_lr_min_delta: float = 0.0  # a val_loss this much below the plateau's best counts as better (Keras' min_delta)
     min_learning_rate: float = 0.0  # the plateau schedule never goes below this
 
     def problems(self) -> list[str]:
@@ -140,6 +141,8 @@ class TrainConfig:
             (not 0.0 < self.reduce_lr_factor < 1.0,
              f"train.reduce_lr_factor must be between 0 and 1 (exclusive), got {self.reduce_lr_factor}"),
             (self.min_learning_rate < 0, f"train.min_learning_rate must be >= 0, got {self.min_learning_rate}"),
+            (self.reduce_lr_min_delta < 0,
+             f"train.reduce_lr_min_delta must be >= 0 (0 = any lower val_loss is better), got {self.reduce_lr_min_delta}"),
             (self.stateful and self.distribute != "none",
              "train.stateful carries one recurrent state per stream on one device; set --set train.distribute=none "
              "or train.stateful=false"),

@@ -123,8 +123,8 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
 
     summary = {"lstm_textgen_version": __version__, **summary, "parameters": int(model.count_params())}
     train_config = config.train
-    plateau = (Plateau(train_config.reduce_lr_patience, train_config.reduce_lr_factor, train_config.min_learning_rate)
-               if train_config.reduce_lr_patience else None)
+    plateau = (Plateau(train_config.reduce_lr_patience, train_config.reduce_lr_factor, train_config.min_learning_rate,
+                       train_config.reduce_lr_min_delta) if train_config.reduce_lr_patience else None)
     writer = RunWriter(run_dir, state, targets_per_step, batch, config.train.early_stopping_patience,
                        config.train.keep_checkpoints, config.train.backup_every_steps, summary,
                        train_config.max_minutes, plateau)

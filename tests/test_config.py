@@ -64,6 +64,7 @@ def test_float_fields_accept_ints_and_int_fields_refuse_fractions():
     ("train.reduce_lr_patience=0", "train.reduce_lr_patience must be >= 1"),
     ("train.reduce_lr_factor=1.0", "train.reduce_lr_factor must be between 0 and 1"),
     ("train.min_learning_rate=-1", "train.min_learning_rate must be >= 0"),
+    ("train.reduce_lr_min_delta=-0.1", "train.reduce_lr_min_delta must be >= 0"),
     ("data.level=bpe", "data.level must be 'word' or 'whitespace' or 'char', got 'bpe'"),
 ])
 def test_bad_values_are_refused_naming_the_key(override, message):
