@@ -107,7 +107,7 @@ class TrainConfig:
     stateful: bool = False  # batch_size parallel streams, recurrent state carried from window to window (TBPTT)
     reduce_lr_patience: Optional[int] = None  # epochs without a better val_loss before the learning rate drops; null = off
     reduce_lr_factor: float = 0.5  # the learning rate is multiplied by this on a plateau
-    reduce_lr_min_delta: float = 0.0  # a val_loss this much below the plateau's best counts as better (Keras' min_delta)
+    reduce_lr_min_delta: float = 0.0  # a val_loss must be more than this below the plateau's best to count as better (Keras' min_delta)
     min_learning_rate: float = 0.0  # the plateau schedule never goes below this
 
     def problems(self) -> list[str]:
