@@ -102,20 +102,25 @@ def test_a_token_repeated_in_a_batch_gets_adams_step_on_its_summed_gradient():
     np.testing.assert_array_equal(table.numpy()[6], before[6])  # a row without gradient does not move
 
 
-def test_a_tied_output_layer_trains_as_keras_trains_it():
-    """model.tie_weights: the softmax kernel is the embedding transposed, so the embedding gets both gradients."""
+def _training_pair(config):
+    """Two compiled training models (stream.training_model) with equal weights; the second on the unrolled step."""
     from lstm_textgen.stream import training_model
 
-    config = load_config(None, ["model.tie_weights=true", "model.units=12", "model.dense_units=9", "embedding.dim=9",
-                                "model.dropout=0", "model.dense_dropout=0", "model.objective=sequence"])
     models = []
     for _ in range(2):
         keras.utils.set_random_seed(3)
         model = training_model(build_model(config.model, VOCAB, config.embedding.dim), config)
         compile_model(model, config.train)
         models.append(model)
-    plain, fast = models
-    use_unrolled_step(fast)
+    use_unrolled_step(models[1])
+    return models
+
+
+def test_a_tied_output_layer_trains_as_keras_trains_it():
+    """model.tie_weights: the softmax kernel is the embedding transposed, so the embedding gets both gradients."""
+    config = load_config(None, ["model.tie_weights=true", "model.units=12", "model.dense_units=9", "embedding.dim=9",
+                                "model.dropout=0", "model.dense_dropout=0", "model.objective=sequence"])
+    plain, fast = _training_pair(config)
     for seed in range(3):
         x, y = _batch("sequence", seed)
         theirs, ours = (model.train_on_batch(x, y, return_dict=True) for model in (plain, fast))
@@ -128,21 +133,14 @@ def test_a_tied_output_layer_trains_as_keras_trains_it():
 def test_a_stateful_model_carries_its_state_and_trains_as_keras_trains_it(optimizer):
     """train.stateful: each batch starts from the state the one before left (row r continues row r); the
     losses, the weights, the carried h and c, and the validation loss agree with Keras' stateful LSTM."""
-    from lstm_textgen.stream import reset_streams, training_model
+    from lstm_textgen.stream import reset_streams
 
     config = load_config(None, ["train.stateful=true", f"train.batch_size={BATCH}", "model.units=12", "model.layers=2",
                                 "model.dense_units=9", "embedding.dim=9", "model.dropout=0", "model.dense_dropout=0",
                                 "model.objective=sequence", "model.tie_weights=true", f"train.optimizer={optimizer}",
                                 "train.learning_rate=0.5" if optimizer == "sgd" else "train.learning_rate=0.001"])
     assert unrolled_blocker(config) is None
-    models = []
-    for _ in range(2):
-        keras.utils.set_random_seed(3)
-        model = training_model(build_model(config.model, VOCAB, config.embedding.dim), config)
-        compile_model(model, config.train)
-        models.append(model)
-    plain, fast = models
-    use_unrolled_step(fast)
+    plain, fast = _training_pair(config)
     stream = np.random.default_rng(4).integers(1, VOCAB, (BATCH, 3 * WINDOW + 1)).astype("int32")
     windows = [(stream[:, k:k + WINDOW], stream[:, k + 1:k + WINDOW + 1]) for k in range(0, 3 * WINDOW, WINDOW)]
     for x, y in windows:
