@@ -3,7 +3,7 @@
 Builds a corpus of about --mb megabytes (default 100) in a temporary folder by repeating the texts of
 ../shared/data, then runs each step in a fresh Python process so every memory figure starts clean:
 
-- ours:  lstm_textgen.data.tokenize_corpus (count, then encode, file by file and chunk by chunk);
+- ours:  lstm_textgen.tokens.tokenize_corpus (count, then encode, file by file and chunk by chunk);
 - naive: read the whole text, split it into a list of token strings, count them, encode the list;
 - train: one short training run on that corpus (train.steps_per_epoch small, a 1% validation tail),
   for its peak memory, tokenizing included;
@@ -45,7 +45,7 @@ kind, corpus = sys.argv[1], sys.argv[2]
 start = time.perf_counter()
 if kind == "ours":
     from lstm_textgen.config import DataConfig
-    from lstm_textgen.data import tokenize_corpus
+    from lstm_textgen.tokens import tokenize_corpus
     tok, train, val = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=None))
     n = len(train) + len(val)
 elif kind == "naive":

@@ -26,7 +26,7 @@ VOCAB, SEED = 10_000, "w10 w20 w30 w40"
 def make_reference_run(run_dir: Path) -> None:
     """config.yaml, tokenizer.json and an untrained model.keras of the reference size."""
     from lstm_textgen import __version__
-    from lstm_textgen.checkpoints import MODEL, TOKENIZER, prepare_run_dir, save_config, save_model
+    from lstm_textgen.rundir import MODEL, TOKENIZER, prepare_run_dir, save_config, save_model
     from lstm_textgen.config import load_config
     from lstm_textgen.model import build_model
     from lstm_textgen.tokenizer import PAD, UNK, Tokenizer
@@ -94,20 +94,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="subprocess runs per latency median")
     args = parser.parse_args()
 
-    from lstm_textgen.checkpoints import load_run
-    from lstm_textgen.sample import Generator, Settings
+    from lstm_textgen.rundir import load_run
+    from lstm_textgen.config import GenerateConfig as Settings
+    from lstm_textgen.sample import Generator
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "reference"
         make_reference_run(run_dir)
         run = load_run(run_dir)
-        generator = Generator(run)
+        generator = Generator(run.tokenizer, run.weights)
         rows = []
 
         single = Settings(length=args.tokens, temperature=1.0)
         tps = tokens_per_second(generator, [SEED], single)
         rows.append(("single stream, temperature 1", f"{tps:,.0f} tokens/s"))
-        tps_topk = tokens_per_second(generator, [SEED], Settings(length=args.tokens, top_k=40, top_p=0.9))
+        tps_topk = tokens_per_second(generator, [SEED], Settings(length=args.tokens, temperature=1.0, top_k=40, top_p=0.9))
         rows.append(("single stream, top-k 40 + top-p 0.9", f"{tps_topk:,.0f} tokens/s"))
         tps_greedy = tokens_per_second(generator, [SEED], Settings(length=args.tokens, greedy=True))
         rows.append(("single stream, greedy", f"{tps_greedy:,.0f} tokens/s"))

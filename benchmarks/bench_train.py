@@ -5,7 +5,7 @@ window 20, Embedding 100, LSTM 64 (dropout 0.1, recurrent dropout 0.1), Dense 64
 batch 128, Adam, objective `last`. Each measurement runs in a fresh process:
 
 - ours:         lstm_textgen's train() on configs/reference.yaml: the unrolled CPU step
-                (lstm_textgen/unrolled.py); windows/s of epoch 2 from history.csv (epoch 1 includes tracing);
+                (lstm_textgen/fast/step.py); windows/s of epoch 2 from history.csv (epoch 1 includes tracing);
 - ours, Keras step: the same run with train.unrolled=false (Keras' own LSTM loop and Adam);
 - plain Keras:  a keras.Sequential of the same stack (mask_zero + Masking, as DESIGN.md fixes it) and
                 model.fit on tf.data windows with sparse targets: what a Keras tutorial does;
@@ -51,7 +51,7 @@ PLAIN_KERAS = r"""
 import json, sys, time
 import keras, numpy as np, tensorflow as tf
 from lstm_textgen.config import DataConfig
-from lstm_textgen.data import tokenize_corpus
+from lstm_textgen.tokens import tokenize_corpus
 corpus, steps = sys.argv[1], int(sys.argv[2])
 V, W, B = 10000, 20, 128
 _, ids, _ = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=V, window_size=W))
@@ -81,7 +81,7 @@ import json, sys, time
 import numpy as np, torch
 from torch import nn
 from lstm_textgen.config import DataConfig
-from lstm_textgen.data import tokenize_corpus
+from lstm_textgen.tokens import tokenize_corpus
 corpus, steps = sys.argv[1], int(sys.argv[2])
 V, W, B = 10000, 20, 128
 _, ids, _ = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=V, window_size=W))

@@ -1,6 +1,6 @@
 """lstm-textgen: train an LSTM next-word model on your own text and generate from a seed phrase.
 
-Public API: load_config, train, load_run, generate, TextgenError. Everything but the errors is imported
+Public API: load_config, train, load_run, generate, generate_many, TextgenError. Everything but the errors is imported
 on first use, so `import lstm_textgen` (and `lstm-textgen --help`) stays fast.
 """
 __version__ = "0.1.0"
@@ -10,8 +10,9 @@ from lstm_textgen.errors import TextgenError  # noqa: E402
 _LAZY = {
     "load_config": "lstm_textgen.config",
     "train": "lstm_textgen.training",  # not train.py: a submodule would shadow the function
-    "load_run": "lstm_textgen.checkpoints",
+    "load_run": "lstm_textgen.rundir",
     "generate": "lstm_textgen.sample",
+    "generate_many": "lstm_textgen.sample",
 }
 __all__ = ["TextgenError", "__version__", *_LAZY]
 

@@ -1,6 +1,7 @@
 """Click commands: parse, call the library, print. Keras is imported inside commands so --help stays fast."""
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -78,14 +79,16 @@ def train(corpus, config_path, overrides, run_dir, mode):
     with user_errors():
         values = {key: value for key, value in (("data.corpus", corpus), ("train.run_dir", run_dir)) if value}
         config = load_config(config_path, overrides, values)
-        from lstm_textgen.training import TrainingStopped, train as train_model  # TensorFlow loads here
+        from lstm_textgen.resume import Stopped
+        from lstm_textgen.rundir import read_metrics
+        from lstm_textgen.training import train as train_model  # TensorFlow loads here
 
         try:
             run = train_model(config, mode or "auto")
-        except TrainingStopped as stopped:
+        except Stopped as stopped:
             click.echo(str(stopped), err=True)
             sys.exit(130)
-        metrics = json.loads((run / "metrics.json").read_text())
+        metrics = read_metrics(run)
     click.echo(f"Saved run to {run} (best val perplexity {metrics['best_val_perplexity']:.2f} "
                f"after epoch {metrics['best_epoch']}, {metrics['tokens_per_second']:,.0f} tokens/s)")
     click.echo(f"Generate with: lstm-textgen generate --run {run} --seed \"...\"")
@@ -104,7 +107,7 @@ def _run_option(f):
 @click.option("--temperature", "-t", type=float, help="Sampling temperature > 0; lower is safer.")
 @click.option("--top-k", type=int, help="Sample among the k likeliest tokens (0 = off).")
 @click.option("--top-p", type=float, help="Sample from the smallest set holding this probability (1 = off).")
-@click.option("--greedy", is_flag=True, help="Always take the likeliest token.")
+@click.option("--greedy", is_flag=True, default=None, help="Always take the likeliest token.")
 @click.option("--repetition-penalty", type=float, help="Above 1 discourages tokens already used.")
 @click.option("--no-repeat-ngram-size", type=int, help="Never repeat an n-gram of this size.")
 @click.option("--min-length", type=int, help="Tokens before any stop condition applies.")
@@ -116,45 +119,59 @@ def _run_option(f):
 @click.option("--interactive", "-i", is_flag=True, help="Pick each next word yourself from the top 10.")
 @click.option("--novelty", is_flag=False, flag_value="4,8", default=None, metavar="[N,...]",
               help="Report the share of n-grams copied from the training text (n = 4,8 unless given).")
-def generate(run_dir, seed, seeds_file, samples, jsonl, interactive, random_seed, novelty, **options):
+def generate(run_dir, seed, seeds_file, samples, jsonl, interactive, random_seed, novelty, **settings):
     """Continue a seed phrase with text from a trained run."""
-    from lstm_textgen.checkpoints import load_run
-    from lstm_textgen.interactive import Continuation, interact
-    from lstm_textgen.sample import Generator, encode_seed, new_random_seed, settings_from
+    from lstm_textgen.rundir import load_run
+    from lstm_textgen.sample import generate_many, new_random_seed, settings_for
 
     with user_errors():
-        seeds = _read_seeds(seed, seeds_file)
-        if samples < 1:
-            raise TextgenError(f"--samples must be >= 1, got {samples}")
-        if interactive and (len(seeds) > 1 or samples > 1 or jsonl):
-            raise TextgenError("--interactive takes one --seed, without --seeds-file, --samples or --jsonl")
-        run = load_run(run_dir)
-        settings = settings_from(run, stop=list(options.pop("stop")) or None, **options)
-        settings.check()
+        seeds, run = _read_seeds(seed, seeds_file), load_run(run_dir)
+        settings = settings_for(run, **(settings | {"stop": list(settings["stop"]) or None})).check(_flag_names())
         novelty_ns = _novelty_sizes(novelty, interactive)  # None without --novelty
-        for text in seeds:  # refuse an unusable seed before printing anything
-            _, unknown = encode_seed(run, text)
-            if unknown:
-                click.echo(f"not in the vocabulary, fed as <unk>: {', '.join(unknown)}", err=True)
+        _check_seeds(run, seeds)  # refuse an unusable seed before printing anything
         if interactive:
-            continuation = Continuation(run, seeds[0])
-            interact(continuation, 10, settings.length, ask=_ask, show=click.echo,
-                     warn=lambda message: click.echo(message, err=True))
-            click.echo(continuation.text)
-            return
+            return _interactive(run, seeds, samples, jsonl, settings.length)
         base = random_seed if random_seed is not None else new_random_seed()
         if random_seed is None:
             click.echo(f"random seed: {base} (pass --random-seed {base} to repeat)", err=True)
-        batch = [s for s in seeds for _ in range(samples)]
-        streaming = len(batch) == 1 and not jsonl
-        generator = Generator(run)  # reads model.keras: a damaged one is named before anything is printed
+        streaming = len(seeds) * samples == 1 and not jsonl
+        run.weights  # reads model.keras: a damaged one is named before anything is printed
         if streaming:
             click.echo(seeds[0], nl=False)
-        results = generator.sample(
-            batch, settings, [base + i for i in range(len(batch))],
-            on_piece=(lambda row, piece: click.echo(piece, nl=False)) if streaming else None)
+        on_piece = (lambda row, piece: click.echo(piece, nl=False)) if streaming else None
+        results = generate_many(run, seeds, samples, base, on_piece, **dataclasses.asdict(settings))
         reports = _novelty_reports(run, results, novelty_ns)  # [] without --novelty
-    if streaming:
+    _echo_samples(results, reports, streaming, jsonl)
+
+
+def _flag_names():
+    """GenerateConfig field -> the generate flag that sets it, so errors name what the person typed."""
+    flags = {p.name: "/".join(sorted(p.opts, key=len)) for p in click.get_current_context().command.params}
+    return lambda name: flags.get(name, f"generate.{name}")
+
+
+def _check_seeds(run, seeds: list[str]) -> None:
+    from lstm_textgen.sample import encode_seed
+
+    for text in seeds:
+        _, unknown = encode_seed(run.tokenizer, text)
+        if unknown:
+            click.echo(f"not in the vocabulary, fed as <unk>: {', '.join(unknown)}", err=True)
+
+
+def _interactive(run, seeds: list[str], samples: int, jsonl: bool, length: int) -> None:
+    """generate --interactive: the person picks each next word from the model's top 10."""
+    from lstm_textgen.interactive import Continuation, interact
+
+    if len(seeds) > 1 or samples > 1 or jsonl:
+        raise TextgenError("--interactive takes one --seed, without --seeds-file, --samples or --jsonl")
+    continuation = Continuation(run, seeds[0])
+    interact(continuation, 10, length, ask=_ask, show=click.echo, warn=lambda message: click.echo(message, err=True))
+    click.echo(continuation.text)
+
+
+def _echo_samples(results: list, reports: list[dict], streamed: bool, jsonl: bool) -> None:
+    if streamed:  # the seed and the pieces are printed already
         click.echo()
         _echo_novelty(reports, 0)
         return
@@ -224,7 +241,7 @@ def _read_seeds(seed: str | None, seeds_file: str | None) -> list[str]:
 @click.option("as_json", "--json", is_flag=True, help="Print one JSON object.")
 def suggest(run_dir, text, top, as_json):
     """List the likeliest next words after TEXT, with their probabilities."""
-    from lstm_textgen.checkpoints import load_run
+    from lstm_textgen.rundir import load_run
     from lstm_textgen.interactive import suggest as suggest_next
 
     with user_errors():
@@ -248,7 +265,7 @@ def suggest(run_dir, text, top, as_json):
 @click.option("as_json", "--json", is_flag=True, help="Print the figures as one JSON object.")
 def evaluate(run_dir, files, as_json):
     """Score a run on held-out text FILES: perplexity, accuracy, OOV rate, unigram baseline."""
-    from lstm_textgen.checkpoints import load_run
+    from lstm_textgen.rundir import load_run
 
     with user_errors():
         run = load_run(run_dir)
@@ -268,13 +285,14 @@ def plot(run_dirs, more_runs, out):
     """Draw loss and validation perplexity per epoch of one or more runs on one figure."""
     from pathlib import Path
 
-    from lstm_textgen.report import plot_runs
+    from lstm_textgen.curves import plot_runs
+    from lstm_textgen.rundir import CURVES
 
     with user_errors():
         runs = [Path(d) for d in (*run_dirs, *more_runs)]
         if not runs:
             raise TextgenError("give a run directory: lstm-textgen plot --run runs/NAME [DIR ...]")
-        target = Path(out) if out else (runs[0] / "curves.png" if len(runs) == 1 else Path("curves.png"))
+        target = Path(out) if out else (runs[0] / CURVES if len(runs) == 1 else Path(CURVES))
         plot_runs(runs, target)
     click.echo(f"Wrote {target}")
 

@@ -17,5 +17,9 @@ class EmbeddingError(TextgenError):
     """A pretrained vector file that is missing, malformed or of the wrong dimension."""
 
 
+class TokenizerError(TextgenError):
+    """A tokenizer file that is missing, unreadable or not one."""
+
+
 class CheckpointError(TextgenError):
     """A run directory that is missing, incomplete or corrupt."""

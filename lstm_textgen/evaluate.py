@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from lstm_textgen.checkpoints import Run
+from lstm_textgen.rundir import Run
 from lstm_textgen.corpus import find_files, read_text
 from lstm_textgen.errors import CorpusError
 from lstm_textgen.tokenizer import PAD_ID, UNK_ID
@@ -99,7 +99,7 @@ def _sliding_windows(model, ids: np.ndarray, window: int):
 
 def _carried(run: Run, ids: np.ndarray):
     """The saved weights stepped in numpy with the state carried over the whole text."""
-    from lstm_textgen.stepper import Stepper, softmax
+    from lstm_textgen.fast.stepper import Stepper, softmax
 
     stepper = Stepper(run.weights)
     state = stepper.zero_state(1)

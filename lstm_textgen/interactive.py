@@ -7,10 +7,11 @@ from typing import Callable
 
 import numpy as np
 
-from lstm_textgen.checkpoints import Run, load_run
+from lstm_textgen.rundir import Run, load_run
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.sample import BANNED, encode_seed
-from lstm_textgen.stepper import Stepper, blas_threads, softmax
+from lstm_textgen.rules import BANNED
+from lstm_textgen.sample import encode_seed
+from lstm_textgen.fast.stepper import Stepper, blas_threads, softmax
 from lstm_textgen.tokenizer import PAD_ID, UNK, UNK_ID, Detokenizer
 
 
@@ -20,7 +21,7 @@ class Continuation:
 
     def __init__(self, run: Run, seed: str):
         self.run, self.stepper = run, Stepper(run.weights)
-        self.ids, self.unknown = encode_seed(run, seed)
+        self.ids, self.unknown = encode_seed(run.tokenizer, seed)
         self.seed_length, self.text = len(self.ids), seed
         self.detok = Detokenizer(run.tokenizer)
         for i in self.ids:

@@ -15,24 +15,22 @@ from tqdm.auto import tqdm
 
 from lstm_textgen.atomic import write_text
 from lstm_textgen.callbacks import perplexity
-from lstm_textgen.checkpoints import (CHECKPOINTS, CURVES, SAMPLES, TENSORBOARD, TOKENIZER, ModelWeights, Run,
-                                      read_model_weights)
 from lstm_textgen.config import Config
-from lstm_textgen.data import TOKENS
 from lstm_textgen.errors import ConfigError
-from lstm_textgen.stream import exported_model
+from lstm_textgen.fast.h5 import ModelWeights, read_model_weights
+from lstm_textgen.rundir import CURVES, SAMPLES, TENSORBOARD, TOKENIZER, epoch_checkpoint, token_file
 from lstm_textgen.tokenizer import UNK_ID, Tokenizer
 
 SAMPLE_TEMPERATURES = (0.5, 1.0)  # the likeliest text, and the model's own distribution
 DEFAULT_SEED_TOKENS = {"word": 8, "whitespace": 8, "char": 40}  # how much of the training text's start seeds the samples
 
 
-def monitoring_callbacks(config: Config, run_dir: Path) -> list:
-    """Extra Keras callbacks for a training run, after RunWriter has updated the run directory."""
+def monitoring_callbacks(config: Config, run_dir: Path, models) -> list:
+    """Extra Keras callbacks for a training run, after the run directory's own (callbacks.py) have run."""
     callbacks: list = []
     if config.train.sample_every:
         tokenizer = Tokenizer.load(run_dir / TOKENIZER)
-        callbacks.append(SampleWriter(run_dir, config, tokenizer, sample_seed(config, run_dir, tokenizer)))
+        callbacks.append(SampleWriter(run_dir, config, tokenizer, sample_seed(config, run_dir, tokenizer), models))
     callbacks.append(CurvesWriter(run_dir))
     if config.train.tensorboard:
         if importlib.util.find_spec("tensorboard") is None:  # tf.summary needs it to write anything
@@ -50,36 +48,28 @@ def sample_seed(config: Config, run_dir: Path, tokenizer: Tokenizer) -> str:
             raise ConfigError(f"train.sample_seed {seed!r} has no word in the vocabulary; use words from the "
                               "training text, or null for its first words")
         return seed
-    ids = np.load(run_dir / TOKENS / "train.npy", mmap_mode="r")[:10_000]
+    ids = np.load(token_file(run_dir, "train"), mmap_mode="r")[:10_000]
     ids = ids[ids > UNK_ID][:DEFAULT_SEED_TOKENS[tokenizer.level]]
     return tokenizer.decode(ids) if len(ids) else tokenizer.vocab[2]  # no known token: the commonest one
-
-
-class _EpochRun(Run):
-    """The run as it stands after an epoch: that epoch's weights, not model.keras (the best epoch's)."""
-
-    def __init__(self, run_dir: Path, config: Config, tokenizer: Tokenizer, weights: ModelWeights):
-        self.run_dir, self.config, self.tokenizer = run_dir, config, tokenizer
-        self.__dict__["weights"] = weights  # what Run.weights (a cached_property) would have read
 
 
 class SampleWriter(keras.callbacks.Callback):
     """Every train.sample_every epochs: a short sample at two temperatures, printed and added to samples.txt."""
 
-    def __init__(self, run_dir: Path, config: Config, tokenizer: Tokenizer, seed: str):
+    def __init__(self, run_dir: Path, config: Config, tokenizer: Tokenizer, seed: str, models):
         super().__init__()
-        self.run_dir, self.config, self.tokenizer, self.seed = run_dir, config, tokenizer, seed
+        self.run_dir, self.config, self.tokenizer, self.seed, self.models = run_dir, config, tokenizer, seed, models
 
     def on_epoch_end(self, epoch, logs=None):
         train = self.config.train
         if (epoch + 1) % train.sample_every:
             return
-        from lstm_textgen.sample import Generator, Settings
+        from lstm_textgen.config import GenerateConfig
+        from lstm_textgen.sample import Generator
 
-        run = _EpochRun(self.run_dir, self.config, self.tokenizer, self._weights(epoch + 1))
-        generator = Generator(run)
+        generator = Generator(self.tokenizer, self._weights(epoch + 1))  # this epoch's, not model.keras (the best)
         # Fixed draws per temperature: from one epoch to the next, only the model changes.
-        texts = [generator.sample([self.seed], Settings(length=train.sample_length, temperature=t),
+        texts = [generator.sample([self.seed], GenerateConfig(length=train.sample_length, temperature=t),
                                   [train.seed + i])[0].text for i, t in enumerate(SAMPLE_TEMPERATURES)]
         entry = format_samples(epoch + 1, (logs or {}).get("val_loss"), self.seed, texts)
         tqdm.write(entry, file=sys.stderr)  # above the progress bars, which tqdm redraws
@@ -89,12 +79,12 @@ class SampleWriter(keras.callbacks.Callback):
 
     def _weights(self, epoch: int) -> ModelWeights:
         """This epoch's weights: its checkpoint if kept, else the live model saved to a scratch file."""
-        checkpoint = self.run_dir / CHECKPOINTS / f"epoch_{epoch:03d}.keras"
+        checkpoint = epoch_checkpoint(self.run_dir, epoch)
         if checkpoint.is_file():
             return read_model_weights(checkpoint)
         with tempfile.TemporaryDirectory() as folder:  # train.keep_checkpoints=0 pruned it
             scratch = Path(folder) / "model.keras"
-            exported_model(self.model).save(scratch)  # the plain stack, for a stateful or tied training model
+            self.models.export().save(scratch)  # the plain stack, for a stateful or tied training model
             return read_model_weights(scratch)
 
 
@@ -121,6 +111,6 @@ class CurvesWriter(keras.callbacks.Callback):
         self.run_dir = run_dir
 
     def on_epoch_end(self, epoch, logs=None):
-        from lstm_textgen.report import plot_runs
+        from lstm_textgen.curves import plot_runs
 
         plot_runs([self.run_dir], self.run_dir / CURVES)

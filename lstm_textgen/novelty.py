@@ -5,13 +5,12 @@ matched against every place its token occurs, narrowing the candidates a token a
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from lstm_textgen.data import TOKENS
 from lstm_textgen.errors import CheckpointError, TextgenError
+from lstm_textgen.rundir import token_file
 
 DEFAULT_NS = (4, 8)
 _FEW = 8  # with this many candidate positions or fewer, compare whole runs instead of token by token
@@ -81,7 +80,7 @@ def novelty(generated: Sequence[int], corpus: CorpusIndex, seed: Sequence[int] =
 
 def load_corpus_index(run) -> CorpusIndex:
     """The index of a run's training tokens, from the cache train wrote (tokens/train.npy)."""
-    path = Path(run.run_dir) / TOKENS / "train.npy"
+    path = token_file(run.run_dir, "train")
     try:
         ids = np.load(path, mmap_mode="r")
     except FileNotFoundError:

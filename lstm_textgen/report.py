@@ -1,151 +1,15 @@
-"""Reading run directories back for people: curves.png and `plot`, `info` and `runs` (no TensorFlow)."""
+"""Reading run directories back for people: `info` and `runs` (no TensorFlow)."""
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from lstm_textgen.checkpoints import CONFIG, HISTORY, METRICS, MODEL, TOKENIZER, load_saved_config, read_model_weights
-from lstm_textgen.errors import CheckpointError, TextgenError
-from lstm_textgen.tokenizer import Tokenizer
-
-
-# --- history.csv and the curves ------------------------------------------------------------------
-def read_history(run_dir: Path) -> dict[str, list[float]]:
-    """history.csv as columns of floats (a missing or infinite value is nan); {} while no epoch has ended."""
-    path = Path(run_dir) / HISTORY
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise CheckpointError(f"{path} is unreadable ({type(e).__name__}); "
-                              "training rewrites it after the next epoch") from None
-    columns: dict[str, list[float]] = {}
-    for row in rows:
-        for name, value in row.items():
-            columns.setdefault(name, []).append(_number(value))
-    return columns
-
-
-def _number(value: str | None) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number if math.isfinite(number) else math.nan
-
-
-def best_epoch(history: dict[str, list[float]]) -> int | None:
-    """The first epoch with the lowest val_loss (as RunWriter picks model.keras), or None."""
-    pairs = [(loss, epoch) for epoch, loss in zip(history.get("epoch", []), history.get("val_loss", []))
-             if not math.isnan(loss)]
-    return int(min(pairs)[1]) if pairs else None
-
-
-@dataclass
-class Curve:
-    """One line as drawn: which run, which metric, and its points."""
-    run: str
-    metric: str  # "loss", "val_loss" or "val_perplexity"
-    epochs: list[float]
-    values: list[float]
-
-
-def plot_runs(run_dirs: list[Path], out_path: Path, labels: list[str] | None = None) -> list[Curve]:
-    """Draw train/val loss and val perplexity per epoch of each run, best epochs starred, into out_path.
-
-    Returns the curves read back from the figure's lines, so a caller (or a test) sees what was drawn.
-    """
-    runs = [Path(d) for d in run_dirs]
-    labels = labels or [str(d) for d in runs]
-    histories = []
-    for run_dir in runs:
-        _check_run(run_dir)
-        history = read_history(run_dir)
-        if not history.get("epoch"):
-            raise CheckpointError(f"{run_dir} has no finished epoch yet ({HISTORY} is missing or empty); "
-                                  "plot it after its first epoch")
-        histories.append(history)
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # non-interactive; no pyplot, no global state
-    from matplotlib.figure import Figure
-
-    out_path = Path(out_path)
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    canvas = FigureCanvasAgg(fig)
-    kind = out_path.suffix.lstrip(".").lower()
-    if kind not in canvas.get_supported_filetypes():
-        raise TextgenError(f"cannot write a .{kind or '(no suffix)'} figure: {out_path}; "
-                           "use a name ending in .png, .svg or .pdf")
-    loss_ax, ppl_ax = fig.subplots(1, 2)
-    colours = [f"C{i % 10}" for i in range(len(runs))]
-    for label, history, colour in zip(labels, histories, colours):
-        epochs, tag = history["epoch"], (label if len(runs) > 1 else "")
-        loss_ax.plot(epochs, history["loss"], "--", color=colour, marker=".", gid="loss",
-                     label=f"{tag} train".strip())
-        loss_ax.plot(epochs, history["val_loss"], "-", color=colour, marker=".", gid="val_loss",
-                     label=f"{tag} validation".strip())
-        ppl_ax.plot(epochs, history["val_perplexity"], "-", color=colour, marker=".", gid="val_perplexity",
-                    label=label if len(runs) > 1 else "validation")
-        best = best_epoch(history)
-        if best is not None:
-            i = epochs.index(best)
-            star = {"marker": "*", "markersize": 14, "color": colour, "markeredgecolor": "black", "zorder": 3}
-            loss_ax.plot([best], [history["val_loss"][i]], linestyle="none", **star)
-            ppl_ax.plot([best], [history["val_perplexity"][i]], linestyle="none", **star,
-                        label=f"best: epoch {best}, {history['val_perplexity'][i]:,.1f}")
-    loss_ax.set(title="loss (dashed: train, solid: validation)", xlabel="epoch", ylabel="cross-entropy")
-    ppl_ax.set(title="validation perplexity (lower is better)", xlabel="epoch", ylabel="perplexity")
-    perplexities = [v for h in histories for v in h["val_perplexity"] if v > 0]  # nan > 0 is False
-    if perplexities and max(perplexities) > 10 * min(perplexities):  # early epochs dwarf the rest
-        from matplotlib.ticker import FuncFormatter
-
-        ppl_ax.set_yscale("log")
-        ppl_ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
-    for ax in (loss_ax, ppl_ax):
-        ax.grid(True, alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(fontsize="small")
-    if len(runs) == 1:
-        fig.suptitle(labels[0])
-
-    from lstm_textgen.atomic import replacing
-
-    with replacing(out_path, suffix=out_path.suffix) as tmp:
-        fig.savefig(tmp, format=kind, dpi=100)
-    return [Curve(label, line.get_gid(), [float(x) for x in line.get_xdata()], [float(y) for y in line.get_ydata()])
-            for ax in (loss_ax, ppl_ax) for line, label in _run_lines(ax, labels)]
-
-
-def _run_lines(ax, labels: list[str]):
-    """(line, run label) for the metric lines of ax, in the order the runs were drawn."""
-    lines = [line for line in ax.get_lines() if line.get_gid()]
-    per_run = len(lines) // len(labels)
-    return [(line, labels[i // per_run]) for i, line in enumerate(lines)]
-
-
-# --- info ----------------------------------------------------------------------------------------
-def _check_run(run_dir: Path) -> None:
-    if not run_dir.exists():
-        raise CheckpointError(f"run directory {run_dir} does not exist; list the runs with: lstm-textgen runs")
-    if not run_dir.is_dir():
-        raise CheckpointError(f"{run_dir} is a file, not a run directory; pass the folder that train wrote")
-    if not (run_dir / CONFIG).is_file() or not (run_dir / TOKENIZER).is_file():
-        raise CheckpointError(f"{run_dir} is not an lstm-textgen run directory (no {CONFIG} or {TOKENIZER}); "
-                              "list the runs with: lstm-textgen runs")
-
-
-def _metrics(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / METRICS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+from lstm_textgen.curves import best_epoch, read_history
+from lstm_textgen.fast.h5 import read_model_weights
+from lstm_textgen.rundir import CONFIG, MODEL, TOKENIZER, check_run_files, load_saved_config, load_tokenizer, read_metrics
+from lstm_textgen.errors import TextgenError
 
 
 def _count(weights: dict) -> int:
@@ -179,10 +43,10 @@ def _describe(layer: dict) -> str:
 def run_info(run_dir: Path) -> dict:
     """What a run is and how it went, from its files alone (TensorFlow is not imported)."""
     run_dir = Path(run_dir)
-    _check_run(run_dir)
+    check_run_files(run_dir)
     config = load_saved_config(run_dir)
-    tokenizer = Tokenizer.load(run_dir / TOKENIZER)
-    metrics = _metrics(run_dir)
+    tokenizer = load_tokenizer(run_dir)
+    metrics = read_metrics(run_dir)
     layers = None
     if (run_dir / MODEL).is_file():
         layers = [{"name": layer["config"].get("name", ""), "class_name": layer["class_name"],
@@ -301,7 +165,7 @@ def list_runs(folder: Path) -> list[dict]:
 
 
 def _run_row(run_dir: Path, folder: Path) -> dict:
-    metrics = _metrics(run_dir)
+    metrics = read_metrics(run_dir)
     try:
         corpus = load_saved_config(run_dir).data.corpus
     except TextgenError:

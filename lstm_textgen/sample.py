@@ -1,161 +1,41 @@
-"""Sampling over the numpy Stepper: temperature / top-k / top-p / greedy, repetition rules, stop rules, batches."""
+"""The sampling loop over the numpy Stepper: seeds in, one recurrent step per token for the whole batch, rules
+(rules.py) and a draw per row, stop conditions, readable text out; generate() and generate_many()."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import secrets
-from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 
-from lstm_textgen.checkpoints import Run, load_run
+from lstm_textgen.config import GenerateConfig
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.stepper import Stepper, blas_threads
-from lstm_textgen.tokenizer import PAD_ID, UNK_ID, Detokenizer
+from lstm_textgen.fast.h5 import ModelWeights
+from lstm_textgen.fast.stepper import Stepper, blas_threads
+from lstm_textgen.rules import History, apply_rules, weights
+from lstm_textgen.rundir import Run, load_run
+from lstm_textgen.tokenizer import PAD_ID, UNK_ID, Detokenizer, Tokenizer
 
-BANNED = (PAD_ID, UNK_ID)  # never produced
-_NUCLEUS_HEAD = 256  # top-p first sorts only this many likeliest tokens; it sorts all when they hold too little
 _BLOCK = 128  # the draw sums blocks of this many probabilities, then searches inside one block
 
 
-@dataclass
-class Settings:
-    """How to pick each next token and when to stop; defaults come from the run's generate: section."""
-    length: int = 60  # at most this many tokens
-    temperature: float = 1.0
-    top_k: int = 0  # 0 = off
-    top_p: float = 1.0  # 1.0 = off
-    greedy: bool = False
-    repetition_penalty: float = 1.0  # > 1 discourages tokens already in the text (CTRL-style)
-    no_repeat_ngram_size: int = 0  # 0 = off; n bans any n-gram from appearing twice
-    min_length: int = 0  # no stop condition applies before this many tokens
-    stop: list[str] = field(default_factory=list)  # stop once the new text contains one of these
-    stop_newlines: int = 0  # stop after this many newlines; 0 = off
-
-    def check(self) -> None:
-        problems = [
-            (self.length < 0, f"-n/--length must be >= 0, got {self.length}"),
-            (not self.temperature > 0, f"--temperature must be > 0, got {self.temperature}"),
-            (self.top_k < 0, f"--top-k must be >= 0 (0 = off), got {self.top_k}"),
-            (not 0 < self.top_p <= 1, f"--top-p must be in (0, 1], got {self.top_p}"),
-            (not self.repetition_penalty > 0, f"--repetition-penalty must be > 0, got {self.repetition_penalty}"),
-            (self.no_repeat_ngram_size < 0, f"--no-repeat-ngram-size must be >= 0, got {self.no_repeat_ngram_size}"),
-            (self.min_length < 0, f"--min-length must be >= 0, got {self.min_length}"),
-            (0 <= self.length < self.min_length, f"--min-length {self.min_length} is more than -n {self.length}"),
-            (self.stop_newlines < 0, f"--stop-newlines must be >= 0, got {self.stop_newlines}"),
-            (any(s == "" for s in self.stop), "--stop needs a non-empty TEXT"),
-        ]
-        bad = [message for failed, message in problems if failed]
-        if bad:
-            raise TextgenError("; ".join(bad))
-
-
-class History:
-    """A row's token ids and what the repetition rules need from them, kept up to date in O(1) a token."""
-
-    def __init__(self, ids: Iterable[int] = (), ngram_size: int = 0):
-        self.ids: list[int] = []
-        self.ngram_size = ngram_size
-        self._seen: set[int] = set()
-        self._seen_ids = np.empty(64, np.intp)  # the distinct ids, in a growing buffer
-        self._followers: dict[tuple[int, ...], set[int]] = {}  # (n-1)-gram -> tokens that followed it
-        for token in ids:
-            self.append(int(token))
-
-    def append(self, token: int) -> None:
-        ids, n = self.ids, self.ngram_size
-        ids.append(token)
-        if token not in self._seen:
-            if len(self._seen) == len(self._seen_ids):
-                self._seen_ids = np.concatenate([self._seen_ids, np.empty_like(self._seen_ids)])
-            self._seen_ids[len(self._seen)] = token
-            self._seen.add(token)
-        if n > 1 and len(ids) >= n:
-            self._followers.setdefault(tuple(ids[-n:-1]), set()).add(token)
-
-    @property
-    def seen(self) -> np.ndarray:
-        return self._seen_ids[:len(self._seen)]
-
-    def ngram_bans(self) -> list[int]:
-        """Tokens that would complete an n-gram already in the history."""
-        n = self.ngram_size
-        if n == 1:
-            return list(self._seen)
-        if n == 0 or len(self.ids) < n - 1:
-            return []
-        return list(self._followers.get(tuple(self.ids[len(self.ids) - n + 1:]), ()))
-
-
-def _apply_rules(logits: np.ndarray, settings: Settings, histories: Sequence[History]) -> None:
-    """Bans, repetition penalty and n-gram bans on (rows, vocab) logits, in place."""
-    for token in BANNED:
-        logits[:, token] = -np.inf
-    penalty, ngrams = settings.repetition_penalty, settings.no_repeat_ngram_size
-    if penalty == 1.0 and not ngrams:
-        return
-    for row, history in zip(logits, histories):
-        if penalty != 1.0 and history.ids:
-            seen = history.seen
-            values = row[seen]
-            row[seen] = np.where(values > 0, values / penalty, values * penalty)
-        bans = history.ngram_bans() if ngrams else ()
-        if bans and len(set(bans).union(BANNED)) < len(row):  # a tiny vocabulary can run out: then allow repeats
-            row[bans] = -np.inf
-
-
-def _candidates(logits: np.ndarray, settings: Settings) -> tuple[np.ndarray | None, np.ndarray]:
-    """(rows, vocab) logits -> the token ids that may be drawn ((rows, top_k), or None = all) and their
-    unnormalised probabilities after temperature, top-k and top-p (0 outside the nucleus). Overwrites logits."""
-    ids = None
-    if 0 < settings.top_k < logits.shape[1]:
-        ids = np.argpartition(logits, -settings.top_k, axis=1)[:, -settings.top_k:]  # exactly k
-        logits = np.take_along_axis(logits, ids, axis=1)
-    scale = 1.0 / settings.temperature
-    top = logits.max(axis=1, keepdims=True) * scale
-    weights = logits
-    if settings.temperature != 1.0:
-        weights *= scale
-    if not (np.abs(top) < 64.0).all():  # exp(logit / T) could overflow or vanish: shift by the largest
-        weights -= top
-    np.exp(weights, out=weights)  # unnormalised: the draw divides by the sum
-    if settings.top_p < 1.0:
-        for row in weights:
-            kept = _nucleus(row, settings.top_p)
-            values = row[kept]
-            row[:] = 0.0
-            row[kept] = values
-    return ids, weights
-
-
-def _nucleus(weights: np.ndarray, top_p: float) -> np.ndarray:
-    """Positions of the smallest set of likeliest entries whose probability reaches top_p."""
-    total = weights.sum(dtype=np.float64)
-    head = np.arange(len(weights))
-    if len(weights) > _NUCLEUS_HEAD:
-        head = np.argpartition(weights, -_NUCLEUS_HEAD)[-_NUCLEUS_HEAD:]
-    order = head[np.argsort(-weights[head], kind="stable")]
-    mass = np.cumsum(weights[order], dtype=np.float64) / total
-    if mass[-1] < top_p and len(order) < len(weights):  # a flat distribution: the nucleus is wider
-        order = np.argsort(-weights, kind="stable")
-        mass = np.cumsum(weights[order], dtype=np.float64) / total
-    return order[:min(int(np.searchsorted(mass, top_p)) + 1, len(order))]
-
-
-def _sample_rows(logits: np.ndarray, settings: Settings, rngs: Sequence[np.random.Generator],
-                 histories: Sequence[History]) -> np.ndarray:
+def draw_rows(logits: np.ndarray, settings: GenerateConfig, rngs: Sequence[np.random.Generator],
+              histories: Sequence[History]) -> np.ndarray:
     """(rows, vocab) logits (overwritten) -> one token id per row, row i drawing with rngs[i]."""
-    _apply_rules(logits, settings, histories)
+    logits = apply_rules(logits, settings, histories)
     if settings.greedy:
         return logits.argmax(axis=1)
-    ids, weights = _candidates(logits, settings)
     u = [rng.random() for rng in rngs]
-    if len(u) == 1 or weights.shape[1] <= 4 * _BLOCK:
-        picks = np.array([_draw(row, x) for row, x in zip(weights, u)])
-    else:
-        picks = _draw_rows(weights, np.array(u))
-    return picks if ids is None else ids[np.arange(len(picks)), picks]
+    if len(u) == 1 and (settings.top_k or settings.top_p < 1.0):  # one row, narrowed: draw among the tokens
+        drawable = np.flatnonzero(logits[0] > -np.inf)                  # left (top-k leaves k), in id order
+        return drawable[[_draw(weights(logits[:, drawable])[0], u[0])]]
+    probs = weights(logits)
+    if len(u) == 1 or probs.shape[1] <= 4 * _BLOCK:
+        return np.array([_draw(row, x) for row, x in zip(probs, u)])
+    return _draw_rows(probs, np.array(u))
 
 
 def _draw(weights: np.ndarray, u: float) -> int:
@@ -204,27 +84,6 @@ def _block_starts(n: int) -> np.ndarray:
     return np.arange(0, n, _BLOCK)
 
 
-def sample_next(logits: np.ndarray, settings: Settings, rng: np.random.Generator,
-                history: Sequence[int] | History = ()) -> int:
-    """One token id drawn from a row of logits under settings; history is the text so far."""
-    if not isinstance(history, History):
-        history = History(history, settings.no_repeat_ngram_size)
-    return int(_sample_rows(np.array(logits, dtype=np.float32)[None], settings, [rng], [history])[0])
-
-
-def distribution(logits: np.ndarray, settings: Settings, history: Sequence[int] = ()) -> np.ndarray:
-    """The probabilities sample_next draws from, over the whole vocabulary (0 = cannot be drawn)."""
-    row = np.array(logits, dtype=np.float32)[None]
-    _apply_rules(row, settings, [History(history, settings.no_repeat_ngram_size)])
-    probs = np.zeros(row.shape[1])
-    if settings.greedy:
-        probs[row.argmax()] = 1.0
-        return probs
-    ids, weights = _candidates(row, settings)
-    probs[slice(None) if ids is None else ids[0]] = weights[0] / weights[0].sum(dtype=np.float64)
-    return probs
-
-
 @dataclass
 class Sample:
     seed: str
@@ -239,22 +98,22 @@ class Sample:
                 "settings": self.settings, "unknown_seed_words": self.unknown}
 
 
-def encode_seed(run: Run, seed: str) -> tuple[list[int], list[str]]:
+def encode_seed(tokenizer: Tokenizer, seed: str) -> tuple[list[int], list[str]]:
     """Seed ids (unknown words as <unk>) and the unknown words; refuses a seed the model cannot use."""
-    if not seed.strip() and (run.tokenizer.level != "char" or not seed):
+    if not seed.strip() and (tokenizer.level != "char" or not seed):
         raise TextgenError('the seed phrase is empty; give one with --seed "once upon a time"')
-    ids = [UNK_ID if i == PAD_ID else i for i in run.tokenizer.encode(seed)]  # a typed "<pad>" is unknown too
-    unknown = run.tokenizer.unknown(seed)
+    ids = [UNK_ID if i == PAD_ID else i for i in tokenizer.encode(seed)]  # a typed "<pad>" is unknown too
+    unknown = tokenizer.unknown(seed)
     if all(i == UNK_ID for i in ids):
-        raise TextgenError(f"no word of the seed {seed!r} is in the model's vocabulary ({', '.join(unknown)}); "
-                           "use words from the training text")
+        raise TextgenError(f"no word of the seed {seed[:60]!r} is in the model's vocabulary "
+                           f"({', '.join(unknown[:10])}); use words from the training text")
     return ids, unknown
 
 
 class _Stopper:
     """Decides when one row is done: stop strings, newline count, all after min_length."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: GenerateConfig):
         self.settings, self.count, self.newlines, self.tail = settings, 0, 0, ""
         self.keep = max((len(s) for s in settings.stop), default=0)
 
@@ -290,16 +149,16 @@ class _Pieces(Detokenizer):
 class Generator:
     """Samples continuations of several seeds at once, one recurrent step per token for the whole batch."""
 
-    def __init__(self, run: Run):
-        self.run = run
-        self.stepper = Stepper(run.weights)
+    def __init__(self, tokenizer: Tokenizer, weights: ModelWeights):
+        self.tokenizer = tokenizer
+        self.stepper = Stepper(weights)
         self.pieces: dict = {}  # (token id, glue) -> (text, glue after), for _Pieces
 
-    def sample(self, seeds: list[str], settings: Settings, random_seeds: list[int],
+    def sample(self, seeds: list[str], settings: GenerateConfig, random_seeds: list[int],
                on_piece: Callable[[int, str], None] | None = None) -> list[Sample]:
         """One continuation per seed (row i draws with random_seeds[i]); on_piece(row, text) streams them."""
         settings.check()
-        encoded = [encode_seed(self.run, seed) for seed in seeds]
+        encoded = [encode_seed(self.tokenizer, seed) for seed in seeds]
         with blas_threads():
             return self._sample(seeds, encoded, settings, random_seeds, on_piece)
 
@@ -308,7 +167,7 @@ class Generator:
         rows = range(len(seeds))
         rngs = [np.random.default_rng(s) for s in random_seeds]
         histories = [History(ids, settings.no_repeat_ngram_size) for ids, _ in encoded]
-        detoks = [_Pieces(self.run.tokenizer, self.pieces) for _ in rows]
+        detoks = [_Pieces(self.tokenizer, self.pieces) for _ in rows]
         for detok, (ids, _) in zip(detoks, encoded):
             for i in ids:
                 detok.piece(i)  # prime spacing and quote state with the seed
@@ -319,9 +178,7 @@ class Generator:
         for _ in range(settings.length):
             if len(running) < len(seeds):
                 logits = logits[running]
-                tokens = _sample_rows(logits, settings, [rngs[r] for r in running], [histories[r] for r in running])
-            else:
-                tokens = _sample_rows(logits, settings, rngs, histories)
+            tokens = draw_rows(logits, settings, [rngs[r] for r in running], [histories[r] for r in running])
             for row, token in zip(running, tokens.tolist()):
                 next_ids[row] = token
                 histories[row].append(token)
@@ -346,23 +203,26 @@ def new_random_seed() -> int:
     return secrets.randbelow(2**31)
 
 
-def settings_from(run: Run, **overrides) -> Settings:
-    """The run's generate: defaults, then any overrides that are not None."""
-    defaults = run.config.generate
-    settings = Settings(length=defaults.length, temperature=defaults.temperature, top_k=defaults.top_k,
-                        top_p=defaults.top_p)
-    for key, value in overrides.items():
-        if value is not None:
-            setattr(settings, key, value)
-    return settings
+def settings_for(run: Run, **overrides) -> GenerateConfig:
+    """The run's generate: section with the overrides that are not None, unchecked (Generator checks)."""
+    return dataclasses.replace(run.config.generate, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def generate(run: Run | str | os.PathLike, seed: str, length: int | None = None, temperature: float | None = None,
-             top_k: int | None = None, top_p: float | None = None, greedy: bool = False,
-             random_seed: int | None = None, **options) -> str:
-    """The continuation of seed (seed + result is the whole text); options are Settings fields."""
+def generate_many(run: Run | str | os.PathLike, seeds: list[str], samples: int = 1, random_seed: int | None = None,
+                  on_piece: Callable[[int, str], None] | None = None, **settings) -> list[Sample]:
+    """`samples` continuations of each seed, made as one batch: row i (seeds repeated, each `samples` times)
+    draws with random_seed + i. settings are GenerateConfig fields; the rest come from the run's config."""
+    if samples < 1:
+        raise TextgenError(f"--samples must be >= 1, got {samples}")
+    if random_seed is not None and random_seed < 0:
+        raise TextgenError(f"--random-seed must be >= 0, got {random_seed}")
     run = run if isinstance(run, Run) else load_run(run)
-    settings = settings_from(run, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
-                             greedy=greedy, **options)
-    seed_value = new_random_seed() if random_seed is None else random_seed
-    return Generator(run).sample([seed], settings, [seed_value])[0].text
+    base = new_random_seed() if random_seed is None else random_seed
+    batch = [seed for seed in seeds for _ in range(samples)]
+    return Generator(run.tokenizer, run.weights).sample(batch, settings_for(run, **settings),
+                                                        [base + i for i in range(len(batch))], on_piece)
+
+
+def generate(run: Run | str | os.PathLike, seed: str, random_seed: int | None = None, **settings) -> str:
+    """The continuation of seed (seed + result is the whole text); settings are GenerateConfig fields."""
+    return generate_many(run, [seed], 1, random_seed, **settings)[0].text

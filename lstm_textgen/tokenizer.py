@@ -1,4 +1,5 @@
-"""Word, whitespace and char Tokenizer: fit, encode, decode, save/load tokenizer.json (0 = <pad>, 1 = <unk>)."""
+"""Word, whitespace and char Tokenizer: vocabulary from counts, encode, decode, save/load tokenizer.json
+(0 = <pad>, 1 = <unk>)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from lstm_textgen.errors import CheckpointError
+from lstm_textgen.errors import TokenizerError
 
 SCHEMA_VERSION = 1
 PAD, UNK = "<pad>", "<unk>"
@@ -69,19 +70,9 @@ class Tokenizer:
                 for m in WORD_RE.finditer(text))
 
     @classmethod
-    def fit(cls, texts: Iterable[str], level: str = "word", lowercase: bool = True,
-            max_vocab: int | None = None, min_count: int = 1) -> "Tokenizer":
-        """Count tokens over texts and keep the most frequent (ties: first seen)."""
-        counter: Counter[str] = Counter()
-        probe = cls(level, lowercase, [PAD, UNK])
-        for text in texts:
-            counter.update(probe.split(text))
-        return cls.from_counts(counter, level, lowercase, max_vocab, min_count)
-
-    @classmethod
     def from_counts(cls, counter: Counter, level: str = "word", lowercase: bool = True,
                     max_vocab: int | None = None, min_count: int = 1) -> "Tokenizer":
-        """The vocabulary of token counts made by split(), in first-seen order for ties (as fit does)."""
+        """The vocabulary of token counts made by split(): the most frequent first, ties in first-seen order."""
         counter = Counter(counter)
         # "<unk>" in the text is the reserved unknown token (id 1), as pre-tokenized corpora mean it
         # (only the whitespace level can produce it; word level splits it into "<", "unk", ">").
@@ -122,21 +113,20 @@ class Tokenizer:
         try:
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise CheckpointError(f"{path} is missing; the run is incomplete: train it again") from None
+            raise TokenizerError(f"{path} is missing") from None
         except (OSError, ValueError) as e:
-            raise CheckpointError(f"{path} is unreadable or corrupt ({type(e).__name__}); train the run again") from None
+            raise TokenizerError(f"{path} is unreadable or corrupt ({type(e).__name__})") from None
         if not isinstance(raw, dict) or raw.get("schema") != SCHEMA_VERSION:
             made = raw.get("lstm_textgen_version", "an unknown version") if isinstance(raw, dict) else "?"
-            raise CheckpointError(f"{path} has tokenizer schema {raw.get('schema') if isinstance(raw, dict) else None!r} "
-                                  f"(written by lstm-textgen {made}); this version reads schema {SCHEMA_VERSION}: "
-                                  "retrain the run")
+            raise TokenizerError(f"{path} has tokenizer schema {raw.get('schema') if isinstance(raw, dict) else None!r} "
+                                 f"(written by lstm-textgen {made}); this version reads schema {SCHEMA_VERSION}")
         try:
             vocab, counts = list(raw["vocab"]), list(raw["counts"])
             if vocab[:2] != [PAD, UNK] or raw["level"] not in LEVELS:
                 raise ValueError
             return cls(raw["level"], bool(raw["lowercase"]), vocab, counts, counts[UNK_ID])
         except (KeyError, TypeError, ValueError, IndexError):
-            raise CheckpointError(f"{path} is not a valid tokenizer file; train the run again") from None
+            raise TokenizerError(f"{path} is not a valid tokenizer file") from None
 
 
 class Detokenizer:

@@ -28,6 +28,17 @@ def tiny_corpus(tmp_path) -> Path:
     return path
 
 
+def fit_tokenizer(texts, level: str = "word", lowercase: bool = True, max_vocab=None, min_count: int = 1):
+    """A Tokenizer fitted on whole texts in memory: the oracle the streaming tokenization is checked against."""
+    from collections import Counter
+
+    from lstm_textgen.tokenizer import Tokenizer
+
+    probe = Tokenizer(level, lowercase, [])
+    return Tokenizer.from_counts(Counter(t for text in texts for t in probe.split(text)), level, lowercase,
+                                 max_vocab, min_count)
+
+
 TINY_SETTINGS = ["train.epochs=1", "train.steps_per_epoch=3", "train.batch_size=8", "model.units=8",
                  "model.dense_units=8", "embedding.dim=8", "data.window_size=5"]
 

@@ -5,7 +5,7 @@ import pytest
 
 from lstm_textgen.config import DataConfig
 from lstm_textgen.corpus import find_files, read_chunks, read_text, split_point
-from lstm_textgen.data import tokenize_corpus
+from lstm_textgen.tokens import tokenize_corpus
 from lstm_textgen.errors import CorpusError
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from conftest import fit_tokenizer
 from lstm_textgen.cli import cli
 from lstm_textgen.config import EmbeddingConfig, load_config
 from lstm_textgen.embeddings import load_embedding_matrix
@@ -60,7 +61,7 @@ def write_vectors(path, vectors: dict[str, np.ndarray], fmt: str, compress: bool
 
 
 def fit(text: str, lowercase: bool = True) -> tuple[Tokenizer, np.ndarray]:
-    tokenizer = Tokenizer.fit([text], "word", lowercase)
+    tokenizer = fit_tokenizer([text], "word", lowercase)
     return tokenizer, tokenizer.encode_array(text)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lstm_textgen.checkpoints import load_run
+from lstm_textgen.rundir import load_run
 from lstm_textgen.cli import cli
 
 from conftest import train_tiny

@@ -50,7 +50,7 @@ def test_embedding_matrix_initialises_and_freezes():
 
 
 def test_save_and_reload_give_the_same_predictions(tmp_path):
-    from lstm_textgen.checkpoints import save_model
+    from lstm_textgen.rundir import save_model
     config = load_config(None, ["model.units=4", "model.dense_units=4"])
     model = build_model(config.model, 30, 5)
     compile_model(model, TrainConfig())
@@ -95,7 +95,7 @@ def test_sgd_with_a_global_clipnorm_steps_lr_times_the_clipped_norm(unrolled):
     """Plain SGD moves the weights by lr * g; clipped by the global norm, all weights together move by exactly
     lr * global_clipnorm (a gradient much larger than the clip), in Keras' step and in the unrolled one.
     No token repeats in the batch: Keras takes the norm of a sparse gradient over its occurrences."""
-    from lstm_textgen.unrolled import use_unrolled_step
+    from lstm_textgen.fast.step import use_unrolled_step
 
     keras.utils.set_random_seed(3)
     config = load_config(None, ["model.units=4", "model.dense_units=4", "model.dropout=0", "model.dense_dropout=0",

@@ -6,12 +6,13 @@ import shutil
 import numpy as np
 import pytest
 
-from lstm_textgen import report
+from lstm_textgen import curves as curves_module
 from lstm_textgen.config import load_config
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.monitor import CurvesWriter, SampleWriter, format_samples, monitoring_callbacks
 
 from conftest import TINY_SETTINGS, train_tiny
+from test_report import drawn_lines
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -23,14 +24,13 @@ def history_rows(run_dir):
 
 def test_a_run_writes_samples_curves_and_tensorboard(tiny_corpus, tmp_path, monkeypatch):
     drawn = []  # how many epochs history.csv held each time the curves were drawn
-    real_plot = report.plot_runs
+    real_draw = curves_module.draw_curves
 
-    def recording_plot(run_dirs, out_path, labels=None):
-        curves = real_plot(run_dirs, out_path, labels)
-        drawn.append(len(curves[0].epochs))
-        return curves
+    def recording_draw(histories, labels):
+        drawn.append(len(histories[0]["epoch"]))
+        return real_draw(histories, labels)
 
-    monkeypatch.setattr(report, "plot_runs", recording_plot)
+    monkeypatch.setattr(curves_module, "draw_curves", recording_draw)
     run = train_tiny(tiny_corpus, tmp_path / "run", "train.epochs=3", "train.tensorboard=true",
                      "train.sample_length=6")
 
@@ -51,7 +51,8 @@ def test_a_run_writes_samples_curves_and_tensorboard(tiny_corpus, tmp_path, monk
     image = matplotlib.image.imread(png)
     assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400 and image.std() > 0
     assert drawn == [1, 2, 3]
-    curves = {c.metric: c for c in report.plot_runs([run], tmp_path / "again.png")}
+    figure = real_draw([curves_module.read_history(run)], [str(run)])
+    curves = {c.metric: c for c in drawn_lines(figure, [str(run)])}
     assert set(curves) == {"loss", "val_loss", "val_perplexity"}
     rows = history_rows(run)
     for metric, curve in curves.items():
@@ -74,7 +75,7 @@ def test_sample_every_and_sample_seed(tiny_corpus, tmp_path):
 
 
 def test_restart_removes_the_old_samples_curves_and_logs(tiny_run, tmp_path):
-    from lstm_textgen.training import _start_or_resume
+    from lstm_textgen.resume import start_or_resume as _start_or_resume
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     (run / "tensorboard" / "train").mkdir(parents=True)
@@ -84,21 +85,27 @@ def test_restart_removes_the_old_samples_curves_and_logs(tiny_run, tmp_path):
     assert not any((run / name).exists() for name in ("samples.txt", "curves.png", "tensorboard"))
 
 
+def models_of(run):
+    from lstm_textgen.model import Models
+
+    return Models(run.model, run.config.model, run.config.train)
+
+
 def monitor_config(tiny_run, *settings):
     return load_config(tiny_run / "config.yaml", list(settings))
 
 
 def test_callbacks_follow_the_settings(tiny_run):
-    kinds = [type(c).__name__ for c in monitoring_callbacks(monitor_config(tiny_run), tiny_run)]
+    kinds = [type(c).__name__ for c in monitoring_callbacks(monitor_config(tiny_run), tiny_run, None)]
     assert kinds == ["SampleWriter", "CurvesWriter"]
     kinds = [type(c).__name__ for c in monitoring_callbacks(
-        monitor_config(tiny_run, "train.sample_every=null", "train.tensorboard=true"), tiny_run)]
+        monitor_config(tiny_run, "train.sample_every=null", "train.tensorboard=true"), tiny_run, None)]
     assert kinds == ["CurvesWriter", "TensorBoard"]
 
 
 def test_a_seed_with_no_known_word_is_refused_before_training(tiny_run):
     with pytest.raises(ConfigError, match="train.sample_seed 'zebra giraffe' has no word in the vocabulary"):
-        monitoring_callbacks(monitor_config(tiny_run, "train.sample_seed=zebra giraffe"), tiny_run)
+        monitoring_callbacks(monitor_config(tiny_run, "train.sample_seed=zebra giraffe"), tiny_run, None)
 
 
 def test_tensorboard_without_its_package_is_a_clear_error(tiny_run, monkeypatch):
@@ -106,13 +113,13 @@ def test_tensorboard_without_its_package_is_a_clear_error(tiny_run, monkeypatch)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
     with pytest.raises(ConfigError, match="pip install tensorboard"):
-        monitoring_callbacks(monitor_config(tiny_run, "train.tensorboard=true"), tiny_run)
+        monitoring_callbacks(monitor_config(tiny_run, "train.tensorboard=true"), tiny_run, None)
 
 
 def test_samples_use_the_epochs_own_weights_even_when_its_checkpoint_was_pruned(tiny_run, tmp_path):
-    from lstm_textgen.checkpoints import load_run
+    from lstm_textgen.rundir import load_run
     run = load_run(tiny_run)
-    writer = SampleWriter(tiny_run, run.config, run.tokenizer, "the cat")
+    writer = SampleWriter(tiny_run, run.config, run.tokenizer, "the cat", models_of(run))
     writer.set_model(run.model)
     weights = writer._weights(99)  # no checkpoints/epoch_099.keras: the live model is saved and read
     expected = run.weights
@@ -123,11 +130,11 @@ def test_samples_use_the_epochs_own_weights_even_when_its_checkpoint_was_pruned(
 
 
 def test_sample_writer_appends_an_entry(tiny_run, tmp_path):
-    from lstm_textgen.checkpoints import load_run
+    from lstm_textgen.rundir import load_run
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir)
     run = load_run(run_dir)
-    writer = SampleWriter(run_dir, run.config, run.tokenizer, "the dog")
+    writer = SampleWriter(run_dir, run.config, run.tokenizer, "the dog", models_of(run))
     writer.set_model(run.model)
     writer.on_epoch_end(1, {"val_loss": 2.0})  # epoch 2's checkpoint exists
     writer.on_epoch_end(1, {"val_loss": 2.0})

@@ -91,7 +91,7 @@ def test_generate_novelty_on_a_run(tiny_run):
 
 
 def test_random_text_is_mostly_new(tiny_run):
-    from lstm_textgen.checkpoints import load_run
+    from lstm_textgen.rundir import load_run
     from lstm_textgen.novelty import load_corpus_index
     run = load_run(tiny_run)
     rng = np.random.default_rng(1)
@@ -129,12 +129,13 @@ def overfit_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_greedy_recital_of_an_overfit_model_is_all_copied(overfit_run):
-    from lstm_textgen.checkpoints import load_run
+    from lstm_textgen.rundir import load_run
     from lstm_textgen.novelty import load_corpus_index
-    from lstm_textgen.sample import Generator, Settings
+    from lstm_textgen.config import GenerateConfig as Settings
+    from lstm_textgen.sample import Generator
     run = load_run(overfit_run)
     seed = "the owl and the pussy cat"
-    sample = Generator(run).sample([seed], Settings(length=40, greedy=True), [0])[0]
+    sample = Generator(run.tokenizer, run.weights).sample([seed], Settings(length=40, greedy=True), [0])[0]
     assert (seed + sample.text).startswith(POEM[:60].replace(" .", "."))  # it recites the poem
     corpus = load_corpus_index(run)
     report = novelty(sample.tokens, corpus, run.tokenizer.encode(seed))

@@ -1,5 +1,6 @@
 """Reading runs back: `plot` over several runs, `info` on one, `runs` over a folder; none of them loads TensorFlow."""
 import json
+from dataclasses import dataclass
 import math
 import shutil
 import subprocess
@@ -8,7 +9,8 @@ import sys
 import pytest
 
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.report import best_epoch, list_runs, plot_runs, read_history, run_info
+from lstm_textgen.curves import best_epoch, draw_curves, plot_runs, read_history
+from lstm_textgen.report import list_runs, run_info
 
 from test_cli import assert_one_line_error, invoke
 
@@ -26,10 +28,31 @@ def two_runs(tiny_run, tmp_path):
     return a, b
 
 
+@dataclass
+class Curve:
+    """One line as drawn: which run, which metric, and its points."""
+    run: str
+    metric: str  # "loss", "val_loss" or "val_perplexity"
+    epochs: list[float]
+    values: list[float]
+
+
+def drawn_lines(fig, labels: list[str]) -> list[Curve]:
+    """The metric lines of a draw_curves figure (their gid names the metric), read back in run order."""
+    curves = []
+    for ax in fig.axes:
+        lines = [line for line in ax.get_lines() if line.get_gid()]
+        per_run = len(lines) // len(labels)
+        curves += [Curve(labels[i // per_run], line.get_gid(), [float(x) for x in line.get_xdata()],
+                         [float(y) for y in line.get_ydata()]) for i, line in enumerate(lines)]
+    return curves
+
+
 def test_plot_draws_every_run_with_one_point_per_epoch(two_runs, tmp_path):
     a, b = two_runs
     out = tmp_path / "compare.png"
-    curves = plot_runs([a, b], out)
+    plot_runs([a, b], out)
+    curves = drawn_lines(draw_curves([read_history(a), read_history(b)], [str(a), str(b)]), [str(a), str(b)])
     points = {(c.run, c.metric): c.epochs for c in curves}
     for metric in ("loss", "val_loss", "val_perplexity"):
         assert points[(str(a), metric)] == [1.0, 2.0]

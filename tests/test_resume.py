@@ -11,7 +11,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from lstm_textgen.checkpoints import load_run
+from lstm_textgen.rundir import load_run
 from lstm_textgen.cli import cli
 
 from conftest import SHARED_DATA, TINY_SETTINGS, train_tiny

@@ -9,8 +9,35 @@ from click.testing import CliRunner
 
 from lstm_textgen.errors import TextgenError
 from lstm_textgen.interactive import Continuation, suggest
-from lstm_textgen.sample import BANNED, Generator, History, Settings, distribution, sample_next
-from lstm_textgen.stepper import softmax
+from lstm_textgen.config import GenerateConfig
+from lstm_textgen.fast.stepper import softmax
+from lstm_textgen.rules import BANNED, History, apply_rules, weights
+from lstm_textgen.sample import Generator, draw_rows
+
+
+def Settings(**values) -> GenerateConfig:
+    """Generation settings with the plain softmax (temperature 1) unless told otherwise."""
+    return GenerateConfig(**{"temperature": 1.0, **values})
+
+
+def sample_next(logits, settings, rng, history=()) -> int:
+    """One token drawn from a row of logits, as the generator draws each row."""
+    row = np.array(logits, dtype=np.float32)[None]
+    return int(draw_rows(row, settings, [rng], [History(history, settings.no_repeat_ngram_size)])[0])
+
+
+def distribution(logits, settings, history=()) -> np.ndarray:
+    """The probabilities a row is drawn from under settings (0 = cannot be drawn)."""
+    row = apply_rules(np.array(logits, dtype=np.float32)[None], settings,
+                      [History(history, settings.no_repeat_ngram_size)])
+    if settings.greedy:
+        return np.eye(row.shape[1])[row.argmax()]
+    probs = weights(row)[0].astype(np.float64)
+    return probs / probs.sum()
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 VOCAB = 12
 
@@ -152,15 +179,15 @@ def test_a_vocabulary_exhausted_by_no_repeat_still_draws_a_real_token():
     ({"top_p": 0.0}, "--top-p must be in (0, 1]"),
     ({"top_p": 1.01}, "--top-p must be in (0, 1]"),
     ({"top_k": -1}, "--top-k must be >= 0"),
-    ({"length": -1}, "-n/--length must be >= 0"),
+    ({"length": -1}, "--length must be >= 0"),
     ({"repetition_penalty": 0.0}, "--repetition-penalty must be > 0"),
     ({"no_repeat_ngram_size": -1}, "--no-repeat-ngram-size must be >= 0"),
-    ({"min_length": 9, "length": 5}, "--min-length 9 is more than -n 5"),
+    ({"min_length": 9, "length": 5}, "--min-length 9 is more than --length 5"),
     ({"stop_newlines": -1}, "--stop-newlines must be >= 0"),
 ])
 def test_settings_refuse_bad_values(changes, fragment):
     with pytest.raises(TextgenError, match=None) as caught:
-        Settings(**changes).check()
+        Settings(**changes).check(flag)
     assert fragment in str(caught.value)
 
 
@@ -168,21 +195,21 @@ def test_settings_refuse_bad_values(changes, fragment):
 
 @pytest.fixture(scope="module")
 def run(tiny_run):
-    from lstm_textgen.checkpoints import load_run
+    from lstm_textgen.rundir import load_run
 
     return load_run(tiny_run)
 
 
 def test_min_length_defers_the_stop_conditions(run):
     stop = Settings(length=30, temperature=1.5, stop_newlines=1, stop=["."], min_length=12)
-    for sample in Generator(run).sample(["the cat"] * 4, stop, [1, 2, 3, 4]):
+    for sample in Generator(run.tokenizer, run.weights).sample(["the cat"] * 4, stop, [1, 2, 3, 4]):
         assert len(sample.tokens) >= 12  # a newline or '.' before then stops it at 12 exactly
         assert len(sample.tokens) in (12, 30) or sample.text.endswith((".", "\n")), sample.text
 
 
 def test_batched_rows_stream_their_own_pieces_and_never_produce_pad_or_unk(run):
     pieces: dict[int, list[str]] = {}
-    samples = Generator(run).sample(["the cat", "a dog sat", "the"], Settings(length=25, temperature=2.0),
+    samples = Generator(run.tokenizer, run.weights).sample(["the cat", "a dog sat", "the"], Settings(length=25, temperature=2.0),
                                     [1, 2, 3], on_piece=lambda row, piece: pieces.setdefault(row, []).append(piece))
     for row, sample in enumerate(samples):
         assert "".join(pieces[row]) == sample.text and len(sample.tokens) == 25
@@ -190,7 +217,7 @@ def test_batched_rows_stream_their_own_pieces_and_never_produce_pad_or_unk(run):
 
 
 def test_suggest_gives_the_model_probabilities(run):
-    from lstm_textgen.stepper import Stepper
+    from lstm_textgen.fast.stepper import Stepper
 
     top = suggest(run, "the cat sat on", 5)
     ids = run.tokenizer.encode("the cat sat on")
@@ -286,7 +313,7 @@ def test_greedy_ignores_the_random_seed(tiny_run):
 
 def test_no_repeat_ngram_and_repetition_penalty_on_the_real_model(run, tiny_run):
     settings = Settings(length=40, temperature=0.3, no_repeat_ngram_size=2, repetition_penalty=1.3)
-    for sample in Generator(run).sample(["the cat", "a dog"], settings, [2, 3]):
+    for sample in Generator(run.tokenizer, run.weights).sample(["the cat", "a dog"], settings, [2, 3]):
         ids = run.tokenizer.encode(sample.seed) + sample.tokens
         bigrams = list(zip(ids, ids[1:]))
         assert len(bigrams) == len(set(bigrams)), sample.text

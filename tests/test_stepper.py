@@ -6,9 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-from lstm_textgen.checkpoints import MODEL, load_run, save_model
-from lstm_textgen.sample import Generator, Settings
-from lstm_textgen.stepper import Stepper, softmax
+from lstm_textgen.rundir import MODEL, load_run, save_model
+from lstm_textgen.config import GenerateConfig as Settings
+from lstm_textgen.sample import Generator
+from lstm_textgen.fast.stepper import Stepper, softmax
 from lstm_textgen.tokenizer import PAD_ID, UNK_ID
 
 TOLERANCE = 1e-5
@@ -141,5 +142,5 @@ def test_greedy_decode_equals_step_by_step_keras_argmax(runs, keras_probs, name)
         probs = keras_probs(run, expected).copy()
         probs[[PAD_ID, UNK_ID]] = -1.0  # never produced
         expected.append(int(np.argmax(probs)))
-    sample = Generator(run).sample([" ".join(seed_words)], Settings(length=15, greedy=True), [0])[0]
+    sample = Generator(run.tokenizer, run.weights).sample([" ".join(seed_words)], Settings(length=15, greedy=True), [0])[0]
     assert sample.tokens == expected[len(seed_words):]

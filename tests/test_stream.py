@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from lstm_textgen.checkpoints import load_run
+from lstm_textgen.rundir import load_run
 from lstm_textgen.config import load_config
 from lstm_textgen.data import make_stream_dataset, stream_windows
 
@@ -39,12 +39,11 @@ def test_stream_batches_from_a_global_step_cycle_the_same_windows():
 
 
 def build(overrides, vocab=12):
-    from lstm_textgen.model import build_model, compile_model
-    from lstm_textgen.stream import training_model
+    from lstm_textgen.model import Models, build_model, compile_model
 
     config = load_config(None, TINY_MODEL + overrides)
     plain = build_model(config.model, vocab, config.embedding.dim)
-    model = training_model(plain, config)
+    model = Models(plain, config.model, config.train).training
     compile_model(model, config.train)
     return config, plain, model
 
@@ -61,7 +60,7 @@ def test_the_stateful_model_carries_its_state_from_batch_to_batch():
     whole = np.asarray(plain(ids, training=False))
     np.testing.assert_allclose(first, whole[:, :5], atol=1e-5)
     np.testing.assert_allclose(second, whole[:, 5:], atol=1e-5)
-    from lstm_textgen.stream import reset_streams
+    from lstm_textgen.model import reset_streams
     reset_streams(model)
     np.testing.assert_allclose(model.predict_on_batch(ids[:, 5:]), np.asarray(plain(ids[:, 5:])), atol=1e-5)
 
@@ -91,7 +90,7 @@ def test_the_saved_model_is_the_plain_stack(tiny_corpus, tmp_path, extra):
     if "model.tie_weights=true" in extra:
         np.testing.assert_array_equal(kernel, embedding.T)
     ids = run.tokenizer.encode("the cat sat on the")
-    from lstm_textgen.stepper import Stepper, softmax
+    from lstm_textgen.fast.stepper import Stepper, softmax
     _, logits = Stepper(run.weights).prefill([ids])
     np.testing.assert_allclose(softmax(logits)[0], np.asarray(model(np.array([ids])))[0, -1], atol=1e-5)
 
@@ -99,21 +98,21 @@ def test_the_saved_model_is_the_plain_stack(tiny_corpus, tmp_path, extra):
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [["train.stateful=true"], ["train.stateful=true", "model.tie_weights=true"]])
 def test_stateful_run_stopped_mid_epoch_resumes_exactly(tiny_corpus, tmp_path, monkeypatch, extra):
-    from lstm_textgen.callbacks import RunWriter
-    from lstm_textgen.training import TrainingStopped
+    from lstm_textgen.callbacks import Backup
+    from lstm_textgen.resume import Stopped
 
     settings = [*extra, "train.batch_size=3", "train.epochs=2", "train.steps_per_epoch=6", "model.dropout=0.2"]
     whole = history(train_tiny(tiny_corpus, tmp_path / "whole", *settings))
-    original = RunWriter.on_train_batch_end
+    original = Backup.on_train_batch_end
 
     def stop_at_step_9(self, batch, logs=None):  # the middle of epoch 2, with the state carried 3 batches
-        self.stop_requested = self.state.global_step == 8
+        self.session.stop_requested = self.session.state.global_step == 9
         original(self, batch, logs)
 
-    monkeypatch.setattr(RunWriter, "on_train_batch_end", stop_at_step_9)
-    with pytest.raises(TrainingStopped):
+    monkeypatch.setattr(Backup, "on_train_batch_end", stop_at_step_9)
+    with pytest.raises(Stopped):
         train_tiny(tiny_corpus, tmp_path / "parts", *settings)
-    monkeypatch.setattr(RunWriter, "on_train_batch_end", original)
+    monkeypatch.setattr(Backup, "on_train_batch_end", original)
     parts = history(train_tiny(tiny_corpus, tmp_path / "parts", *settings))
     for name in ("loss", "val_loss"):
         assert [float(r[name]) for r in parts] == pytest.approx([float(r[name]) for r in whole], rel=1e-6)

@@ -4,10 +4,10 @@ import json
 import pytest
 
 from lstm_textgen.corpus import read_text
-from lstm_textgen.errors import CheckpointError
+from lstm_textgen.errors import TokenizerError
 from lstm_textgen.tokenizer import PAD_ID, UNK_ID, Tokenizer
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, fit_tokenizer
 
 
 def real_lines(name):
@@ -15,7 +15,7 @@ def real_lines(name):
 
 
 def test_special_ids_and_frequency_order():
-    tok = Tokenizer.fit(["b a b c b a"], "word", max_vocab=None)
+    tok = fit_tokenizer(["b a b c b a"], "word", max_vocab=None)
     assert tok.vocab[:5] == ["<pad>", "<unk>", "b", "a", "c"]
     assert tok.counts[2:] == [3, 2, 1]
     assert tok.encode("a zebra") == [3, UNK_ID]
@@ -23,21 +23,21 @@ def test_special_ids_and_frequency_order():
 
 
 def test_max_vocab_and_min_count_send_rare_words_to_unk():
-    tok = Tokenizer.fit(["a a a b b c"], "word", max_vocab=4, min_count=1)
+    tok = fit_tokenizer(["a a a b b c"], "word", max_vocab=4, min_count=1)
     assert tok.vocab == ["<pad>", "<unk>", "a", "b"]
     assert tok.encode("c") == [UNK_ID]
     assert tok.unk_count == 1
-    tok = Tokenizer.fit(["a a a b b c"], "word", min_count=2)
+    tok = fit_tokenizer(["a a a b b c"], "word", min_count=2)
     assert "c" not in tok.vocab and "b" in tok.vocab
 
 
 def test_lowercase_folds_case():
-    assert Tokenizer.fit(["The the THE"], "word", lowercase=True).vocab[2:] == ["the"]
-    assert len(Tokenizer.fit(["The the THE"], "word", lowercase=False).vocab) == 5
+    assert fit_tokenizer(["The the THE"], "word", lowercase=True).vocab[2:] == ["the"]
+    assert len(fit_tokenizer(["The the THE"], "word", lowercase=False).vocab) == 5
 
 
 def test_word_tokens_split_punctuation_clitics_and_keep_newlines():
-    tok = Tokenizer.fit([""], "word", lowercase=False)
+    tok = fit_tokenizer([""], "word", lowercase=False)
     assert list(tok.split('He said, "Don\'t go--now!"\nThe king\'s men.')) == [
         "He", "said", ",", "``", "Do", "n't", "go", "--", "now", "!", '"', "\n",
         "The", "king", "'s", "men", "."]
@@ -50,12 +50,12 @@ def test_word_tokens_split_punctuation_clitics_and_keep_newlines():
     "It costs $5 (or 10%): well-known, isn't it?",
 ])
 def test_decode_gives_back_normally_spaced_text(text):
-    tok = Tokenizer.fit([text], "word", lowercase=False)
+    tok = fit_tokenizer([text], "word", lowercase=False)
     assert tok.decode(tok.encode(text)) == text
 
 
 def test_decode_lowercases_when_lowercase_is_on():
-    tok = Tokenizer.fit(["Hello, World!"], "word", lowercase=True)
+    tok = fit_tokenizer(["Hello, World!"], "word", lowercase=True)
     assert tok.decode(tok.encode("Hello, World!")) == "hello, world!"
 
 
@@ -63,14 +63,14 @@ def test_decode_lowercases_when_lowercase_is_on():
     ("tinyshakespeare.txt", 0.995), ("nietzsche.txt", 0.96), ("warpeace_input.txt", 0.99)])
 def test_real_lines_round_trip(name, share):
     lines = real_lines(name)
-    tok = Tokenizer.fit(lines, "word", lowercase=False)
+    tok = fit_tokenizer(lines, "word", lowercase=False)
     same = sum(tok.decode(tok.encode(line)) == line for line in lines)
     assert same / len(lines) >= share, f"only {same} of {len(lines)} lines round-trip"
 
 
 def test_known_shakespeare_lines_round_trip_exactly():
     lines = real_lines("tinyshakespeare.txt")
-    tok = Tokenizer.fit(lines, "word", lowercase=False)
+    tok = fit_tokenizer(lines, "word", lowercase=False)
     for line in ["Before we proceed any further, hear me speak.", "We know't, we know't.",
                  "What shouts are these? The other side o' the city", "You are all resolved rather to die than to famish?"]:
         assert line in lines
@@ -79,24 +79,24 @@ def test_known_shakespeare_lines_round_trip_exactly():
 
 def test_char_level_round_trips_any_text():
     text = read_text(SHARED_DATA / "nietzsche.txt")[:20000]
-    tok = Tokenizer.fit([text], "char", lowercase=False)
+    tok = fit_tokenizer([text], "char", lowercase=False)
     assert tok.decode(tok.encode(text)) == text
     assert tok.level == "char" and len(tok.encode("abc")) == 3
 
 
 def test_encode_array_matches_encode():
-    tok = Tokenizer.fit(["a b c a"], "word")
+    tok = fit_tokenizer(["a b c a"], "word")
     assert tok.encode_array("a b zz").tolist() == tok.encode("a b zz")
     assert tok.encode_array("a").dtype.name == "int32"
 
 
 def test_literal_special_tokens_in_text_are_not_the_special_ids():
-    tok = Tokenizer.fit(["<pad> <unk> word"], "word", lowercase=False)
+    tok = fit_tokenizer(["<pad> <unk> word"], "word", lowercase=False)
     assert tok.vocab.count("<pad>") == 1 and tok.vocab.count("<unk>") == 1
 
 
 def test_save_and_load_round_trip(tmp_path):
-    tok = Tokenizer.fit(["Some text, here.\nMore text."], "word", lowercase=False, max_vocab=50)
+    tok = fit_tokenizer(["Some text, here.\nMore text."], "word", lowercase=False, max_vocab=50)
     tok.save(tmp_path / "tokenizer.json", "0.1.0")
     raw = json.loads((tmp_path / "tokenizer.json").read_text())
     assert raw["schema"] == 1 and raw["lstm_textgen_version"] == "0.1.0"
@@ -112,7 +112,7 @@ def test_save_and_load_round_trip(tmp_path):
 def test_bad_tokenizer_files_are_refused(tmp_path, content, message):
     path = tmp_path / "tokenizer.json"
     path.write_text(content)
-    with pytest.raises(CheckpointError, match=message):
+    with pytest.raises(TokenizerError, match=message):
         Tokenizer.load(path)
 
 
@@ -120,7 +120,7 @@ PTB_LINES = " aer banknote berlitz <unk> calloway\n the n.v. 's <unk> , said mr.
 
 
 def test_whitespace_level_splits_on_spaces_only_with_a_newline_token_per_line():
-    tok = Tokenizer.fit([PTB_LINES], "whitespace", max_vocab=None)
+    tok = fit_tokenizer([PTB_LINES], "whitespace", max_vocab=None)
     tokens = list(tok.split(PTB_LINES))
     assert tokens == ["aer", "banknote", "berlitz", "<unk>", "calloway", "\n", "the", "n.v.", "'s", "<unk>", ",",
                       "said", "mr.", "<unk>", "\n", "\n"]  # no punctuation split; the empty line is a newline too
@@ -128,7 +128,7 @@ def test_whitespace_level_splits_on_spaces_only_with_a_newline_token_per_line():
 
 
 def test_whitespace_level_unk_in_the_text_is_the_reserved_unknown_id():
-    tok = Tokenizer.fit([PTB_LINES], "whitespace", max_vocab=None)
+    tok = fit_tokenizer([PTB_LINES], "whitespace", max_vocab=None)
     ids = tok.encode(PTB_LINES)
     assert ids.count(UNK_ID) == 3 and tok.vocab.count("<unk>") == 1
     assert tok.unk_count == 3 and tok.counts[UNK_ID] == 3  # counted as the unknown token, not a second word
@@ -136,14 +136,14 @@ def test_whitespace_level_unk_in_the_text_is_the_reserved_unknown_id():
 
 
 def test_whitespace_level_decode_joins_with_spaces_and_newlines():
-    tok = Tokenizer.fit([PTB_LINES], "whitespace", max_vocab=None)
+    tok = fit_tokenizer([PTB_LINES], "whitespace", max_vocab=None)
     normal = "aer banknote berlitz <unk> calloway\nthe n.v. 's <unk> , said mr. <unk>\n\n"
     assert tok.decode(tok.encode(PTB_LINES)) == normal
     assert tok.decode(tok.encode(normal)) == normal
 
 
 def test_whitespace_level_is_saved_in_tokenizer_json(tmp_path):
-    tok = Tokenizer.fit([PTB_LINES], "whitespace")
+    tok = fit_tokenizer([PTB_LINES], "whitespace")
     tok.save(tmp_path / "tokenizer.json", "0.1.0")
     assert json.loads((tmp_path / "tokenizer.json").read_text())["level"] == "whitespace"
     loaded = Tokenizer.load(tmp_path / "tokenizer.json")

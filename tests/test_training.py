@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from lstm_textgen.checkpoints import load_run
+from lstm_textgen.rundir import load_run
 from lstm_textgen.config import load_config
 
 from conftest import train_tiny
@@ -130,9 +130,12 @@ def test_cudnn_warning_names_the_setting_and_the_fix(tiny_corpus, tmp_path, capl
 def test_cudnn_blockers_for_masks_in_the_middle():
     from lstm_textgen.model import cudnn_blockers
     zeros = load_config(None, ["embedding.path=vectors.txt", "embedding.missing=zeros"])
-    assert len(cudnn_blockers(zeros)) == 1 and "embedding.missing=random" in cudnn_blockers(zeros)[0]
-    assert cudnn_blockers(load_config(None, ["embedding.path=vectors.txt", "embedding.missing=random"])) == []
-    assert cudnn_blockers(load_config(None, ["embedding.missing=zeros"])) == []  # no vectors: no zero rows
+    blockers = cudnn_blockers(zeros.model, zeros.embedding)
+    assert len(blockers) == 1 and "embedding.missing=random" in blockers[0]
+    random = load_config(None, ["embedding.path=vectors.txt", "embedding.missing=random"])
+    assert cudnn_blockers(random.model, random.embedding) == []
+    no_vectors = load_config(None, ["embedding.missing=zeros"])
+    assert cudnn_blockers(no_vectors.model, no_vectors.embedding) == []  # no vectors: no zero rows
 
 
 def test_mixed_precision_trains_resets_the_policy_and_generates(tiny_corpus, tmp_path):
@@ -152,12 +155,12 @@ def test_training_reads_the_memory_mapped_cache_and_drops_the_tokenized_arrays(t
     import gc
     import weakref
 
-    from lstm_textgen import data, training
+    from lstm_textgen import data, tokens, training
 
     tokenized, seen = [], []
 
     def tokenize(config):
-        result = data.tokenize_corpus(config)
+        result = tokens.tokenize_corpus(config)
         tokenized.extend(weakref.ref(ids) for ids in result[1:])
         return result
 
@@ -234,10 +237,10 @@ def test_plateau_min_delta_counts_only_improvements_larger_than_it():
     import keras
 
     from lstm_textgen.callbacks import Plateau
-    from lstm_textgen.checkpoints import TrainingState
+    from lstm_textgen.resume import TrainingState
 
     optimizer, state = keras.optimizers.Adam(learning_rate=1.0), TrainingState()
-    plateau = Plateau(patience=1, factor=0.5, min_learning_rate=0.0, min_delta=0.1)
+    plateau = Plateau(None, patience=1, factor=0.5, min_learning_rate=0.0, min_delta=0.1)
     rates = []
     for loss in [5.0, 4.95, 4.85, 4.8, None]:
         plateau.update(optimizer, state, loss)

@@ -4,13 +4,18 @@ import pytest
 
 from lstm_textgen.config import Config, load_config
 from lstm_textgen.model import build_model, compile_model
-from lstm_textgen.unrolled import (_lstm, features, head_weights, softmax_cross_entropy, unrolled_blocker,
+from lstm_textgen.fast.lstm import softmax_cross_entropy
+from lstm_textgen.fast.step import (_lstm, features, head_weights, unrolled_blocker,
                                    use_unrolled_step)
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 VOCAB, WINDOW, BATCH = 120, 7, 6
+
+
+def blocker(config, strategy=None):
+    return unrolled_blocker(config.model, config.embedding, config.train, strategy)
 
 
 def forward(model, ids, training):
@@ -103,13 +108,13 @@ def test_a_token_repeated_in_a_batch_gets_adams_step_on_its_summed_gradient():
 
 
 def _training_pair(config):
-    """Two compiled training models (stream.training_model) with equal weights; the second on the unrolled step."""
-    from lstm_textgen.stream import training_model
+    """Two compiled training models (model.Models) with equal weights; the second on the unrolled step."""
+    from lstm_textgen.model import Models
 
     models = []
     for _ in range(2):
         keras.utils.set_random_seed(3)
-        model = training_model(build_model(config.model, VOCAB, config.embedding.dim), config)
+        model = Models(build_model(config.model, VOCAB, config.embedding.dim), config.model, config.train).training
         compile_model(model, config.train)
         models.append(model)
     use_unrolled_step(models[1])
@@ -133,13 +138,13 @@ def test_a_tied_output_layer_trains_as_keras_trains_it():
 def test_a_stateful_model_carries_its_state_and_trains_as_keras_trains_it(optimizer):
     """train.stateful: each batch starts from the state the one before left (row r continues row r); the
     losses, the weights, the carried h and c, and the validation loss agree with Keras' stateful LSTM."""
-    from lstm_textgen.stream import reset_streams
+    from lstm_textgen.model import reset_streams
 
     config = load_config(None, ["train.stateful=true", f"train.batch_size={BATCH}", "model.units=12", "model.layers=2",
                                 "model.dense_units=9", "embedding.dim=9", "model.dropout=0", "model.dense_dropout=0",
                                 "model.objective=sequence", "model.tie_weights=true", f"train.optimizer={optimizer}",
                                 "train.learning_rate=0.5" if optimizer == "sgd" else "train.learning_rate=0.001"])
-    assert unrolled_blocker(config) is None
+    assert blocker(config) is None
     plain, fast = _training_pair(config)
     stream = np.random.default_rng(4).integers(1, VOCAB, (BATCH, 3 * WINDOW + 1)).astype("int32")
     windows = [(stream[:, k:k + WINDOW], stream[:, k + 1:k + WINDOW + 1]) for k in range(0, 3 * WINDOW, WINDOW)]
@@ -222,13 +227,13 @@ def test_dropout_draws_fresh_masks_each_step_from_the_layers_seed_generators():
 
 
 def test_blocker_names_what_keeps_keras_step():
-    assert unrolled_blocker(Config()) is None
+    assert blocker(Config()) is None
     config = load_config(None, ["model.rnn=gru"])
-    assert "LSTM" in unrolled_blocker(config)
-    assert "unrolled" in unrolled_blocker(load_config(None, ["train.unrolled=false"]))
-    assert "Masking" in unrolled_blocker(load_config(None, ["embedding.path=vectors.txt"]))
-    assert unrolled_blocker(load_config(None, ["embedding.path=vectors.txt", "embedding.missing=random"])) is None
-    assert "float32" in unrolled_blocker(load_config(None, ["train.mixed_precision=true"]))
-    assert unrolled_blocker(load_config(None, ["train.stateful=true"])) is None
-    assert unrolled_blocker(load_config(None, ["model.tie_weights=true", "model.dense_units=100"])) is None
-    assert "strateg" in unrolled_blocker(Config(), strategy=object())
+    assert "LSTM" in blocker(config)
+    assert "unrolled" in blocker(load_config(None, ["train.unrolled=false"]))
+    assert "Masking" in blocker(load_config(None, ["embedding.path=vectors.txt"]))
+    assert blocker(load_config(None, ["embedding.path=vectors.txt", "embedding.missing=random"])) is None
+    assert "float32" in blocker(load_config(None, ["train.mixed_precision=true"]))
+    assert blocker(load_config(None, ["train.stateful=true"])) is None
+    assert blocker(load_config(None, ["model.tie_weights=true", "model.dense_units=100"])) is None
+    assert "strateg" in blocker(Config(), strategy=object())

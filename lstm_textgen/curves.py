@@ -1,0 +1,110 @@
+"""history.csv read back, and the loss and perplexity curves drawn from it: curves.png and `plot`."""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from lstm_textgen.errors import CheckpointError, TextgenError
+from lstm_textgen.rundir import HISTORY, check_run_files
+
+
+def read_history(run_dir: Path) -> dict[str, list[float]]:
+    """history.csv as columns of floats (a missing or infinite value is nan); {} while no epoch has ended."""
+    path = Path(run_dir) / HISTORY
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise CheckpointError(f"{path} is unreadable ({type(e).__name__}); "
+                              "training rewrites it after the next epoch") from None
+    columns: dict[str, list[float]] = {}
+    for row in rows:
+        for name, value in row.items():
+            columns.setdefault(name, []).append(_number(value))
+    return columns
+
+
+def _number(value: str | None) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def best_epoch(history: dict[str, list[float]]) -> int | None:
+    """The first epoch with the lowest val_loss (as RunWriter picks model.keras), or None."""
+    pairs = [(loss, epoch) for epoch, loss in zip(history.get("epoch", []), history.get("val_loss", []))
+             if not math.isnan(loss)]
+    return int(min(pairs)[1]) if pairs else None
+
+
+def plot_runs(run_dirs: list[Path], out_path: Path, labels: list[str] | None = None) -> None:
+    """Draw train/val loss and val perplexity per epoch of each run, best epochs starred, into out_path."""
+    runs = [Path(d) for d in run_dirs]
+    histories = []
+    for run_dir in runs:
+        check_run_files(run_dir)
+        history = read_history(run_dir)
+        if not history.get("epoch"):
+            raise CheckpointError(f"{run_dir} has no finished epoch yet ({HISTORY} is missing or empty); "
+                                  "plot it after its first epoch")
+        histories.append(history)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # non-interactive; no pyplot, no global state
+
+    out_path = Path(out_path)
+    kind = out_path.suffix.lstrip(".").lower()
+    if kind not in FigureCanvasAgg.get_supported_filetypes():
+        raise TextgenError(f"cannot write a .{kind or '(no suffix)'} figure: {out_path}; "
+                           "use a name ending in .png, .svg or .pdf")
+    fig = draw_curves(histories, labels or [str(d) for d in runs])
+    FigureCanvasAgg(fig)
+    from lstm_textgen.atomic import replacing
+
+    with replacing(out_path, suffix=out_path.suffix) as tmp:
+        fig.savefig(tmp, format=kind, dpi=100)
+
+
+def draw_curves(histories: list[dict[str, list[float]]], labels: list[str]):
+    """A matplotlib Figure: loss (left) and val perplexity (right) per epoch, one colour per run.
+
+    Each metric line carries its metric as gid ("loss", "val_loss", "val_perplexity"), in run order.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    loss_ax, ppl_ax = fig.subplots(1, 2)
+    several = len(histories) > 1
+    for i, (label, history) in enumerate(zip(labels, histories)):
+        epochs, tag, colour = history["epoch"], (label if several else ""), f"C{i % 10}"
+        loss_ax.plot(epochs, history["loss"], "--", color=colour, marker=".", gid="loss",
+                     label=f"{tag} train".strip())
+        loss_ax.plot(epochs, history["val_loss"], "-", color=colour, marker=".", gid="val_loss",
+                     label=f"{tag} validation".strip())
+        ppl_ax.plot(epochs, history["val_perplexity"], "-", color=colour, marker=".", gid="val_perplexity",
+                    label=label if several else "validation")
+        best = best_epoch(history)
+        if best is not None:
+            at = epochs.index(best)
+            star = {"marker": "*", "markersize": 14, "color": colour, "markeredgecolor": "black", "zorder": 3}
+            loss_ax.plot([best], [history["val_loss"][at]], linestyle="none", **star)
+            ppl_ax.plot([best], [history["val_perplexity"][at]], linestyle="none", **star,
+                        label=f"best: epoch {best}, {history['val_perplexity'][at]:,.1f}")
+    loss_ax.set(title="loss (dashed: train, solid: validation)", xlabel="epoch", ylabel="cross-entropy")
+    ppl_ax.set(title="validation perplexity (lower is better)", xlabel="epoch", ylabel="perplexity")
+    perplexities = [v for h in histories for v in h["val_perplexity"] if v > 0]  # nan > 0 is False
+    if perplexities and max(perplexities) > 10 * min(perplexities):  # early epochs dwarf the rest
+        from matplotlib.ticker import FuncFormatter
+
+        ppl_ax.set_yscale("log")
+        ppl_ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    for ax in (loss_ax, ppl_ax):
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize="small")
+    if not several:
+        fig.suptitle(labels[0])
+    return fig

@@ -1,0 +1,199 @@
+"""Resuming a run: the training state, what may change on resume, start-or-resume, and restoring a model to
+where training stopped (falling back to an epoch checkpoint when the state's weights are damaged)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lstm_textgen.config import Config
+from lstm_textgen.errors import CheckpointError
+from lstm_textgen.rundir import CHECKPOINTS, CONFIG, RUN_FILES, STATE, epoch_checkpoint, load_saved_config, save_json
+
+log = logging.getLogger("lstm_textgen")
+
+# What may change between a run and its resumption; any other change is refused.
+SAFE_TO_CHANGE = {"train.epochs", "train.max_minutes", "train.early_stopping_patience", "train.learning_rate",
+                  "train.clipnorm", "train.global_clipnorm", "train.keep_checkpoints", "train.backup_every_steps",
+                  "train.steps_per_epoch", "train.run_dir", "train.sample_every", "train.sample_seed",
+                  "train.sample_length", "train.tensorboard", "data.corpus"}
+SAFE_SECTIONS = {"generate"}  # how text is generated afterwards does not touch training
+
+
+@dataclass
+class TrainingState:
+    """Where training stands: enough to continue exactly where it stopped."""
+    epoch: int = 0  # epochs completed
+    step: int = 0  # steps done in the epoch under way
+    global_step: int = 0
+    weights: str | None = None  # checkpoints/ file with the weights and the optimizer state at global_step
+    seeds: list = field(default_factory=list)  # dropout seed-generator states, in layer order
+    rows: list = field(default_factory=list)  # history.csv rows of the completed epochs
+    best_loss: float | None = None
+    best_epoch: int = 0
+    wait: int = 0  # epochs since val_loss last improved (early stopping)
+    stopped_early: bool = False
+    tokens_seen: int = 0
+    train_seconds: float = 0.0
+    partial: dict = field(default_factory=dict)  # loss/accuracy sums and seconds of the epoch under way
+    epoch_ends: list = field(default_factory=list)  # [global_step, tokens_seen, train_seconds] after each epoch
+    learning_rate: float | None = None  # the plateau schedule's current rate; None = train.learning_rate
+    started_learning_rate: float | None = None  # train.learning_rate when the schedule last set the rate
+    lr_wait: int = 0  # epochs since val_loss improved or the rate last dropped (the plateau schedule)
+    lr_best: float | None = None  # the plateau schedule's best val_loss: lower by less than its min_delta does not count
+    carried: list = field(default_factory=list)  # stateful runs: the recurrent state after the last step
+    spent_seconds: float = 0.0  # wall time inside fit(), validation included, over all resumes (train.max_minutes)
+
+    def rewind(self, epoch: int) -> None:
+        """Go back to the end of `epoch` (0 = the start), as saved in its epoch checkpoint."""
+        self.rows, self.epoch_ends = self.rows[:epoch], self.epoch_ends[:epoch]
+        self.global_step, self.tokens_seen, self.train_seconds = self.epoch_ends[-1] if epoch else (0, 0, 0.0)
+        self.epoch, self.step, self.partial, self.weights, self.seeds = epoch, 0, {}, None, []
+        self.carried, self.lr_wait = [], 0
+        self.spent_seconds = sum(row.get("seconds") or 0.0 for row in self.rows)
+        rates = [row.get("learning_rate") for row in self.rows]  # the rate the epoch checkpoint trained with
+        self.learning_rate = rates[-1] if rates and rates[-1] is not None else None
+        losses = [(row["val_loss"], row["epoch"]) for row in self.rows if row.get("val_loss") is not None]
+        self.best_loss, self.best_epoch = min(losses) if losses else (None, 0)
+        self.lr_best = self.best_loss
+        self.wait, self.stopped_early = epoch - self.best_epoch, False
+
+    def save(self, run_dir: Path) -> None:
+        save_json(run_dir / CHECKPOINTS / STATE, dataclasses.asdict(self))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "TrainingState | None":
+        """The saved state, or None when training never saved one; a damaged one is named."""
+        path = run_dir / CHECKPOINTS / STATE
+        if not path.exists():
+            return None
+        try:
+            state = cls(**json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as e:
+            raise CheckpointError(f"{path} is corrupt ({type(e).__name__}); start over with --restart") from None
+        return state  # a missing or damaged weights file is handled by restore_state
+
+
+def config_changes(old: Config, new: Config) -> tuple[list[str], list[str]]:
+    """(refused, allowed) differences between a saved run config and a new one, as 'key (old -> new)'."""
+    refused, allowed = [], []
+    old_d, new_d = old.to_dict(), new.to_dict()
+    for section, values in new_d.items():
+        for key, value in values.items():
+            before = old_d[section][key]
+            if before != value and f"{section}.{key}" != "train.run_dir":  # a run may be moved or copied
+                entry = f"{section}.{key} ({before!r} -> {value!r})"
+                safe = f"{section}.{key}" in SAFE_TO_CHANGE or section in SAFE_SECTIONS
+                (allowed if safe else refused).append(entry)
+    return refused, allowed
+
+
+class Stopped(Exception):
+    """Training was stopped (Ctrl-C, SIGTERM) after saving a resumable state."""
+
+    def __init__(self, run_dir: Path, state: TrainingState):
+        super().__init__(f"Stopped at epoch {state.epoch + 1}, step {state.step}; the state is saved: "
+                         f"run the same command again to continue ({run_dir})")
+
+
+def start_or_resume(config: Config, run_dir: Path, mode: str) -> TrainingState | None:
+    """Say which of start or resume happens, and check that a resumed run's config still fits it."""
+    has_run = (run_dir / CONFIG).is_file()
+    if mode == "restart" and has_run:
+        for name in RUN_FILES:
+            path = run_dir / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        log.info(f"Starting over in {run_dir} (--restart): the previous run there was removed")
+        return None
+    state = TrainingState.load(run_dir) if has_run else None
+    if state is None:
+        if mode == "resume":
+            raise CheckpointError(f"{run_dir} has no training state to resume; drop --resume to start a new run")
+        log.info(f"Starting a new run in {run_dir}")
+        return None
+    changes, allowed = config_changes(load_saved_config(run_dir), config)
+    if changes:
+        raise CheckpointError(f"cannot resume {run_dir}: the config differs in {', '.join(changes)}; "
+                              "keep the old values or pass --restart to start over")
+    log.info(f"Resuming {run_dir} from epoch {state.epoch + 1}, step {state.step} "
+             f"(global step {state.global_step})" + (f"; changed: {', '.join(allowed)}" if allowed else ""))
+    return state
+
+
+def finished(config: Config, state: TrainingState) -> bool:
+    patience = config.train.early_stopping_patience
+    stopped = state.stopped_early and patience is not None and state.wait >= patience
+    return state.step == 0 and (state.epoch >= config.train.epochs or stopped or out_of_time(config, state))
+
+
+def out_of_time(config: Config, state: TrainingState) -> bool:
+    """train.max_minutes counts the time of every session of the run: a resumed run gets what is left."""
+    minutes = config.train.max_minutes
+    return minutes is not None and state.spent_seconds >= minutes * 60.0
+
+
+def current_learning_rate(state: TrainingState, configured: float) -> float:
+    """The rate to resume with: the plateau schedule's, unless train.learning_rate was changed since."""
+    if state.learning_rate is not None and state.started_learning_rate == configured:
+        return state.learning_rate
+    state.learning_rate, state.started_learning_rate, state.lr_wait = None, configured, 0
+    return configured
+
+
+def carried_states(model) -> list:
+    """The recurrent state variables of stateful layers (a stateful run's streams), in layer order."""
+    return [v for layer in model.layers if getattr(layer, "stateful", False) and layer.states is not None
+            for v in layer.states]
+
+
+def restore_state(models, run_dir: Path, state: TrainingState, learning_rate: float) -> None:
+    """Load the weights, optimizer moments, dropout seeds and carried streams of a saved state into freshly
+    built models (model.Models).
+
+    If the saved state's weights are missing or damaged, training goes back to the newest epoch
+    checkpoint that loads (its weights and optimizer state), and the state is rewound to that epoch.
+    """
+    model = models.training
+    if not state.weights and not state.epoch:
+        return
+    model.optimizer.build(model.trainable_variables)
+    path = run_dir / CHECKPOINTS / state.weights if state.weights else None
+    if path is not None and _loads(models, path):
+        for variable, value in zip(seed_states(model), state.seeds):
+            variable.assign(value)
+        for variable, value in zip(carried_states(model), state.carried):
+            variable.assign(value)
+    else:
+        _fall_back(models, run_dir, state, path)
+    model.optimizer.learning_rate = learning_rate  # a changed learning rate is a safe change
+
+
+def _loads(models, path: Path) -> bool:
+    try:
+        models.load_weights(path)  # an epoch checkpoint of a stateful or tied run holds the plain stack
+        return True
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return False
+
+
+def _fall_back(models, run_dir: Path, state: TrainingState, damaged: Path | None) -> None:
+    """Rewind to the newest epoch checkpoint that loads; with none, to the start."""
+    for epoch in range(state.epoch, 0, -1):
+        checkpoint = epoch_checkpoint(run_dir, epoch)
+        if checkpoint.is_file() and _loads(models, checkpoint):
+            log.warning(f"warning: {damaged or 'the saved state'} is missing or corrupt; resuming from "
+                        f"{checkpoint} (the end of epoch {epoch})")
+            state.rewind(epoch)
+            return
+    log.warning(f"warning: {damaged or 'the saved state'} is missing or corrupt and no epoch checkpoint "
+                "loads; training starts again from epoch 1")
+    state.rewind(0)
+
+
+def seed_states(model) -> list:
+    """The dropout seed-generator variables, in layer order (their names carry a process-wide counter)."""
+    return [v for v in model.variables if "seed_generator_state" in v.path]
