@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Iterator
 
 
-# A temporary name: "." + the final name + "." + mkstemp's 8 random characters + a suffix.
-TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}(\.tmp|\.[A-Za-z0-9.]+)$")
+PREFIX = ".lstm-textgen-tmp-"  # no user file has this name: only such files are ever swept away
+# A temporary name: PREFIX + the final name + "." + mkstemp's 8 random characters + the writer's suffix.
+TEMPORARY = re.compile(r"^" + re.escape(PREFIX) + r".+\.[a-z0-9_]{8}(\.tmp|\.keras|\.weights\.h5|\.npy|\.png|\.svg|\.pdf)$")
 
 
 @contextlib.contextmanager
@@ -21,7 +22,7 @@ def replacing(path: Path, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{PREFIX}{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a run directory's files are ordinary files
     tmp_path = Path(tmp)
@@ -39,10 +40,14 @@ def replacing(path: Path, suffix: str = "") -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def remove_temporaries(folder: Path) -> None:
-    """Delete temporary files a killed process left in folder (they were never renamed into place)."""
+def remove_temporaries(folder: Path, legacy: re.Pattern | None = None) -> None:
+    """Delete the temporary files a killed process left in folder (they were never renamed into place).
+
+    legacy matches the temporary names of an older release, whose own files are known by name.
+    """
     for leftover in folder.glob(".*"):
-        if leftover.is_file() and TEMPORARY.match(leftover.name):
+        if leftover.is_file() and not leftover.is_symlink() and (
+                TEMPORARY.match(leftover.name) or (legacy is not None and legacy.match(leftover.name))):
             leftover.unlink(missing_ok=True)
 
 

@@ -260,6 +260,21 @@ class Backup(keras.callbacks.Callback):
                 old.unlink(missing_ok=True)
 
 
+class EpochLine(keras.callbacks.Callback):
+    """One plain line per epoch, for output that is not a terminal (a log file, a pipe): no bars redrawn there."""
+
+    def __init__(self, session: Session, epochs: int):
+        super().__init__()
+        self.session, self.epochs = session, epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = self.session.state.rows[-1]
+        val = "-" if row["val_loss"] is None else f"{row['val_loss']:.4f}"
+        log.info(f"epoch {row['epoch']}/{self.epochs}: loss {row['loss']:.4f}, accuracy {row['accuracy']:.4f}, "
+                 f"val_loss {val}, val perplexity {row['val_perplexity']:,.2f}, "
+                 f"{row['tokens_per_second']:,.0f} tokens/s, {row['seconds']:,.1f} s")
+
+
 class StreamResets(keras.callbacks.Callback):
     """Fresh streams at each epoch start (but not when resuming mid-epoch) and for each validation pass."""
 

@@ -20,24 +20,45 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 @contextmanager
 def user_errors():
-    """Turn a user's mistake into one `Error:` line and exit 1; --debug keeps the traceback."""
-    debug = click.get_current_context().find_root().params.get("debug")
+    """Turn a user's mistake into one `Error:` line (at the start of a line) and exit 1; --debug keeps the
+    traceback."""
+    context = click.get_current_context()
+    debug = context.find_root().params.get("debug")
     try:
         yield
-    except TextgenError as e:
-        if debug:
+    except (TextgenError, KeyboardInterrupt, OSError, MemoryError) as e:
+        message = _user_message(e)
+        if debug or message is None:
             raise
-        raise click.ClickException(str(e)) from None
-    except KeyboardInterrupt:
-        if debug:
-            raise
-        click.echo("\nError: interrupted", err=True)
-        sys.exit(130)
-    except OSError as e:  # a full disk or a folder that turned read-only is the machine's state, not a bug
-        if debug or e.errno not in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM):
-            raise
-        where = f" writing {e.filename}" if e.filename else ""
-        raise click.ClickException(f"{e.strerror}{where}; free some space or choose a writable --run") from None
+        if context.meta.get("open_line"):  # a streamed text ended mid-line
+            click.echo()
+        if isinstance(e, KeyboardInterrupt):  # after the terminal's ^C
+            click.echo(f"\nError: {message}", err=True)
+            sys.exit(130)
+        raise click.ClickException(" ".join(message.split("\n"))) from None
+
+
+def _user_message(error: BaseException) -> str | None:
+    """The one line for an error that is the user's or the machine's, not a bug (None: a bug)."""
+    if isinstance(error, TextgenError):
+        return str(error)
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(error, MemoryError):
+        return ("out of memory; lower model.units, embedding.dim, data.max_vocab, train.batch_size or "
+                "data.window_size, or close other programs")
+    # a full disk or a folder that turned read-only is the machine's state, not a bug
+    if error.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM):
+        where = f" writing {error.filename}" if error.filename else ""
+        return f"{error.strerror}{where}; free some space or choose a writable --run"
+    return None
+
+
+def _stream(piece: str) -> None:
+    """Print a piece of streamed text, remembering whether its line is still open (for an error after it)."""
+    click.echo(piece, nl=False)
+    if piece:
+        click.get_current_context().meta["open_line"] = not piece.endswith("\n")
 
 
 @click.group(context_settings=CONTEXT)
@@ -75,10 +96,13 @@ def train(corpus, config_path, overrides, run_dir, mode):
     Run the same command again to continue an interrupted run where it stopped.
     """
     from lstm_textgen.config import load_config
+    from lstm_textgen.rundir import folder_kind, saved_config_values
 
     with user_errors():
         values = {key: value for key, value in (("data.corpus", corpus), ("train.run_dir", run_dir)) if value}
         config = load_config(config_path, overrides, values)
+        if mode != "restart" and folder_kind(config.run_dir) == "run":  # continue it: its own settings are the base
+            config = load_config(config_path, overrides, values, base=saved_config_values(config.run_dir))
         from lstm_textgen.resume import Stopped
         from lstm_textgen.rundir import read_metrics
         from lstm_textgen.training import train as train_model  # TensorFlow loads here
@@ -137,8 +161,8 @@ def generate(run_dir, seed, seeds_file, samples, jsonl, interactive, random_seed
         streaming = len(seeds) * samples == 1 and not jsonl
         run.weights  # reads model.keras: a damaged one is named before anything is printed
         if streaming:
-            click.echo(seeds[0], nl=False)
-        on_piece = (lambda row, piece: click.echo(piece, nl=False)) if streaming else None
+            _stream(seeds[0])
+        on_piece = (lambda row, piece: _stream(piece)) if streaming else None
         results = generate_many(run, seeds, samples, base, on_piece, **dataclasses.asdict(settings))
         reports = _novelty_reports(run, results, novelty_ns)  # [] without --novelty
     _echo_samples(results, reports, streaming, jsonl)

@@ -264,7 +264,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: typing.Iterabl
 
     base is a saved run's config (as a dict), for commands that continue a run.
     """
-    raw: dict = {section: dict(body) for section, body in (base or {}).items() if isinstance(body, dict)}
+    raw: dict = {section: dict(body) if isinstance(body, dict) else body for section, body in (base or {}).items()}
     for section, body in (read_yaml(path) if path is not None else {}).items():
         if isinstance(body, dict) and isinstance(raw.get(section), dict):
             raw[section].update(body)

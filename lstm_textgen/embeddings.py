@@ -100,7 +100,7 @@ def load_embedding_matrix(config: EmbeddingConfig, tokenizer: Tokenizer, train_i
                                  f"vectors; set --set embedding.dim={dim}")
         reading, rows = _Reading(config.path, kind, dim, header, gzipped), _Rows(tokenizer, dim)
         with tqdm(total=path.stat().st_size, desc=f"reading {path.name}", unit="B", unit_scale=True,
-                  unit_divisor=1024, leave=False) as bar:
+                  unit_divisor=1024, leave=False, disable=None) as bar:  # disable=None: bars on a terminal only
             def progress() -> Iterator[bytes]:  # the head first, then the rest of the file
                 bar.update(raw.tell())
                 yield head

@@ -3,16 +3,19 @@ where training stopped (falling back to an epoch checkpoint when the state's wei
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
+import typing
 import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lstm_textgen.atomic import replacing
 from lstm_textgen.config import Config
 from lstm_textgen.errors import CheckpointError
-from lstm_textgen.rundir import CHECKPOINTS, CONFIG, RUN_FILES, STATE, epoch_checkpoint, load_saved_config, save_json
+from lstm_textgen.curves import read_history
+from lstm_textgen.rundir import (CHECKPOINTS, MODEL, STATE, epoch_checkpoint, folder_kind, load_saved_config,
+                                 read_json, read_metrics, save_json, trained_files)
 
 log = logging.getLogger("lstm_textgen")
 
@@ -67,14 +70,20 @@ class TrainingState:
 
     @classmethod
     def load(cls, run_dir: Path) -> "TrainingState | None":
-        """The saved state, or None when training never saved one; a damaged one is named."""
+        """The saved state, or None when training never saved one; a damaged one is a CheckpointError."""
         path = run_dir / CHECKPOINTS / STATE
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             return None
+        raw = read_json(path)
         try:
-            state = cls(**json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError) as e:
-            raise CheckpointError(f"{path} is corrupt ({type(e).__name__}); start over with --restart") from None
+            state = cls(**raw)
+        except TypeError:
+            raise CheckpointError(f"{path} is damaged (its fields are not a training state's)") from None
+        for name, hint in typing.get_type_hints(cls).items():  # each value of its field's type
+            value, kinds = getattr(state, name), typing.get_args(hint) or (hint,)
+            kinds = (*kinds, int) if float in kinds else kinds  # JSON writes 2.0 as 2
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise CheckpointError(f"{path} is damaged ({name} is {type(value).__name__})")
         return state  # a missing or damaged weights file is handled by restore_state
 
 
@@ -100,28 +109,79 @@ class Stopped(Exception):
                          f"run the same command again to continue ({run_dir})")
 
 
-def start_or_resume(config: Config, run_dir: Path, mode: str) -> TrainingState | None:
-    """Say which of start or resume happens, and check that a resumed run's config still fits it."""
-    has_run = (run_dir / CONFIG).is_file()
-    if mode == "restart" and has_run:
-        for name in RUN_FILES:
-            path = run_dir / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-        log.info(f"Starting over in {run_dir} (--restart): the previous run there was removed")
-        return None
-    state = TrainingState.load(run_dir) if has_run else None
-    if state is None:
+@dataclass
+class Plan:
+    """What train() will do with the run directory; nothing is written until every input has been checked."""
+    state: TrainingState | None  # the state to resume, or None for a new run
+    new: bool = False  # the folder is made (or an empty one used) and marked as a run
+    restart: bool = False  # the run's own files go first (--restart)
+    done: str = ""  # why there is nothing to do, or ""
+
+
+def plan_run(config: Config, run_dir: Path, mode: str) -> Plan:
+    """Decide between a new run, a resumed one, a restart and nothing to do; refuse a folder that is not ours.
+
+    mode: "auto" continues a run already in the directory (or starts one), "resume" insists on continuing,
+    "restart" starts over (the run's own files are removed only once the whole command has checked out).
+    """
+    kind = folder_kind(run_dir)
+    if kind == "file":
+        raise CheckpointError(f"run directory {run_dir} is a file; choose another --run")
+    if kind == "other":
+        names = ", ".join(sorted(p.name for p in run_dir.iterdir())[:3])
+        raise CheckpointError(f"{run_dir} is not an lstm-textgen run directory and is not empty (it holds {names}, "
+                              "...); train into a new or empty folder with --run (nothing was written)")
+    if kind in ("absent", "empty") or mode == "restart":
         if mode == "resume":
-            raise CheckpointError(f"{run_dir} has no training state to resume; drop --resume to start a new run")
-        log.info(f"Starting a new run in {run_dir}")
-        return None
+            raise CheckpointError(f"{run_dir} has no run to resume; drop --resume to start a new run")
+        log.info(f"Starting over in {run_dir} (--restart): the run's own files are removed once the corpus and "
+                 "config check out" if kind == "run" else f"Starting a new run in {run_dir}")
+        return Plan(None, new=kind != "run", restart=kind == "run")
+    try:
+        state = TrainingState.load(run_dir)
+    except CheckpointError as e:
+        return _without_state(config, run_dir, str(e))
+    if state is None:
+        if trained_files(run_dir):
+            return _without_state(config, run_dir, f"its training state {run_dir / CHECKPOINTS / STATE} is missing")
+        if mode == "resume":
+            raise CheckpointError(f"{run_dir} has no training state to resume; drop --resume to start the run")
+        log.info(f"Starting the run in {run_dir} (it has not trained yet)")
+        return Plan(None)
     changes, allowed = config_changes(load_saved_config(run_dir), config)
     if changes:
-        raise CheckpointError(f"cannot resume {run_dir}: the config differs in {', '.join(changes)}; "
-                              "keep the old values or pass --restart to start over")
+        raise CheckpointError(f"cannot resume {run_dir}: the config differs in {', '.join(changes)}; keep the old "
+                              "values, or train a new run with another --run")
+    if finished(config, state):
+        why = (" and spent train.max_minutes" if out_of_time(config, state)
+               else " and stopped early" if state.stopped_early else "")
+        return Plan(state, done=f"{run_dir} has already trained {state.epoch} epochs{why}; nothing to do (raise "
+                                f"--set train.epochs or train.max_minutes to train longer)")
     log.info(f"Resuming {run_dir} from epoch {state.epoch + 1}, step {state.step} "
              f"(global step {state.global_step})" + (f"; changed: {', '.join(allowed)}" if allowed else ""))
-    return state
+    return Plan(state)
+
+
+def _without_state(config: Config, run_dir: Path, what: str) -> Plan:
+    """A run that has trained but whose training state is gone: finished is nothing to do; else say so."""
+    try:
+        epochs = len(read_history(run_dir).get("epoch", []))
+    except CheckpointError:
+        epochs = 0
+    if epochs >= config.train.epochs or read_metrics(run_dir).get("stopped_early") is True:
+        return Plan(None, done=f"{run_dir} has already trained {epochs} epochs; nothing to do")
+    raise CheckpointError(f"{run_dir} has trained {epochs} epochs but {what}, so it cannot continue exactly where "
+                          f"it stopped (its {MODEL} still generates); keep it and train a new run with another --run, "
+                          "or pass --restart to delete it and start over")
+
+
+def restore_best_model(run_dir: Path, state: TrainingState) -> None:
+    """A resumed run whose model.keras was deleted gets its best epoch's checkpoint back as model.keras."""
+    best = epoch_checkpoint(run_dir, state.best_epoch)
+    if state.best_epoch and not (run_dir / MODEL).is_file() and best.is_file():
+        with replacing(run_dir / MODEL, suffix=".keras") as tmp:
+            shutil.copyfile(best, tmp)
+        log.info(f"{run_dir / MODEL} was missing: copied back from {best}")
 
 
 def finished(config: Config, state: TrainingState) -> bool:

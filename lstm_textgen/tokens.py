@@ -78,7 +78,7 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES,
     ends = []  # per file: how many numbers there are up to its end
     n, has_text = 0, False
     with tqdm(total=sum(p.stat().st_size for p in files), desc="tokenizing", unit="B", unit_scale=True,
-              leave=False) as bar:
+              leave=False, disable=None) as bar:  # disable=None: a bar on a terminal only
         for path in files:
             for text, size in read_chunks(path, chunk_bytes):
                 has_text = has_text or bool(text.strip())

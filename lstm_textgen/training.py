@@ -17,9 +17,11 @@ from lstm_textgen.data import (check_long_enough, check_streams_long_enough, cou
                                make_stream_dataset, stream_windows, stride_for)
 from lstm_textgen.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
 from lstm_textgen.errors import CheckpointError
-from lstm_textgen.memory import release_freed_memory
-from lstm_textgen.resume import TrainingState, finished, out_of_time, start_or_resume
-from lstm_textgen.rundir import TOKENIZER, TOKENS, prepare_run_dir, save_config
+from lstm_textgen.memory import check_fits, release_freed_memory
+from lstm_textgen.resume import TrainingState, finished, plan_run, restore_best_model
+from lstm_textgen.rundir import (CHECKPOINTS, LOCK, STATE, TOKENIZER, TOKENS, check_outside_corpus, folder_kind,
+                                 load_tokenizer, prepare_run_dir, remove_run_files, save_config)
+from lstm_textgen.runlock import RunLock
 from lstm_textgen.tokens import load_token_cache, save_token_cache, tokenize_corpus
 
 log = logging.getLogger("lstm_textgen")
@@ -29,50 +31,70 @@ def train(config: Config, mode: str = "auto") -> Path:
     """Train the configured model; returns the run directory.
 
     mode: "auto" continues a run already in the directory (or starts one), "resume" insists on
-    continuing, "restart" deletes what is there and starts over.
+    continuing, "restart" starts over, removing the run's own files once the whole command checks out.
     """
     role = read_role(config.train.distribute)
     config = _for_worker(config, role)
     run_dir = config.run_dir
-    state = start_or_resume(config, run_dir, mode)
-    if state is not None and finished(config, state):
-        why = (" and spent train.max_minutes" if out_of_time(config, state)
-               else " and stopped early" if state.stopped_early else "")
-        log.info(f"{run_dir} has already trained {state.epoch} epochs{why}; nothing to do "
-                 "(raise --set train.epochs or train.max_minutes to train longer, or pass --restart)")
-        return run_dir
+    existed = run_dir.exists()
+    with RunLock(run_dir, LOCK) as lock:
+        if folder_kind(run_dir) == "run":
+            lock.acquire()  # before anything is read: another training may be writing it
+        plan = plan_run(config, run_dir, mode)
+        if plan.done:
+            log.info(plan.done)
+            return run_dir
+        try:
+            _train(config, role, plan, lock)
+        except BaseException:
+            if plan.new and not (run_dir / CHECKPOINTS / STATE).exists():  # nothing trained: leave no half-made run
+                remove_run_files(run_dir)
+                if not existed:
+                    with contextlib.suppress(OSError):
+                        run_dir.rmdir()
+            raise
+    return run_dir
+
+
+def _train(config: Config, role, plan, lock) -> None:
+    """Every input checked (corpus, vocabulary, memory, vectors), then the run directory written and trained."""
+    run_dir, data = config.run_dir, config.data
+    check_outside_corpus(run_dir, data.corpus)
     release_freed_memory()  # before TensorFlow allocates anything
     strategy = make_strategy(role)  # before any other TensorFlow work
     from lstm_textgen.model import cudnn_blockers, precision
     for reason in cudnn_blockers(config.model, config.embedding):
         log.warning(f"warning: {reason}")
 
-    tokenizer, train_ids, val_ids = _tokens(config, run_dir, resuming=state is not None)
-    data = config.data
+    tokenizer, train_ids, val_ids = _tokens(config, run_dir, resuming=plan.state is not None, cached=not plan.restart)
     check_long_enough(train_ids, val_ids, data)
     if config.train.stateful:
         check_streams_long_enough(train_ids, val_ids, data, config.train.batch_size)
+    check_fits(config, tokenizer.vocab_size)
     log.info(f"corpus: {len(train_ids):,} training and {len(val_ids):,} validation tokens, "
              f"vocabulary {tokenizer.vocab_size:,} ({data.level} level)")
-
     embedding_matrix, coverage = None, None
-    if config.embedding.path and state is None:  # a resumed run takes its matrix from the saved weights
+    if config.embedding.path and plan.state is None:  # a resumed run takes its matrix from the saved weights
         from lstm_textgen.embeddings import load_embedding_matrix
         embedding_matrix, coverage = load_embedding_matrix(config.embedding, tokenizer, train_ids,
                                                            seed=config.train.seed)
         log.info(coverage["summary"])
 
-    prepare_run_dir(run_dir)
+    if plan.restart:
+        remove_run_files(run_dir)  # only now: the whole command has checked out
+    prepare_run_dir(run_dir, new=plan.state is None)
+    lock.acquire()
     save_config(run_dir, config)
-    if state is None:
+    if plan.state is None:
         tokenizer.save(run_dir / TOKENIZER, __version__)
-        train_ids, val_ids = save_token_cache(run_dir / TOKENS, data, train_ids, val_ids)  # memory-mapped from it
-
+    train_ids, val_ids = save_token_cache(run_dir / TOKENS, data, train_ids, val_ids)  # memory-mapped from it
+    if plan.state is not None:
+        restore_best_model(run_dir, plan.state)
     summary = {"corpus": data.corpus, "vocab_size": tokenizer.vocab_size, "train_tokens": int(len(train_ids)),
                "val_tokens": int(len(val_ids)), "embedding_coverage": coverage}
     with precision(config.train.mixed_precision):  # the global policy is put back even on an error
-        _fit(config, state or TrainingState(), strategy, tokenizer, train_ids, val_ids, embedding_matrix, summary)
-    return run_dir
+        _fit(config, plan.state or TrainingState(), strategy, tokenizer, train_ids, val_ids, embedding_matrix,
+             summary)
 
 
 def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, val_ids, embedding_matrix,
@@ -97,7 +119,7 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
     summary = {"lstm_textgen_version": __version__, **summary, "parameters": int(model.count_params())}
     shard = shard_by_data if strategy is not None else (lambda dataset: dataset)
     monitoring = monitoring_callbacks(config, run_dir, models)  # may refuse a setting: before any bar is drawn
-    progress = _progress_bar()
+    progress = _progress_bar(session, train_config.epochs)
     callbacks = [*_run_callbacks(config, session, models, summary), *monitoring, progress]
     if train_config.stateful:  # stateful runs train on one device (config refuses a strategy): no sharding
         val_set = make_stream_dataset(val_ids, data.window_size, batch)
@@ -169,16 +191,23 @@ def _for_worker(config: Config, role) -> Config:
     return dataclasses.replace(config, train=dataclasses.replace(config.train, run_dir=str(run_dir)))
 
 
-def _tokens(config: Config, run_dir: Path, resuming: bool):
-    """The tokenizer and token arrays: from the run's cache when it is current, else from the corpus."""
-    cached = load_token_cache(run_dir / TOKENS, run_dir / TOKENIZER, config.data)
-    if cached is not None:
+def _tokens(config: Config, run_dir: Path, resuming: bool, cached: bool = True):
+    """The tokenizer and token arrays: from the run's cache when it is current (and wanted: a restart removes
+    it), else from the corpus; a resumed run's corpus must give back the very vocabulary it started with (a
+    moved run, a deleted cache)."""
+    cache = load_token_cache(run_dir / TOKENS, run_dir / TOKENIZER, config.data) if cached else None
+    if cache is not None:
         log.info(f"using the tokenized corpus cached in {run_dir / TOKENS}")
-        return cached
+        return cache
+    tokenizer, train_ids, val_ids = tokenize_corpus(config.data)
     if resuming:
-        raise CheckpointError(f"cannot resume {run_dir}: the corpus files changed since the run started "
-                              "(or its token cache is gone); pass --restart to start over")
-    return tokenize_corpus(config.data)
+        saved = load_tokenizer(run_dir)
+        if (saved.vocab, saved.counts) != (tokenizer.vocab, tokenizer.counts):
+            raise CheckpointError(f"cannot resume {run_dir}: the corpus {config.data.corpus} is not the text the run "
+                                  "started on (its vocabulary differs); train on that text, or train a new run with "
+                                  "another --run")
+        log.info(f"the corpus is the one the run started on: its token cache {run_dir / TOKENS} is written again")
+    return tokenizer, train_ids, val_ids
 
 
 @contextlib.contextmanager
@@ -202,7 +231,14 @@ def _stop_on_signals(session):
             signal.signal(sig, handler)
 
 
-def _progress_bar():
+def _progress_bar(session, epochs: int):
+    """tqdm's bars (epochs and steps, with loss and tokens/s) on a terminal; elsewhere a plain line per epoch."""
+    import sys
+
     from tqdm.keras import TqdmCallback
 
-    return TqdmCallback(verbose=1, leave=False)
+    from lstm_textgen.callbacks import EpochLine
+
+    if not sys.stderr.isatty():
+        return EpochLine(session, epochs)
+    return TqdmCallback(verbose=1, leave=False, bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}<{remaining}{postfix}]")

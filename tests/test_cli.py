@@ -100,7 +100,8 @@ def test_missing_model_keras_is_named(tiny_run, tmp_path):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
     (run / "model.keras").unlink()
-    assert_one_line_error(invoke("generate", "--run", run, "--seed", "the"), "has no model.keras")
+    assert_one_line_error(invoke("generate", "--run", run, "--seed", "the"), "model.keras is missing",
+                          f"cp {run / 'checkpoints' / 'epoch_002.keras'} {run / 'model.keras'}")
 
 
 def test_generate_is_reproducible_and_streams_the_seed(tiny_run):

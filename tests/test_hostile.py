@@ -111,7 +111,7 @@ CASES = [
     Case("run directory that does not exist", lambda d, r: gen(d / "nothing"), "does not exist"),
     Case("run directory that is a file", lambda d, r: gen(good(d)), "is a file"),
     Case("missing model.keras", lambda d, r: gen(broken_run(d, r, lambda c: (c / "model.keras").unlink())),
-         "has no model.keras"),
+         "model.keras is missing"),
     Case("corrupt model.keras", lambda d, r: gen(broken_run(
         d, r, lambda c: (c / "model.keras").write_bytes((c / "model.keras").read_bytes()[:5000]))), "corrupt"),
     Case("corrupt tokenizer.json", lambda d, r: gen(broken_run(
@@ -195,7 +195,7 @@ def test_full_disk_while_writing_a_file_names_it(tmp_path, tiny_corpus, monkeypa
 
     monkeypatch.setattr(atomic.os, "fsync", full_disk)
     result = CliRunner().invoke(cli, ["train", str(tiny_corpus), "--run", str(tmp_path / "run"), *TINY])
-    check_one_error(result, "config.yaml")
+    check_one_error(result, "lstm-textgen-run.json")  # the first file a run gets
     assert not [p for p in (tmp_path / "run").rglob("*") if p.is_file()]  # no temporary left behind
 
 

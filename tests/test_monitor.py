@@ -75,13 +75,17 @@ def test_sample_every_and_sample_seed(tiny_corpus, tmp_path):
 
 
 def test_restart_removes_the_old_samples_curves_and_logs(tiny_run, tmp_path):
-    from lstm_textgen.resume import start_or_resume as _start_or_resume
+    from lstm_textgen.resume import plan_run
+    from lstm_textgen.rundir import remove_run_files
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     (run / "tensorboard" / "train").mkdir(parents=True)
+    (run / "tensorboard" / "train" / "events.out.tfevents.1.host").write_bytes(b"")
     assert (run / "samples.txt").is_file() and (run / "curves.png").is_file()
     config = load_config(run / "config.yaml", [f"train.run_dir={run}"])
-    assert _start_or_resume(config, run, "restart") is None
+    plan = plan_run(config, run, "restart")
+    assert plan.restart and plan.state is None
+    remove_run_files(run)
     assert not any((run / name).exists() for name in ("samples.txt", "curves.png", "tensorboard"))
 
 

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from lstm_textgen.rundir import load_run
+from lstm_textgen.atomic import PREFIX
 from lstm_textgen.cli import cli
 
 from conftest import SHARED_DATA, TINY_SETTINGS, train_tiny
@@ -84,7 +85,7 @@ def test_finished_run_has_nothing_to_do_and_restart_starts_over(tiny_run, tmp_pa
 
 def test_resume_flag_refuses_to_start_a_new_run(tiny_corpus, tmp_path):
     result = cli_train(tiny_corpus, tmp_path / "new", "--resume")
-    assert result.exit_code == 1 and "has no training state to resume" in result.output
+    assert result.exit_code == 1 and "has no run to resume" in result.output
 
 
 def test_resume_refuses_shape_changes_and_reports_safe_ones(tiny_run, tmp_path):
@@ -109,7 +110,7 @@ def test_changed_corpus_is_not_resumed(tiny_corpus, tmp_path):
     train_tiny(tiny_corpus, run)
     tiny_corpus.write_text(tiny_corpus.read_text() + "a new line .\n")
     result = cli_train(tiny_corpus, run, "--set", "train.epochs=2")
-    assert result.exit_code == 1 and "corpus files changed" in result.output
+    assert result.exit_code == 1 and "is not the text the run started on" in result.output
 
 
 def test_second_run_reuses_the_token_cache(tiny_corpus, tmp_path):
@@ -137,8 +138,8 @@ def wait_for(condition, proc, timeout=180.0):
         time.sleep(0.002)
 
 
-def temp_file_in(folder):
-    return lambda: folder.is_dir() and any(p.name.startswith(".") for p in folder.iterdir())
+def temp_file_in(folder, name=""):
+    return lambda: folder.is_dir() and any(p.name.startswith(PREFIX + name) for p in folder.iterdir())
 
 
 @pytest.mark.slow
@@ -159,15 +160,14 @@ def test_kill_9_at_any_moment_leaves_a_resumable_run(tmp_path, moment):
     elif moment == "writing a checkpoint":
         wait_for(temp_file_in(run / "checkpoints"), proc)
     else:
-        wait_for(lambda: any(p.name.startswith(".state") for p in (run / "checkpoints").glob(".*"))
-                 if (run / "checkpoints").is_dir() else False, proc)
+        wait_for(temp_file_in(run / "checkpoints", "state"), proc)
     proc.kill()
     proc.wait()
 
     rerun = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert [r["epoch"] for r in history(run)] == ["1", "2", "3"]
-    assert not [p for p in run.rglob(".*") if p.is_file()], "a temporary file was left behind"
+    assert not [p for p in run.rglob(PREFIX + "*")], "a temporary file was left behind"
     loaded = load_run(run)
     assert loaded.model.output_shape[-1] == loaded.tokenizer.vocab_size
 

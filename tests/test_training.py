@@ -21,8 +21,8 @@ def read_history(run_dir):
 
 def test_run_directory_is_complete(tiny_run):
     names = {p.name for p in tiny_run.iterdir()}
-    assert names == {"config.yaml", "tokenizer.json", "model.keras", "checkpoints", "history.csv", "metrics.json",
-                     "tokens", "samples.txt", "curves.png"}
+    assert names == {"lstm-textgen-run.json", "config.yaml", "tokenizer.json", "model.keras", "checkpoints",
+                     "history.csv", "metrics.json", "tokens", "samples.txt", "curves.png", ".lstm-textgen-lock"}
     assert sorted(p.name for p in (tiny_run / "checkpoints").iterdir()) == [
         "epoch_001.keras", "epoch_002.keras", "state.json", "state_000000006.weights.h5"]
     assert sorted(p.name for p in (tiny_run / "tokens").iterdir()) == ["manifest.json", "train.npy", "val.npy"]
@@ -109,7 +109,7 @@ def test_progress_bar_shows_tokens_per_second(tiny_corpus, tmp_path, monkeypatch
         def on_train_batch_end(self, batch, logs=None):
             self.seen.append(dict(logs))
 
-    monkeypatch.setattr(training, "_progress_bar", Recorder)
+    monkeypatch.setattr(training, "_progress_bar", lambda session, epochs: Recorder())
     train_tiny(tiny_corpus, tmp_path / "run")
     assert len(Recorder.seen) == 3 and all(logs["tokens/s"] > 0 for logs in Recorder.seen)
 
