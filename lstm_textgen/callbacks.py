@@ -23,6 +23,7 @@ from pathlib import Path
 import keras
 
 from lstm_textgen.atomic import replacing, write_text
+from lstm_textgen.errors import TrainingError
 from lstm_textgen.model import reset_streams
 from lstm_textgen.resume import Stopped, TrainingState, carried_states, seed_states
 from lstm_textgen.rundir import (CHECKPOINTS, HISTORY, METRICS, MODEL, STATE_WEIGHTS, epoch_checkpoint,
@@ -88,6 +89,11 @@ class StepCounter(keras.callbacks.Callback):
         state.step, state.global_step = state.step + 1, state.global_step + 1
         state.tokens_seen += session.targets_per_step
         session.last_logs = dict(logs or {})
+        loss = session.last_logs.get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingError(f"training diverged: the loss is {float(loss)} at epoch {state.epoch + 1}, step "
+                                f"{state.step}; run the same command with a lower --set train.learning_rate (it "
+                                "resumes from the last saved state) or set train.clipnorm")
         if logs is not None:  # Keras hands the same dict to the callbacks after this one: the progress bar shows it
             seconds = time.perf_counter() - session.epoch_start
             logs["tokens/s"] = round(session.fit_steps * session.targets_per_step / max(seconds, 1e-9))

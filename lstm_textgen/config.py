@@ -1,67 +1,25 @@
 """Typed config: a dataclass per YAML section, each value's allowed range, and load_config() (stdlib + yaml only).
 
-A number field declares its range with bounded(); every value is checked against it once, on the final
+A number field declares its range with values.bounded(); every value is checked against it once, on the final
 values, however it arrived (YAML, --set, a command flag).
 """
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Optional
+from typing import Literal, Optional
 
 from lstm_textgen.errors import ConfigError
-from lstm_textgen.values import convert, nearest, parse_override, read_yaml, shown, type_name
+from lstm_textgen.values import Key, bounded, convert, nearest, parse_override, range_problems, read_yaml, shown, type_name
 
 SCHEMA_VERSION = 1  # bump when a saved config.yaml can no longer be read as before
 DEFAULT_CORPUS = "data/tinyshakespeare.txt"
 META_KEY = "lstm_textgen"  # {version, schema} written into saved config.yaml files
-Key = Callable[[str], str]  # a field name -> the name the user typed (generate.top_p, or --top-p)
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """The range a number setting may take; cap is a sanity limit above which a value is a typo."""
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    cap: float | None = None
-    null: str = ""  # what null means, for the message ("for no time limit"); "" when null is not special
-
-    def problem(self, key: str, value, optional: bool) -> str | None:
-        low, high = self.low, self.high
-        below = low is not None and (value <= low if self.low_open else value < low)
-        above = high is not None and (value >= high if self.high_open else value > high)
-        if below or above:
-            if low is not None and high is not None:
-                bounds = (f"between {low:g} and {high:g} (exclusive)" if self.low_open and self.high_open else
-                          f"in {'(' if self.low_open else '['}{low:g}, {high:g}{')' if self.high_open else ']'}")
-            else:
-                bounds = f"{'>' if self.low_open else '>='} {low:g}"
-            null = (f", or null {self.null}" if self.null else " or null") if optional else ""
-            return f"{key} must be {bounds}{null}, got {shown(value)}"
-        if self.cap is not None and value > self.cap:
-            return f"{key} must be <= {self.cap:,}, got {shown(value)}"
-        return None
-
-
-def bounded(default, low=None, high=None, *, low_open=False, high_open=False, cap=None, null=""):
-    """A dataclass field whose value must lie in the given range (None passes where the type allows it)."""
-    return field(default=default, metadata={"bounds": Bounds(low, high, low_open, high_open, cap, null)})
-
-
-def range_problems(section, key: Key) -> list[str]:
-    """Every number field of a section checked against its declared Bounds."""
-    problems, types = [], typing.get_type_hints(type(section))
-    for f in dataclasses.fields(section):
-        bounds, value = f.metadata.get("bounds"), getattr(section, f.name)
-        if bounds is not None and value is not None:
-            problem = bounds.problem(key(f.name), value, optional=type(None) in typing.get_args(types[f.name]))
-            problems += [problem] if problem else []
-    return problems
 
 
 def _problems(*checks: tuple[bool, str]) -> list[str]:
@@ -212,10 +170,24 @@ class Config:
 
     @property
     def run_dir(self) -> Path:
+        """train.run_dir, or runs/<a name made from the corpus>: always one plain folder name under runs/."""
         if self.train.run_dir:
             return Path(self.train.run_dir)
-        name = Path(self.data.corpus.rstrip("/*")).stem or "run"
-        return Path("runs") / name
+        return Path("runs") / run_name(self.data.corpus)
+
+
+def run_name(corpus: str) -> str:
+    """A folder name for the corpus: its file's stem, its folder's name, or a glob's fixed folder; letters,
+    digits, '.', '_' and '-' only, never '.' or '..' (so runs/<name> is always a folder right under runs/)."""
+    path = Path(os.path.expanduser(corpus.strip()))
+    magic = next((i for i, part in enumerate(path.parts) if glob.has_magic(part)), None)
+    if magic is not None:  # a glob: its fixed leading folder
+        path = Path(*path.parts[:magic]) if magic else Path(".")
+    if any(part in (".", "..") for part in path.parts) or not path.parts:
+        path = Path(os.path.abspath(path))
+    name = path.stem if path.suffix and magic is None else path.name
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")
+    return name or "run"
 
 
 SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
@@ -306,9 +278,12 @@ def config_yaml(config: Config, version: str) -> str:
 
 
 def check_saved_meta(raw: dict, path: Path) -> None:
-    """Refuse a saved config.yaml written with a schema this version cannot read."""
+    """Refuse a saved config.yaml that lstm-textgen did not write, or wrote with a schema this version cannot read."""
     meta = raw.get(META_KEY) or {}
     schema = meta.get("schema") if isinstance(meta, dict) else None
+    if schema is None:
+        raise ConfigError(f"{path} is {'empty' if not raw else 'damaged'}: it lacks the {META_KEY}: stamp that "
+                          "lstm-textgen writes into a run's config")
     if schema != SCHEMA_VERSION:
         made_by = meta.get("version", "an unknown version") if isinstance(meta, dict) else "an unknown version"
         raise ConfigError(f"{path} has config schema {shown(schema)} (written by lstm-textgen {shown(made_by)}); "

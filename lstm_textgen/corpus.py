@@ -95,8 +95,28 @@ def _reading(path: Path):
 
 
 def _check_not_binary(path: Path, head: bytes) -> None:
+    encoding = _wide_encoding(head)
+    if encoding:
+        raise CorpusError(f"corpus file {path} is {encoding} text, not UTF-8; convert it, e.g. iconv -f {encoding} "
+                          f"-t utf-8 {path} > {Path(path).stem}.utf8.txt")
     if b"\0" in head[:65536]:
         raise CorpusError(f"corpus file {path} looks binary (it contains NUL bytes); give a plain UTF-8 text file")
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """'UTF-16' or 'UTF-32' when the bytes are text in one of them (by the byte-order mark, or by NUL bytes
+    at every other position of mostly ASCII text), else None."""
+    if head.startswith((b"\xff\xfe\0\0", b"\0\0\xfe\xff")):
+        return "UTF-32"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    sample = head[:4096]
+    if len(sample) >= 16:
+        for zeros, chars in ((sample[1::2], sample[0::2]), (sample[0::2], sample[1::2])):
+            text = sum(32 <= c < 127 or c in b"\t\n\r" for c in chars)
+            if zeros.count(0) > 0.9 * len(zeros) and text > 0.9 * len(chars):
+                return "UTF-16"
+    return None
 
 
 def _decode(path: Path, data: bytes, offset: int, encoding: str) -> str:

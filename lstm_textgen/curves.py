@@ -56,6 +56,8 @@ def plot_runs(run_dirs: list[Path], out_path: Path, labels: list[str] | None = N
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # non-interactive; no pyplot, no global state
 
     out_path = Path(out_path)
+    if out_path.is_dir():
+        raise TextgenError(f"{out_path} is a folder; give the figure a file name, e.g. -o {out_path / 'curves.png'}")
     kind = out_path.suffix.lstrip(".").lower()
     if kind not in FigureCanvasAgg.get_supported_filetypes():
         raise TextgenError(f"cannot write a .{kind or '(no suffix)'} figure: {out_path}; "
@@ -64,8 +66,12 @@ def plot_runs(run_dirs: list[Path], out_path: Path, labels: list[str] | None = N
     FigureCanvasAgg(fig)
     from lstm_textgen.atomic import replacing
 
-    with replacing(out_path, suffix=out_path.suffix) as tmp:
-        fig.savefig(tmp, format=kind, dpi=100)
+    try:
+        with replacing(out_path, suffix=out_path.suffix) as tmp:
+            fig.savefig(tmp, format=kind, dpi=100)
+    except OSError as e:  # a file where a folder must be, a folder that cannot be written, a full disk
+        where = f" ({e.filename})" if e.filename and str(e.filename) != str(out_path) else ""
+        raise TextgenError(f"cannot write {out_path}: {e.strerror or e}{where}; choose another -o") from None
 
 
 def draw_curves(histories: list[dict[str, list[float]]], labels: list[str]):

@@ -80,11 +80,12 @@ def stream_windows(n_tokens: int, window_size: int, batch_size: int) -> int:
 
 def check_streams_long_enough(train_ids, val_ids, config: DataConfig, batch_size: int) -> None:
     """train.stateful cuts each split into batch_size streams: each must hold one window and its targets."""
-    for name, ids in (("training text", train_ids), ("validation tail", val_ids)):
+    for name, ids, more in (("training text", train_ids, "use more text"),
+                            ("validation tail", val_ids, "raise data.val_fraction or use more text")):
         if stream_windows(len(ids), config.window_size, batch_size) == 0:
             raise CorpusError(f"the {name} has {len(ids)} tokens: cut into train.batch_size={batch_size} streams, "
                               f"each is shorter than one window of {config.window_size + 1}; lower --set "
-                              "train.batch_size or data.window_size, or use more text")
+                              f"train.batch_size or data.window_size, or {more}")
 
 
 def make_stream_dataset(ids, window_size: int, batch_size: int, start: int | None = None):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lstm_textgen.errors import ConfigError
+from lstm_textgen.values import shown
 
 TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                      '"task": {"type": "worker", "index": 0}}\'')
@@ -60,7 +61,7 @@ def read_role(kind: str, environ=os.environ) -> Role:
         if not set(cluster) <= {"chief", "worker"}:
             raise ValueError("cluster may only have chief and worker task types")
     except (ValueError, KeyError, TypeError) as e:
-        why = f"no {e.args[0]!r} key" if isinstance(e, KeyError) else str(e)
+        why = f"no {shown(e.args[0])} key" if isinstance(e, KeyError) else str(e)[:200]
         raise ConfigError(f"TF_CONFIG is malformed ({why}); it should look like {TF_CONFIG_EXAMPLE}") from None
     workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
     return Role("multi_worker", task_type, task_index, workers, has_chief="chief" in cluster)

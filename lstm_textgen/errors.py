@@ -23,3 +23,7 @@ class TokenizerError(TextgenError):
 
 class CheckpointError(TextgenError):
     """A run directory that is missing, incomplete or corrupt."""
+
+
+class TrainingError(TextgenError):
+    """Training that cannot go on as configured (its loss diverged)."""

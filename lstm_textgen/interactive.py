@@ -7,12 +7,13 @@ from typing import Callable
 
 import numpy as np
 
-from lstm_textgen.rundir import Run, load_run
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.rules import BANNED
-from lstm_textgen.sample import encode_seed
 from lstm_textgen.fast.stepper import Stepper, blas_threads, softmax
+from lstm_textgen.rules import BANNED
+from lstm_textgen.rundir import Run, load_run
+from lstm_textgen.sample import encode_seed
 from lstm_textgen.tokenizer import PAD_ID, UNK, UNK_ID, Detokenizer
+from lstm_textgen.values import shown
 
 
 class Continuation:
@@ -87,7 +88,7 @@ def interact(continuation: Continuation, choices: int, length: int, ask: Callabl
             continuation.append(tokenizer.index[options[int(answer or 1) - 1][0]])
             continue
         if not tokenizer.encode(answer) or (answer.isdigit() and answer not in tokenizer.index):
-            warn(f"{answer!r}: type a number from 1 to {len(options)}, your own word, Enter or q")
+            warn(f"{shown(answer)}: type a number from 1 to {len(options)}, your own word, Enter or q")
             continue
         unknown = continuation.append_text(answer)
         if unknown:

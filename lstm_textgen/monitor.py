@@ -20,6 +20,7 @@ from lstm_textgen.errors import ConfigError
 from lstm_textgen.fast.h5 import ModelWeights, read_model_weights
 from lstm_textgen.rundir import CURVES, SAMPLES, TENSORBOARD, TOKENIZER, epoch_checkpoint, token_file
 from lstm_textgen.tokenizer import UNK_ID, Tokenizer
+from lstm_textgen.values import shown
 
 SAMPLE_TEMPERATURES = (0.5, 1.0)  # the likeliest text, and the model's own distribution
 DEFAULT_SEED_TOKENS = {"word": 8, "whitespace": 8, "char": 40}  # how much of the training text's start seeds the samples
@@ -45,7 +46,7 @@ def sample_seed(config: Config, run_dir: Path, tokenizer: Tokenizer) -> str:
     seed = config.train.sample_seed
     if seed is not None:
         if all(i == UNK_ID for i in tokenizer.encode(seed)):
-            raise ConfigError(f"train.sample_seed {seed!r} has no word in the vocabulary; use words from the "
+            raise ConfigError(f"train.sample_seed {shown(seed)} has no word in the vocabulary; use words from the "
                               "training text, or null for its first words")
         return seed
     ids = np.load(token_file(run_dir, "train"), mmap_mode="r")[:10_000]

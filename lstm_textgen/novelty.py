@@ -11,6 +11,7 @@ import numpy as np
 
 from lstm_textgen.errors import CheckpointError, TextgenError
 from lstm_textgen.rundir import token_file
+from lstm_textgen.values import shown
 
 DEFAULT_NS = (4, 8)
 _FEW = 8  # with this many candidate positions or fewer, compare whole runs instead of token by token
@@ -98,7 +99,7 @@ def parse_ns(text: str) -> tuple[int, ...]:
     except ValueError:
         ns = ()
     if not ns or any(n < 1 for n in ns):
-        raise TextgenError(f"--novelty takes n-gram sizes such as 4,8 (whole numbers >= 1), got {text!r}")
+        raise TextgenError(f"--novelty takes n-gram sizes such as 4,8 (whole numbers >= 1), got {shown(text)}")
     return tuple(sorted(set(ns)))
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 import math
 import os
 import time
+import zipfile
 from pathlib import Path
 
 from lstm_textgen.curves import best_epoch, read_history
 from lstm_textgen.fast.h5 import read_model_weights
-from lstm_textgen.rundir import CONFIG, MODEL, TOKENIZER, check_run_files, load_saved_config, load_tokenizer, read_metrics
+from lstm_textgen.rundir import (CONFIG, HISTORY, MODEL, TOKENIZER, check_run_dir, check_run_files, folder_kind,
+                                 load_saved_config, load_tokenizer, read_metrics)
 from lstm_textgen.errors import TextgenError
 
 
@@ -91,8 +93,10 @@ def _files(run_dir: Path) -> list[dict]:
         if path.is_dir():
             sizes = [p.stat().st_size for p in path.rglob("*") if p.is_file()]
             entries.append({"name": path.name + "/", "bytes": sum(sizes), "files": len(sizes)})
-        else:
+        elif path.exists():
             entries.append({"name": path.name, "bytes": path.stat().st_size})
+        else:  # a link to a file that is gone
+            entries.append({"name": path.name, "bytes": 0, "broken": True})
     return entries
 
 
@@ -140,7 +144,8 @@ def format_info(info: dict) -> str:
     lines.append("files")
     width = max(len(entry["name"]) for entry in info["files"]) if info["files"] else 0
     for entry in info["files"]:
-        count = f"  ({entry['files']} files)" if "files" in entry else ""
+        count = f"  ({entry['files']} files)" if "files" in entry else "  (a link to a file that is gone)" if entry.get(
+            "broken") else ""
         lines.append(f"  {entry['name']:<{width}}  {format_size(entry['bytes']):>9}{count}")
     total = sum(entry["bytes"] for entry in info["files"])
     lines.append(f"  {'total':<{width}}  {format_size(total):>9}")
@@ -158,33 +163,47 @@ def list_runs(folder: Path) -> list[dict]:
     rows = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        if CONFIG in files and TOKENIZER in files:
+        if folder_kind(Path(root)) == "run":
             dirs.clear()  # a run's own subfolders (checkpoints/, tokens/) hold no runs
             rows.append(_run_row(Path(root), folder))
     return sorted(rows, key=lambda row: row["name"])
 
 
 def _run_row(run_dir: Path, folder: Path) -> dict:
-    metrics = read_metrics(run_dir)
+    """A run's line; a damaged run still gets one, saying what is wrong (the others are listed as usual)."""
+    metrics, status, corpus = read_metrics(run_dir), "ok", "?"
     try:
         corpus = load_saved_config(run_dir).data.corpus
+        check_run_dir(run_dir)
+        load_tokenizer(run_dir)
+        if not zipfile.is_zipfile(run_dir / MODEL):
+            status = f"damaged: {MODEL}"
+    except TextgenError as e:
+        status = ("not trained yet" if f"has no {MODEL} yet" in str(e)
+                  else f"damaged: {_damaged_file(run_dir, str(e))}")
+    try:
+        epochs = len(read_history(run_dir).get("epoch", []))
     except TextgenError:
-        corpus = "?"
+        epochs, status = 0, status if status != "ok" else f"damaged: {HISTORY}"
     sizes = [(p.stat().st_size, p.stat().st_mtime) for p in run_dir.rglob("*") if p.is_file()]
     name = run_dir.relative_to(folder).as_posix()
-    return {"name": folder.name if name == "." else name, "path": str(run_dir), "corpus": corpus,
-            "epochs": len(read_history(run_dir).get("epoch", [])),
-            "best_val_perplexity": _finite(metrics.get("best_val_perplexity")),
+    return {"name": folder.name if name == "." else name, "path": str(run_dir), "corpus": corpus, "epochs": epochs,
+            "best_val_perplexity": _finite(metrics.get("best_val_perplexity")), "status": status,
             "bytes": sum(size for size, _ in sizes),
             "modified": max((mtime for _, mtime in sizes), default=run_dir.stat().st_mtime)}
 
 
+def _damaged_file(run_dir: Path, message: str) -> str:
+    """Which of the run's files an error names."""
+    return next((name for name in (CONFIG, TOKENIZER, MODEL, HISTORY) if name in message), "see lstm-textgen info")
+
+
 def format_runs_table(rows: list[dict]) -> str:
     """list_runs() rows as an aligned table with a header."""
-    header = ("name", "corpus", "epochs", "best val ppl", "size", "last modified")
+    header = ("name", "corpus", "epochs", "best val ppl", "size", "last modified", "status")
     table = [header] + [(row["name"], row["corpus"], str(row["epochs"]), _maybe(row["best_val_perplexity"], "{:,.2f}"),
-                         format_size(row["bytes"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(row["modified"])))
-                        for row in rows]
+                         format_size(row["bytes"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(row["modified"])),
+                         row["status"]) for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     right = {2, 3, 4}  # numbers line up on the right
     return "\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w)

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from lstm_textgen.atomic import replacing
 from lstm_textgen.config import Config
-from lstm_textgen.errors import CheckpointError
 from lstm_textgen.curves import read_history
+from lstm_textgen.errors import CheckpointError
 from lstm_textgen.rundir import (CHECKPOINTS, MODEL, STATE, epoch_checkpoint, folder_kind, load_saved_config,
                                  read_json, read_metrics, save_json, trained_files)
+from lstm_textgen.values import shown
 
 log = logging.getLogger("lstm_textgen")
 
@@ -95,7 +96,7 @@ def config_changes(old: Config, new: Config) -> tuple[list[str], list[str]]:
         for key, value in values.items():
             before = old_d[section][key]
             if before != value and f"{section}.{key}" != "train.run_dir":  # a run may be moved or copied
-                entry = f"{section}.{key} ({before!r} -> {value!r})"
+                entry = f"{section}.{key} ({shown(before)} -> {shown(value)})"
                 safe = f"{section}.{key}" in SAFE_TO_CHANGE or section in SAFE_SECTIONS
                 (allowed if safe else refused).append(entry)
     return refused, allowed

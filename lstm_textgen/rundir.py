@@ -259,11 +259,13 @@ def saved_config_values(run_dir: Path) -> dict:
     """The run's config.yaml as read (for a command that continues the run), checked for its schema."""
     path = Path(run_dir) / CONFIG
     try:
+        if not path.is_file():
+            raise ConfigError(f"{path} is missing{_dangling(path)}")
         raw = read_yaml(path, "run config")
+        check_saved_meta(raw, path)
     except ConfigError as e:
-        raise CheckpointError(f"{e}{_dangling(path)}; the run's settings are lost: copy it back from a backup of the "
-                              "run, or train a new run") from None
-    check_saved_meta(raw, path)
+        raise CheckpointError(f"{e}; the run's settings are lost: copy it back from a backup of the run, or train a "
+                              "new run") from None
     return raw
 
 

@@ -11,6 +11,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from lstm_textgen.errors import TokenizerError
+from lstm_textgen.values import shown
 
 SCHEMA_VERSION = 1
 PAD, UNK = "<pad>", "<unk>"
@@ -116,10 +117,12 @@ class Tokenizer:
             raise TokenizerError(f"{path} is missing") from None
         except (OSError, ValueError) as e:
             raise TokenizerError(f"{path} is unreadable or corrupt ({type(e).__name__})") from None
-        if not isinstance(raw, dict) or raw.get("schema") != SCHEMA_VERSION:
-            made = raw.get("lstm_textgen_version", "an unknown version") if isinstance(raw, dict) else "?"
-            raise TokenizerError(f"{path} has tokenizer schema {raw.get('schema') if isinstance(raw, dict) else None!r} "
-                                 f"(written by lstm-textgen {made}); this version reads schema {SCHEMA_VERSION}")
+        if not isinstance(raw, dict):
+            raise TokenizerError(f"{path} is damaged (it holds a {type(raw).__name__}, not an object)")
+        if raw.get("schema") != SCHEMA_VERSION:
+            made, schema = raw.get("lstm_textgen_version", "an unknown version"), raw.get("schema")
+            raise TokenizerError(f"{path} has tokenizer schema {shown(schema)} (written by lstm-textgen "
+                                 f"{shown(made)}); this version reads schema {SCHEMA_VERSION}")
         try:
             vocab, counts = list(raw["vocab"]), list(raw["counts"])
             if vocab[:2] != [PAD, UNK] or raw["level"] not in LEVELS:

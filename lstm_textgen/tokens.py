@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from lstm_textgen.atomic import replacing, write_text
 from lstm_textgen.config import DataConfig
 from lstm_textgen.corpus import CHUNK_BYTES, find_files, no_text_error, read_chunks, split_point
-from lstm_textgen.errors import TextgenError
+from lstm_textgen.errors import CorpusError, TextgenError
 from lstm_textgen.tokenizer import UNK_ID, Tokenizer
 
 SPLITS = ("train.npy", "val.npy")  # the cache folder's token arrays, beside its manifest.json
@@ -34,7 +34,7 @@ def load_token_cache(folder: Path, tokenizer_path: Path, config: DataConfig):
             return None
         tokenizer = Tokenizer.load(tokenizer_path)
         return tokenizer, *(np.load(folder / name, mmap_mode="r") for name in SPLITS)
-    except (OSError, ValueError, TextgenError):
+    except (OSError, ValueError, EOFError, TextgenError):  # np.load of an empty file is an EOFError
         return None
 
 
@@ -101,6 +101,9 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES,
     del first_seen
     tokenizer = Tokenizer.from_counts(Counter(dict(zip(tokens, counts.tolist()))), config.level,
                                       config.lowercase, config.max_vocab, config.min_count)
+    if tokenizer.vocab_size <= 2:  # only <pad> and <unk>: every token of the corpus would be unknown
+        raise CorpusError(f"data.min_count={config.min_count} keeps no token of the corpus (its commonest appears "
+                          f"{int(counts.max())} times); lower --set data.min_count")
     lookup = np.array([tokenizer.index.get(t, UNK_ID) for t in tokens], np.int32)  # number -> token id
     del tokens, counts
 

@@ -1,17 +1,21 @@
-"""Reading config values: YAML with bounded size, `--set KEY=VALUE`, and typed conversion (stdlib + yaml only)."""
+"""Config values: YAML read with a bound on its size, `--set KEY=VALUE`, typed conversion, and the range each
+number setting declares (stdlib + yaml only)."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import os
 import typing
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import yaml
 
 from lstm_textgen.errors import ConfigError
 
+Key = Callable[[str], str]  # a field name -> the name the user typed (generate.top_p, or --top-p)
 MAX_YAML_BYTES = 1 << 20  # a config file is a few kB; anything this big is not one
 MAX_YAML_NODES = 100_000  # values after aliases are expanded: a few hundred bytes can otherwise name billions
 MAX_SHOWN = 60  # characters of a bad value repeated in an error message
@@ -156,3 +160,49 @@ def convert(value: object, tp: object) -> object:
     if tp is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
     raise ValueError
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The range a number setting may take; cap is a sanity limit above which a value is a typo."""
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    cap: float | None = None
+    null: str = ""  # what null means, for the message ("for no time limit"); "" when null is not special
+
+    def problem(self, key: str, value, optional: bool) -> str | None:
+        low, high = self.low, self.high
+        below = low is not None and (value <= low if self.low_open else value < low)
+        above = high is not None and (value >= high if self.high_open else value > high)
+        if below or above:
+            if low is not None and high is not None:
+                bounds = (f"between {low:g} and {high:g} (exclusive)" if self.low_open and self.high_open else
+                          f"in {'(' if self.low_open else '['}{low:g}, {high:g}{')' if self.high_open else ']'}")
+            else:
+                bounds = f"{'>' if self.low_open else '>='} {low:g}"
+            null = (f", or null {self.null}" if self.null else " or null") if optional else ""
+            return f"{key} must be {bounds}{null}, got {shown(value)}"
+        if self.cap is not None and value > self.cap:
+            return f"{key} must be <= {self.cap:,}, got {shown(value)}"
+        return None
+
+
+def bounded(default, low=None, high=None, *, low_open=False, high_open=False, cap=None, null=""):
+    """A dataclass field whose value must lie in the given range (None passes where the type allows it)."""
+    return field(default=default, metadata={"bounds": Bounds(low, high, low_open, high_open, cap, null)})
+
+
+def range_problems(section, key: Key) -> list[str]:
+    """Every number field of a section checked against its declared Bounds (and a float for being finite:
+    nan passes every comparison the wrong way, and a command flag is not read through convert())."""
+    problems, types = [], typing.get_type_hints(type(section))
+    for f in dataclasses.fields(section):
+        bounds, value = f.metadata.get("bounds"), getattr(section, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{key(f.name)} must be a finite number, got {value}")
+        elif bounds is not None and value is not None:
+            problem = bounds.problem(key(f.name), value, optional=type(None) in typing.get_args(types[f.name]))
+            problems += [problem] if problem else []
+    return problems

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import gzip
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -24,8 +25,34 @@ TINY = [a for s in TINY_SETTINGS for a in ("--set", s)]
 @dataclass
 class Case:
     name: str
-    args: Callable[[Path, Path], list]  # (folder, a good trained run) -> command line
+    args: Callable[["World"], list]  # the world -> the command line
     fragment: str  # what the Error: line must say
+    target: Callable[["World"], Path] | None = None  # the one run directory the command may write (a train)
+
+
+class World:
+    """A folder as a person's disk looks around a command: a finished run, a good corpus, a folder of their
+    own files (some with the names a run uses), and text that must never be touched."""
+
+    def __init__(self, root: Path, trained: Path):
+        self.root, self.run, self.new_run = root, root / "good_run", root / "new_run"
+        shutil.copytree(trained, self.run)
+        self.corpus = corpus(root, TINY_TEXT, "good.txt")
+        self.user = root / "my_folder"
+        self.user.mkdir()
+        for name, text in (("config.yaml", "my: settings\n"), ("model.keras", "not a model"), ("history.csv", "a,b\n"),
+                           (".notes.personal.txt", "private"), ("notes.txt", "hello"), (".model.keras.abcd1234.keras", "x")):
+            (self.user / name).write_text(text)
+        self.books = root / "books"
+        self.books.mkdir()
+        corpus(self.books, TINY_TEXT, "a.txt")
+
+    def broken(self, damage: Callable[[Path], None]) -> Path:
+        """A copy of the finished run with something done to it (the latest one is self.damaged)."""
+        self.damaged = self.root / f"damaged_run_{len(list(self.root.glob('damaged_run_*')))}"
+        shutil.copytree(self.run, self.damaged, symlinks=True)
+        damage(self.damaged)
+        return self.damaged
 
 
 def corpus(folder: Path, data: bytes | str, name: str = "c.txt") -> Path:
@@ -34,8 +61,8 @@ def corpus(folder: Path, data: bytes | str, name: str = "c.txt") -> Path:
     return path
 
 
-def train(folder: Path, corpus_path, *extra) -> list:
-    return ["train", corpus_path, "--run", folder / "new_run", *TINY, *extra]
+def train(w: World, corpus_path, *extra) -> list:
+    return ["train", corpus_path, "--run", w.new_run, *TINY, *extra]
 
 
 def vectors(folder: Path, lines: list[str], gz: bool = False) -> Path:
@@ -46,127 +73,228 @@ def vectors(folder: Path, lines: list[str], gz: bool = False) -> Path:
 
 
 GOOD_VECTORS = [f"{w} 0.1 0.2 0.3" for w in ("the", "cat", "dog", "sat", "on", "mat")]
-
-
-def good(folder: Path) -> Path:
-    return corpus(folder, TINY_TEXT, "good.txt")
-
-
-def broken_run(folder: Path, run: Path, damage: Callable[[Path], None]) -> Path:
-    copy = folder / "damaged_run"
-    shutil.copytree(run, copy)
-    damage(copy)
-    return copy
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
 
 
 def gen(run, *extra) -> list:
     return ["generate", "--run", run, "--seed", "the cat", "-n", "5", *extra]
 
 
+def without_checkpoints(run: Path) -> None:
+    shutil.rmtree(run / "checkpoints")
+
+
+def symlink_away(name: str):
+    def damage(run: Path) -> None:
+        (run / name).unlink()
+        (run / name).symlink_to(run / "gone")
+    return damage
+
+
+def half_trained(run: Path) -> None:
+    """As if training were killed before its first epoch ended: no model, no history, a state mid-epoch."""
+    for name in ("model.keras", "history.csv", "metrics.json", "curves.png", "samples.txt"):
+        (run / name).unlink(missing_ok=True)
+    for checkpoint in (run / "checkpoints").glob("epoch_*.keras"):
+        checkpoint.unlink()
+
+
 CASES = [
     # corpora
-    Case("empty corpus", lambda d, r: train(d, corpus(d, b"")), "holds no text"),
-    Case("whitespace-only corpus", lambda d, r: train(d, corpus(d, " \n\t \n")), "holds no text"),
-    Case("binary file", lambda d, r: train(d, corpus(d, bytes(range(256)) * 4)), "looks binary"),
-    Case("invalid UTF-8", lambda d, r: train(d, corpus(d, b"good text \xc3\x28 here" * 9)), "not UTF-8"),
-    Case("shorter than one window", lambda d, r: train(d, corpus(d, "one two three")), "too short"),
-    Case("folder without text files", lambda d, r: train(d, (d / "f").mkdir() or d / "f"), "has no text files"),
-    Case("glob matching nothing", lambda d, r: train(d, str(d / "*.nothing")), "matches no files"),
-    Case("missing corpus", lambda d, r: train(d, d / "absent.txt"), "does not exist"),
+    Case("empty corpus", lambda w: train(w, corpus(w.root, b"")), "holds no text"),
+    Case("whitespace-only corpus", lambda w: train(w, corpus(w.root, " \n\t \n")), "holds no text"),
+    Case("binary file", lambda w: train(w, corpus(w.root, bytes(range(256)) * 4)), "looks binary"),
+    Case("invalid UTF-8", lambda w: train(w, corpus(w.root, b"good text \xc3\x28 here" * 9)), "not UTF-8"),
+    Case("UTF-16 text is named as such", lambda w: train(w, corpus(w.root, TINY_TEXT.encode("utf-16"))),
+         "is UTF-16 text, not UTF-8"),
+    Case("shorter than one window", lambda w: train(w, corpus(w.root, "one two three")), "too short"),
+    Case("folder without text files", lambda w: train(w, (w.root / "f").mkdir() or w.root / "f"), "has no text files"),
+    Case("glob matching nothing", lambda w: train(w, str(w.root / "*.nothing")), "matches no files"),
+    Case("missing corpus", lambda w: train(w, w.root / "absent.txt"), "does not exist"),
+    Case("vocabulary that keeps no word", lambda w: train(w, w.corpus, "--set", "data.min_count=100000"),
+         "data.min_count=100000 keeps no token"),
+    Case("too short a validation tail for the streams names val_fraction", lambda w: train(
+        w, w.corpus, "--set", "train.stateful=true", "--set", "train.batch_size=60"), "raise data.val_fraction"),
     # configs
-    Case("YAML that does not parse", lambda d, r: train(d, good(d), "--config", corpus(d, "a: [1,", "c.yaml")),
+    Case("YAML that does not parse", lambda w: train(w, w.corpus, "--config", corpus(w.root, "a: [1,", "c.yaml")),
          "not valid YAML"),
-    Case("config that is a list", lambda d, r: train(d, good(d), "--config", corpus(d, "- 1\n- 2\n", "c.yaml")),
+    Case("config that is a list", lambda w: train(w, w.corpus, "--config", corpus(w.root, "- 1\n- 2\n", "c.yaml")),
          "must be a mapping"),
-    Case("config file missing", lambda d, r: train(d, good(d), "--config", d / "none.yaml"), "does not exist"),
-    Case("config is a folder", lambda d, r: train(d, good(d), "--config", d), "is a directory"),
-    Case("unknown key", lambda d, r: train(d, good(d), "--set", "model.colour=red"), "unknown config key"),
-    Case("misspelt key", lambda d, r: train(d, good(d), "--set", "trian.epochs=2"), "did you mean 'train.epochs'"),
-    Case("wrong type", lambda d, r: train(d, good(d), "--set", "train.batch_size=big"), "must be int"),
-    Case("negative size", lambda d, r: train(d, good(d), "--set", "model.units=-8"), "model.units must be >= 1"),
-    Case("zero size", lambda d, r: train(d, good(d), "--set", "train.batch_size=0"), "train.batch_size must be >= 1"),
-    Case("max_vocab below 3", lambda d, r: train(d, good(d), "--set", "data.max_vocab=2"), "data.max_vocab"),
-    Case("tie_weights with dense_units != embedding.dim", lambda d, r: train(
-        d, good(d), "--set", "model.tie_weights=true", "--set", "model.dense_units=6"), "model.tie_weights needs"),
-    Case("stateful with objective last", lambda d, r: train(
-        d, good(d), "--set", "train.stateful=true", "--set", "model.objective=last"), "train.stateful needs"),
-    Case("max_minutes zero", lambda d, r: train(d, good(d), "--set", "train.max_minutes=0"), "train.max_minutes"),
-    Case("stateful streams too short for the validation tail", lambda d, r: train(
-        d, good(d), "--set", "train.stateful=true", "--set", "train.batch_size=200"), "train.batch_size"),
-    Case("--set without =", lambda d, r: train(d, good(d), "--set", "model.units"), "--set expects KEY=VALUE"),
+    Case("config whose aliases expand to millions of values", lambda w: train(
+        w, w.corpus, "--config", corpus(w.root, ALIAS_BOMB, "bomb.yaml")), "expands to over 100,000 values"),
+    Case("config of many megabytes", lambda w: train(w, w.corpus, "--config", corpus(
+        w.root, "# " + "x" * (2 << 20) + "\n", "big.yaml")), "too big for a config file"),
+    Case("config file missing", lambda w: train(w, w.corpus, "--config", w.root / "none.yaml"), "does not exist"),
+    Case("config is a folder", lambda w: train(w, w.corpus, "--config", w.root), "is a directory"),
+    Case("unknown key", lambda w: train(w, w.corpus, "--set", "model.colour=red"), "unknown config key"),
+    Case("misspelt key", lambda w: train(w, w.corpus, "--set", "trian.epochs=2"), "did you mean 'train.epochs'"),
+    Case("a very long unknown key is not echoed whole", lambda w: train(w, w.corpus, "--set", "x" * 5000 + "=1"),
+         "unknown config key 'xxxx"),
+    Case("wrong type", lambda w: train(w, w.corpus, "--set", "train.batch_size=big"), "must be int"),
+    Case("negative size", lambda w: train(w, w.corpus, "--set", "model.units=-8"), "model.units must be >= 1"),
+    Case("zero size", lambda w: train(w, w.corpus, "--set", "train.batch_size=0"), "train.batch_size must be >= 1"),
+    Case("absurd size", lambda w: train(w, w.corpus, "--set", "model.layers=1000"), "model.layers must be <= 64"),
+    Case("NaN learning rate", lambda w: train(w, w.corpus, "--set", "train.learning_rate=.nan"),
+         "train.learning_rate must be a finite number"),
+    Case("infinite clipnorm", lambda w: train(w, w.corpus, "--set", "train.clipnorm=.inf"),
+         "train.clipnorm must be a finite number"),
+    Case("NaN dropout", lambda w: train(w, w.corpus, "--set", "model.dropout=nan"), "model.dropout must be a finite"),
+    Case("max_vocab below 3", lambda w: train(w, w.corpus, "--set", "data.max_vocab=2"), "data.max_vocab"),
+    Case("tie_weights with dense_units != embedding.dim", lambda w: train(
+        w, w.corpus, "--set", "model.tie_weights=true", "--set", "model.dense_units=6"), "model.tie_weights needs"),
+    Case("stateful with objective last", lambda w: train(
+        w, w.corpus, "--set", "train.stateful=true", "--set", "model.objective=last"), "train.stateful needs"),
+    Case("max_minutes zero", lambda w: train(w, w.corpus, "--set", "train.max_minutes=0"), "train.max_minutes"),
+    Case("--set without =", lambda w: train(w, w.corpus, "--set", "model.units"), "--set expects KEY=VALUE"),
+    Case("a model far beyond the machine's memory", lambda w: train(
+        w, w.corpus, "--set", "model.units=60000", "--set", "model.dense_units=60000", "--set", "model.layers=8"),
+        "more than the"),
     # vector files
-    Case("missing vector file", lambda d, r: train(d, good(d), "--set", f"embedding.path={d / 'no.txt'}"),
+    Case("missing vector file", lambda w: train(w, w.corpus, "--set", f"embedding.path={w.root / 'no.txt'}"),
          "does not exist"),
-    Case("wrong-dimension vectors", lambda d, r: train(d, good(d), "--set", f"embedding.path={vectors(d, GOOD_VECTORS)}",
-                                                       "--set", "embedding.dim=8"), "3-dimensional"),
-    Case("ragged vector file", lambda d, r: train(d, good(d), "--set", "embedding.dim=3", "--set",
-                                                  f"embedding.path={vectors(d, GOOD_VECTORS[:1] + ['cat 1', 'dog 2 3'])}"),
+    Case("wrong-dimension vectors", lambda w: train(w, w.corpus, "--set", f"embedding.path={vectors(w.root, GOOD_VECTORS)}",
+                                                    "--set", "embedding.dim=8"), "3-dimensional"),
+    Case("ragged vector file", lambda w: train(w, w.corpus, "--set", "embedding.dim=3", "--set",
+                                               f"embedding.path={vectors(w.root, GOOD_VECTORS[:1] + ['cat 1', 'dog 2 3'])}"),
          "ragged"),
-    Case("gzip vector file that is cut short", lambda d, r: train(
-        d, good(d), "--set", "embedding.dim=3",
-        "--set", f"embedding.path={corpus(d, gzip.compress(('the 1 2 3' + chr(10)).encode() * 999)[:-30], 'v.gz')}"),
+    Case("gzip vector file that is cut short", lambda w: train(
+        w, w.corpus, "--set", "embedding.dim=3",
+        "--set", f"embedding.path={corpus(w.root, gzip.compress(('the 1 2 3' + chr(10)).encode() * 999)[:-30], 'v.gz')}"),
         "v.gz"),
+    # what train may write into: never a folder that is not a run, never a run before every check
+    Case("restart with a mistyped corpus keeps the trained run", lambda w: [
+        "train", w.root / "missing.txt", "--run", w.run, "--restart", *TINY], "does not exist", lambda w: w.run),
+    Case("restart with a bad config keeps the trained run", lambda w: [
+        "train", w.corpus, "--run", w.run, "--restart", *TINY, "--set", "model.units=0"], "model.units must be",
+        lambda w: w.run),
+    Case("train into a folder of the user's own files", lambda w: ["train", w.corpus, "--run", w.user, *TINY],
+         "is not an lstm-textgen run directory and is not empty"),
+    Case("restart in a folder of the user's own files", lambda w: [
+        "train", w.corpus, "--run", w.user, "--restart", *TINY], "is not an lstm-textgen run directory"),
+    Case("a finished run whose checkpoints were deleted is not started over", lambda w: [
+        "train", w.corpus, "--run", w.broken(without_checkpoints), *TINY, "--set", "train.epochs=3"],
+        "cannot continue exactly where it stopped", lambda w: w.damaged),
+    Case("a run directory inside the corpus folder", lambda w: [
+        "train", w.books, "--run", w.books / "run", *TINY], "is inside the corpus folder"),
+    Case("a run directory the corpus glob reads", lambda w: [
+        "train", str(w.books / "**" / "*.txt"), "--run", w.books / "run", *TINY], "where the corpus glob"),
+    Case("resume with another model shape", lambda w: [
+        "train", w.corpus, "--run", w.run, *TINY, "--set", "model.units=9"], "model.units (8 -> 9)", lambda w: w.run),
+    Case("resume on a changed corpus", lambda w: [
+        "train", corpus(w.root, TINY_TEXT + "a zebra appears .\n", "changed.txt"), "--run", w.broken(
+            lambda run: shutil.rmtree(run / "tokens")), *TINY, "--set", "train.epochs=3"],
+        "is not the text the run started on", lambda w: w.damaged),
+    Case("--resume where there is no run", lambda w: train(w, w.corpus, "--resume"), "has no run to resume"),
+    Case("train into a path under a file", lambda w: ["train", w.corpus, "--run", w.corpus / "run", *TINY],
+         "cannot write to run directory"),
     # run directories
-    Case("run directory that is not one", lambda d, r: gen(d), "is not an lstm-textgen run directory"),
-    Case("run directory that does not exist", lambda d, r: gen(d / "nothing"), "does not exist"),
-    Case("run directory that is a file", lambda d, r: gen(good(d)), "is a file"),
-    Case("missing model.keras", lambda d, r: gen(broken_run(d, r, lambda c: (c / "model.keras").unlink())),
+    Case("run directory that is not one", lambda w: gen(w.user), "is not an lstm-textgen run directory"),
+    Case("run directory that does not exist", lambda w: gen(w.root / "nothing"), "does not exist"),
+    Case("run directory that is a file", lambda w: gen(w.corpus), "is a file"),
+    Case("missing model.keras", lambda w: gen(w.broken(lambda c: (c / "model.keras").unlink())),
          "model.keras is missing"),
-    Case("corrupt model.keras", lambda d, r: gen(broken_run(
-        d, r, lambda c: (c / "model.keras").write_bytes((c / "model.keras").read_bytes()[:5000]))), "corrupt"),
-    Case("corrupt tokenizer.json", lambda d, r: gen(broken_run(
-        d, r, lambda c: (c / "tokenizer.json").write_text('{"vocab": '))), "tokenizer.json"),
-    Case("run from an incompatible version", lambda d, r: gen(broken_run(
-        d, r, lambda c: (c / "config.yaml").write_text((c / "config.yaml").read_text().replace("schema: 1", "schema: 9")))),
+    Case("model.keras a dangling link", lambda w: gen(w.broken(symlink_away("model.keras"))),
+         "a link to a file that is gone"),
+    Case("corrupt model.keras", lambda w: gen(w.broken(
+        lambda c: (c / "model.keras").write_bytes((c / "model.keras").read_bytes()[:5000]))), "corrupt"),
+    Case("corrupt tokenizer.json", lambda w: gen(w.broken(
+        lambda c: (c / "tokenizer.json").write_text('{"vocab": '))), "tokenizer.json"),
+    Case("tokenizer.json of the wrong shape", lambda w: gen(w.broken(
+        lambda c: (c / "tokenizer.json").write_text("[1, 2]"))), "tokenizer.json is damaged"),
+    Case("config.yaml a dangling link", lambda w: ["info", "--run", w.broken(symlink_away("config.yaml"))],
+         "config.yaml is missing (a link to a file that is gone)"),
+    Case("empty config.yaml", lambda w: ["suggest", "--run", w.broken(lambda c: (c / "config.yaml").write_text("")),
+                                         "the cat"], "config.yaml is empty"),
+    Case("run from an incompatible version", lambda w: gen(w.broken(
+        lambda c: (c / "config.yaml").write_text((c / "config.yaml").read_text().replace("schema: 1", "schema: 9")))),
         "schema 9"),
-    Case("resume with another model shape", lambda d, r: [
-        "train", r.parent / "corpus.txt", "--run", broken_run(d, r, lambda c: None), *TINY, "--set", "model.units=9"],
-        "model.units (8 -> 9)"),
+    Case("damaged training state", lambda w: [
+        "train", w.corpus, "--run", w.broken(lambda c: (c / "checkpoints" / "state.json").write_text("[]")), *TINY,
+        "--set", "train.epochs=3"], "state.json is damaged", lambda w: w.damaged),
+    Case("a half-trained run says how to continue it", lambda w: gen(w.broken(half_trained)),
+         "continue its training with: lstm-textgen train --run"),
     # generation settings
-    Case("empty seed phrase", lambda d, r: ["generate", "--run", r, "--seed", ""], "seed phrase is empty"),
-    Case("seed of only unknown words", lambda d, r: ["generate", "--run", r, "--seed", "zebra giraffe"],
+    Case("empty seed phrase", lambda w: ["generate", "--run", w.run, "--seed", ""], "seed phrase is empty"),
+    Case("seed of only unknown words", lambda w: ["generate", "--run", w.run, "--seed", "zebra giraffe"],
          "no word of the seed"),
-    Case("temperature zero", lambda d, r: gen(r, "--temperature", "0"), "--temperature must be > 0"),
-    Case("negative temperature", lambda d, r: gen(r, "--temperature", "-2"), "--temperature must be > 0"),
-    Case("top-p zero", lambda d, r: gen(r, "--top-p", "0"), "--top-p must be in (0, 1]"),
-    Case("top-p above one", lambda d, r: gen(r, "--top-p", "1.01"), "--top-p must be in (0, 1]"),
-    Case("negative top-k", lambda d, r: gen(r, "--top-k", "-1"), "--top-k must be >= 0"),
-    Case("negative length", lambda d, r: gen(r, "-n", "-3"), "must be >= 0"),
-    Case("no seed at all", lambda d, r: ["generate", "--run", r], "give a seed phrase"),
-    Case("missing seeds file", lambda d, r: ["generate", "--run", r, "--seeds-file", d / "none.txt"], "none.txt"),
-    Case("zero samples", lambda d, r: gen(r, "--samples", "0"), "--samples must be >= 1"),
-    # evaluation
-    Case("evaluate a missing file", lambda d, r: ["evaluate", "--run", r, d / "none.txt"], "does not exist"),
-    Case("evaluate a text shorter than a window", lambda d, r: ["evaluate", "--run", r, corpus(d, "the cat")],
+    Case("temperature zero", lambda w: gen(w.run, "--temperature", "0"), "--temperature must be > 0"),
+    Case("negative temperature", lambda w: gen(w.run, "--temperature", "-2"), "--temperature must be > 0"),
+    Case("infinite temperature", lambda w: gen(w.run, "--temperature", "inf"), "--temperature must be a finite"),
+    Case("NaN top-p", lambda w: gen(w.run, "--top-p", "nan"), "--top-p must be a finite number"),
+    Case("top-p zero", lambda w: gen(w.run, "--top-p", "0"), "--top-p must be in (0, 1]"),
+    Case("top-p above one", lambda w: gen(w.run, "--top-p", "1.01"), "--top-p must be in (0, 1]"),
+    Case("negative top-k", lambda w: gen(w.run, "--top-k", "-1"), "--top-k must be >= 0"),
+    Case("negative length", lambda w: gen(w.run, "-n", "-3"), "must be >= 0"),
+    Case("negative random seed", lambda w: gen(w.run, "--random-seed", "-1"), "--random-seed must be >= 0"),
+    Case("no seed at all", lambda w: ["generate", "--run", w.run], "give a seed phrase"),
+    Case("missing seeds file", lambda w: ["generate", "--run", w.run, "--seeds-file", w.root / "none.txt"], "none.txt"),
+    Case("zero samples", lambda w: gen(w.run, "--samples", "0"), "--samples must be >= 1"),
+    Case("novelty sizes that are not numbers", lambda w: gen(w.run, "--novelty", "four"), "--novelty takes"),
+    Case("suggest with -k 0", lambda w: ["suggest", "--run", w.run, "the cat", "-k", "0"], "-k/--top must be >= 1"),
+    # evaluation, plots and listings
+    Case("evaluate a missing file", lambda w: ["evaluate", "--run", w.run, w.root / "none.txt"], "does not exist"),
+    Case("evaluate a text shorter than a window", lambda w: ["evaluate", "--run", w.run, corpus(w.root, "the cat")],
          "fewer than one window"),
+    Case("evaluate a UTF-16 file", lambda w: ["evaluate", "--run", w.run, corpus(w.root, TINY_TEXT.encode("utf-16"))],
+         "UTF-16"),
+    Case("plot into a folder", lambda w: ["plot", "--run", w.run, "-o", w.user], "is a folder"),
+    Case("plot under a file", lambda w: ["plot", "--run", w.run, "-o", w.corpus / "fig.png"], "cannot write"),
+    Case("plot with an unknown image type", lambda w: ["plot", "--run", w.run, "-o", w.root / "fig.xyz"],
+         "use a name ending in .png"),
+    Case("plot a run with no finished epoch", lambda w: ["plot", "--run", w.broken(half_trained), "-o", w.root / "f.png"],
+         "has no finished epoch yet"),
+    Case("info on a folder that is not a run", lambda w: ["info", "--run", w.user], "is not an lstm-textgen run"),
+    Case("runs on a missing folder", lambda w: ["runs", w.root / "nothing"], "does not exist"),
+    Case("runs on a file", lambda w: ["runs", w.corpus], "is a file"),
 ]
 
 
 def check_one_error(result, fragment: str) -> None:
     assert result.exit_code not in (0, None), result.output
     assert isinstance(result.exception, SystemExit), repr(result.exception)  # no uncaught exception
-    lines = [line.split("\r")[-1] for line in result.output.splitlines()]
-    errors = [line for line in lines if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
+    lines = result.output.splitlines()
+    errors = [line for line in lines if "Error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("Error: "), result.output  # one, at the start of its line
     assert fragment in errors[0], errors[0]
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and "\r" not in result.output
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under root (links as links) -> a hash of what it holds."""
+    files = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink():
+            files[str(path.relative_to(root))] = "link to " + os.readlink(path)
+        elif path.is_file():
+            files[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input_is_one_error_line_and_leaves_runs_usable(case, tmp_path, tiny_run):
-    run = tmp_path / "good_run"
-    shutil.copytree(tiny_run, run)
-    check_one_error(CliRunner().invoke(cli, [str(a) for a in case.args(tmp_path, run)]), case.fragment)
-    # The good run still generates, and a failed train left nothing half-made in its directory.
-    after = CliRunner().invoke(cli, ["generate", "--run", str(run), "--seed", "the cat", "-n", "3",
+def test_bad_input_is_one_error_line_and_touches_nothing_else(case, tmp_path, tiny_run):
+    world = World(tmp_path, tiny_run)
+    args = [str(a) for a in case.args(world)]  # the case makes its own inputs first
+    target = case.target(world) if case.target else None
+    before = snapshot(tmp_path)
+    check_one_error(CliRunner().invoke(cli, args), case.fragment)
+    after = snapshot(tmp_path)
+    inside = (lambda name: target is not None and (tmp_path / name).is_relative_to(target))
+    assert {k: v for k, v in after.items() if not inside(k)} == {k: v for k, v in before.items() if not inside(k)}
+    lost = [name for name in before if inside(name) and name not in after and not name.endswith("lstm-textgen-lock")]
+    assert not lost, f"the run lost {lost}"
+    assert not world.new_run.exists()  # a refused train leaves no half-made run directory
+    # The finished run still generates.
+    again = CliRunner().invoke(cli, ["generate", "--run", str(world.run), "--seed", "the cat", "-n", "3",
                                      "--random-seed", "1"])
-    assert after.exit_code == 0, after.output
-    new_run = tmp_path / "new_run"
-    assert not (new_run / "model.keras").exists() and not (new_run / "config.yaml").exists()
+    assert again.exit_code == 0, again.output
 
 
-def test_the_table_is_large():
-    assert len(CASES) >= 30
+def test_the_table_covers_every_command(tmp_path, tiny_run):
+    world = World(tmp_path, tiny_run)
+    commands = {str(case.args(world)[0]) for case in CASES}
+    assert commands == {"train", "generate", "evaluate", "suggest", "info", "runs", "plot"}
+    assert len(CASES) >= 60
 
 
 def test_full_disk_while_training_is_one_error_and_resumable(tmp_path, tiny_corpus, monkeypatch):

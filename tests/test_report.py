@@ -159,9 +159,10 @@ def test_runs_lists_every_run_under_a_folder(two_runs, tmp_path):
     result = invoke("runs", tmp_path / "runs", catch_exceptions=False)
     assert result.exit_code == 0
     header, first, second = result.output.splitlines()
-    assert header.split() == ["name", "corpus", "epochs", "best", "val", "ppl", "size", "last", "modified"]
+    assert header.split() == ["name", "corpus", "epochs", "best", "val", "ppl", "size", "last", "modified", "status"]
     metrics = json.loads((two_runs[0] / "metrics.json").read_text())
     assert first.split()[:4] == ["a", metrics["corpus"], "2", f"{metrics['best_val_perplexity']:,.2f}"]
+    assert first.split()[-1] == second.split()[-1] == "ok"
     assert second.split()[:3] == ["group/b", metrics["corpus"], "3"]
     rows = list_runs(tmp_path / "runs")
     assert [row["name"] for row in rows] == ["a", "group/b"]
