@@ -5,7 +5,6 @@ import dataclasses
 import errno
 import json
 import logging
-import os
 import sys
 from contextlib import contextmanager
 
@@ -14,7 +13,6 @@ import click
 from lstm_textgen import __version__
 from lstm_textgen.errors import TextgenError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -103,8 +101,11 @@ def train(corpus, config_path, overrides, run_dir, mode):
         config = load_config(config_path, overrides, values)
         if mode != "restart" and folder_kind(config.run_dir) == "run":  # continue it: its own settings are the base
             config = load_config(config_path, overrides, values, base=saved_config_values(config.run_dir))
+        from lstm_textgen.quiet import quiet_tensorflow
         from lstm_textgen.resume import Stopped
         from lstm_textgen.rundir import read_metrics
+
+        quiet_tensorflow()
         from lstm_textgen.training import train as train_model  # TensorFlow loads here
 
         try:
@@ -293,6 +294,9 @@ def evaluate(run_dir, files, as_json):
 
     with user_errors():
         run = load_run(run_dir)
+        from lstm_textgen.quiet import quiet_tensorflow
+
+        quiet_tensorflow()
         from lstm_textgen.evaluate import evaluate as evaluate_run, format_report
 
         report = evaluate_run(run, list(files))

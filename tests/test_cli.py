@@ -174,3 +174,19 @@ def test_end_to_end_on_real_shakespeare(tmp_path):
 def test_library_train_through_the_public_api(tiny_corpus, tmp_path):
     run = train(load_config(None, [f"data.corpus={tiny_corpus}", f"train.run_dir={tmp_path / 'r'}", *TINY_SETTINGS]))
     assert (run / "model.keras").is_file()
+
+
+def test_an_error_after_streamed_text_starts_its_own_line(tiny_run, tmp_path):
+    """--novelty reads the training tokens after the sample has streamed: with them gone, the Error: line
+    must not be glued to the sample when stdout and stderr share a log."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "tokens" / "train.npy").unlink()
+    out = subprocess.run([sys.executable, "-m", "lstm_textgen", "generate", "--run", str(run), "--seed", "the cat",
+                          "-n", "5", "--random-seed", "1", "--novelty"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("the cat") and not lines[0].endswith("Error:")
+    errors = [line for line in lines if "Error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("Error: ") and "train.npy" in errors[0]

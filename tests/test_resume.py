@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from lstm_textgen.rundir import load_run
 from lstm_textgen.atomic import PREFIX
 from lstm_textgen.cli import cli
+from lstm_textgen.rundir import LOCK
 
 from conftest import SHARED_DATA, TINY_SETTINGS, train_tiny
 
@@ -192,3 +193,57 @@ def test_a_damaged_state_falls_back_to_the_last_good_epoch_checkpoint(tiny_corpu
     assert read_state(run)["epoch"] == 3
     loaded = load_run(run)
     assert loaded.model.output_shape[-1] == loaded.tokenizer.vocab_size
+
+
+def test_restart_removes_only_the_runs_own_files(tiny_run, tmp_path, tiny_corpus):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    mine = {run / "my notes.txt": "keep", run / ".notes.personal.txt": "keep too",
+            run / "checkpoints" / "README": "mine", run / "tokens" / "extra.npy": "mine"}
+    for path, text in mine.items():
+        path.write_text(text)
+    result = cli_train(tiny_corpus, run, "--restart")
+    assert result.exit_code == 0, result.output
+    assert all(path.read_text() == text for path, text in mine.items())
+    assert [r["epoch"] for r in history(run)] == ["1"]  # a new run, in the same folder
+
+
+def test_a_finished_run_without_its_checkpoints_has_nothing_to_do(tiny_run, tmp_path, tiny_corpus):
+    """The checkpoints/ folder is most of a run's size, so people delete it: the run is still finished."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    shutil.rmtree(run / "checkpoints")
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    result = cli_train(tiny_corpus, run, "--set", "train.epochs=2")
+    assert result.exit_code == 0 and "already trained 2 epochs; nothing to do" in result.stderr
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != LOCK} == {
+        k: v for k, v in before.items() if k != LOCK}
+
+
+def test_a_half_trained_run_continues_with_the_command_generate_suggests(tiny_corpus, tmp_path, monkeypatch):
+    """generate names `lstm-textgen train --run DIR`; that command takes the run's own corpus and settings."""
+    from lstm_textgen.callbacks import Backup
+    from lstm_textgen.resume import Stopped
+
+    settings = ["train.epochs=2", "train.steps_per_epoch=6", "train.backup_every_steps=2"]
+    whole = history(train_tiny(tiny_corpus, tmp_path / "whole", *settings))
+    original = Backup.on_train_batch_end
+
+    def stop_at_step_4(self, batch, logs=None):  # before the first epoch ends: no model.keras yet
+        self.session.stop_requested = self.session.state.global_step == 4
+        original(self, batch, logs)
+
+    monkeypatch.setattr(Backup, "on_train_batch_end", stop_at_step_4)
+    run = tmp_path / "run"
+    with pytest.raises(Stopped):
+        train_tiny(tiny_corpus, run, *settings)
+    monkeypatch.setattr(Backup, "on_train_batch_end", original)
+    hint = CliRunner().invoke(cli, ["generate", "--run", str(run), "--seed", "the cat"])
+    assert hint.exit_code == 1
+    command = hint.output.split("continue its training with: ")[1].strip()
+    assert command == f"lstm-textgen train --run {run}"
+    result = CliRunner().invoke(cli, command.split()[1:], catch_exceptions=False)  # no corpus, no --set
+    assert result.exit_code == 0, result.output
+    assert "Resuming" in result.stderr
+    assert [float(r["val_loss"]) for r in history(run)] == pytest.approx([float(r["val_loss"]) for r in whole],
+                                                                        rel=1e-6)

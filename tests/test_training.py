@@ -1,6 +1,7 @@
 """train(): the run directory's files, checkpoints, metrics, reproducibility and early stopping."""
 import csv
 import json
+import re
 from pathlib import Path
 
 import keras
@@ -257,3 +258,45 @@ def test_plateau_min_delta_from_the_config_lowers_the_rate_of_a_run_that_improve
     rate = rates[0]
     assert rates == pytest.approx(plateau_rates(losses, rate, 1, 0.5, 0.0, min_delta=0.5), rel=1e-6)
     assert rates != pytest.approx(plateau_rates(losses, rate, 1, 0.5, 0.0), rel=1e-6)  # min_delta made the difference
+
+
+@pytest.mark.slow
+def test_logs_are_plain_lines_off_a_terminal_and_bars_on_one(tiny_corpus, tmp_path):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    from conftest import TINY_SETTINGS
+
+    def args(run):
+        return [sys.executable, "-m", "lstm_textgen", "train", str(tiny_corpus), "--run", str(run),
+                *[a for s in TINY_SETTINGS for a in ("--set", s)], "--set", "train.epochs=2"]
+
+    piped = subprocess.run(args(tmp_path / "piped"), capture_output=True, text=True, timeout=300)
+    assert piped.returncode == 0, piped.stderr
+    assert "\r" not in piped.stderr  # no bar redrawn into a log
+    for chatter in ("oneDNN", "cuInit", "absl::InitializeLog", "cuda drivers", "CPU instructions"):
+        assert chatter not in piped.stderr  # TensorFlow's start-up lines (quiet.py)
+    assert re.search(r"^epoch 1/2: loss [\d.]+, accuracy [\d.]+, val_loss [\d.]+, val perplexity [\d.,]+, "
+                     r"[\d,]+ tokens/s, [\d.]+ s$", piped.stderr, re.M)
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a new pty is 0 columns wide
+    proc = subprocess.Popen(args(tmp_path / "tty"), stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert proc.wait(timeout=300) == 0
+    text = shown.decode(errors="replace")
+    assert "\r" in text and "3/3" in text and "3.00/3" not in text  # bars, counting whole batches
+    assert not re.search(r"^epoch 1/2: loss", text, re.M)
