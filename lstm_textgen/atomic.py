@@ -1,7 +1,9 @@
-"""Atomic file writes: write to a temporary name in the same folder, then rename into place."""
+"""Files: written atomically (to a temporary name in the same folder, then renamed into place), and a JSON
+object read back with every way it can fail named."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import tempfile
@@ -60,3 +62,18 @@ def _umask() -> int:
 def write_text(path: Path, text: str) -> None:
     with replacing(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def read_json(path: Path, error: type[Exception]) -> dict:
+    """The JSON object in path, or error("<path> is missing / unreadable / damaged ...")."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        gone = " (a link to a file that is gone)" if path.is_symlink() else ""
+        raise error(f"{path} is missing{gone}") from None
+    except (OSError, ValueError) as e:
+        raise error(f"{path} is unreadable or damaged ({type(e).__name__})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path} is damaged (it holds a {type(data).__name__}, not an object)")
+    return data

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import glob
 import os
 from pathlib import Path
@@ -33,6 +34,25 @@ def find_files(spec: str) -> list[Path]:
         raise CorpusError(f"corpus {spec} is not a regular file or folder")
     raise CorpusError(f"corpus {spec} does not exist; pass a text file, a folder or a glob "
                       "(lstm-textgen train my_corpus.txt)")
+
+
+def corpus_reads(spec: str, path: Path) -> str | None:
+    """Why the corpus spec would read a file written at path, or None: path is inside a corpus folder, or a
+    corpus glob names it (a glob with ** reads any depth below its fixed folder)."""
+    spec_path, target = Path(spec).expanduser(), Path(path).resolve()
+    if spec_path.is_dir():
+        return f"is inside the corpus folder {spec}" if spec_path.resolve() in target.parents else None
+    if not glob.has_magic(spec) or spec_path.is_file():
+        return None
+    magic = next(i for i, part in enumerate(spec_path.parts) if glob.has_magic(part))
+    fixed = Path(*spec_path.parts[:magic]) if magic else Path(".")
+    if fixed.resolve() not in target.parents:
+        return None
+    names = Path(os.path.relpath(target, fixed.resolve())).parts
+    parts = spec_path.parts[magic:]
+    if "**" in spec or (len(names) == len(parts) and all(fnmatch.fnmatchcase(n, p) for n, p in zip(names, parts))):
+        return f"is where the corpus glob '{spec}' reads"
+    return None
 
 
 def read_text(path: Path) -> str:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import fnmatch
-import glob
 import json
 import os
 import re
@@ -12,13 +10,14 @@ import zipfile
 from functools import cached_property
 from pathlib import Path
 
-from lstm_textgen import __version__
+from lstm_textgen import __version__, atomic
 from lstm_textgen.atomic import remove_temporaries, replacing, write_text
 from lstm_textgen.config import META_KEY, Config, check_saved_meta, config_yaml, load_config
-from lstm_textgen.values import read_yaml
+from lstm_textgen.corpus import corpus_reads
 from lstm_textgen.errors import CheckpointError, ConfigError, TextgenError, TokenizerError
 from lstm_textgen.fast.h5 import ModelWeights, read_model_weights
 from lstm_textgen.tokenizer import Tokenizer
+from lstm_textgen.values import read_yaml
 
 MARKER = "lstm-textgen-run.json"  # written first into every run directory: what makes a folder a run
 CONFIG, TOKENIZER, MODEL = "config.yaml", "tokenizer.json", "model.keras"
@@ -139,29 +138,13 @@ def prepare_run_dir(run_dir: Path, new: bool) -> None:
 
 def check_outside_corpus(run_dir: Path, corpus: str) -> None:
     """Refuse a run directory that the corpus would read back (its samples.txt is text), or that holds it."""
-    run, spec = Path(run_dir).resolve(), Path(corpus).expanduser()
-    if spec.is_dir():
-        root = spec.resolve()
-        if run == root or root in run.parents:
-            raise CheckpointError(f"run directory {run_dir} is inside the corpus folder {corpus}, so the run's own "
-                                  f"{SAMPLES} would become part of the corpus; choose a --run outside it")
-    elif spec.is_file():
-        if run in spec.resolve().parents:
-            raise CheckpointError(f"the corpus {corpus} is inside the run directory {run_dir}; move it out, or "
-                                  "choose another --run")
-    elif glob.has_magic(corpus):
-        fixed = Path(*[part for part in spec.parts[:next(i for i, p in enumerate(spec.parts) if glob.has_magic(p))]])
-        inside = fixed.resolve() in run.parents or fixed.resolve() == run
-        if inside and ("**" in corpus or _matches(run / SAMPLES, fixed, spec)):
-            raise CheckpointError(f"run directory {run_dir} is where the corpus glob '{corpus}' reads, so the run's own "
-                                  f"{SAMPLES} would become part of the corpus; choose a --run outside it")
-
-
-def _matches(path: Path, fixed: Path, pattern: Path) -> bool:
-    """Whether a glob pattern without ** (below the folder `fixed`) names path, component by component."""
-    names = Path(os.path.relpath(path, fixed.resolve())).parts
-    parts = Path(os.path.relpath(pattern, fixed)).parts
-    return len(names) == len(parts) and all(fnmatch.fnmatchcase(n, p) for n, p in zip(names, parts))
+    clash = corpus_reads(corpus, Path(run_dir) / SAMPLES)
+    if clash:
+        raise CheckpointError(f"run directory {run_dir} {clash}, so the run's own {SAMPLES} would become part of "
+                              "the corpus; choose a --run outside it")
+    if Path(corpus).is_file() and Path(run_dir).resolve() in Path(corpus).resolve().parents:
+        raise CheckpointError(f"the corpus {corpus} is inside the run directory {run_dir}; move it out, or "
+                              "choose another --run")
 
 
 def save_config(run_dir: Path, config: Config) -> None:
@@ -218,15 +201,7 @@ def check_run_dir(run_dir: Path) -> None:
 
 def read_json(path: Path) -> dict:
     """A JSON object from a run's file, or a CheckpointError naming the file and what is wrong with it."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing{_dangling(Path(path))}") from None
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is unreadable or damaged ({type(e).__name__})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} is damaged (it holds a {type(data).__name__}, not an object)")
-    return data
+    return atomic.read_json(path, CheckpointError)
 
 
 def read_metrics(run_dir: Path) -> dict:
@@ -251,8 +226,8 @@ def load_tokenizer(run_dir: Path) -> Tokenizer:
     try:
         return Tokenizer.load(Path(run_dir) / TOKENIZER)
     except TokenizerError as e:
-        raise CheckpointError(f"{e}{_dangling(Path(run_dir) / TOKENIZER)}: the run cannot encode or decode text "
-                              "without it; copy it back from a backup of the run, or train a new run") from None
+        raise CheckpointError(f"{e}: the run cannot encode or decode text without it; copy it back from a backup of "
+                              "the run, or train a new run") from None
 
 
 def saved_config_values(run_dir: Path) -> dict:
@@ -267,6 +242,15 @@ def saved_config_values(run_dir: Path) -> dict:
         raise CheckpointError(f"{e}; the run's settings are lost: copy it back from a backup of the run, or train a "
                               "new run") from None
     return raw
+
+
+def training_config(path, overrides, values: dict, restart: bool = False) -> Config:
+    """The config a train command means: defaults, file, --set and flags; for a run that exists (and is not
+    being restarted), its own saved settings take the defaults' place, so `train --run DIR` continues it."""
+    config = load_config(path, overrides, values)
+    if restart or folder_kind(config.run_dir) != "run":
+        return config
+    return load_config(path, overrides, values, base=saved_config_values(config.run_dir))
 
 
 def load_saved_config(run_dir: Path) -> Config:

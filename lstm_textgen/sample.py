@@ -155,10 +155,18 @@ class Generator:
         self.pieces: dict = {}  # (token id, glue) -> (text, glue after), for _Pieces
 
     def sample(self, seeds: list[str], settings: GenerateConfig, random_seeds: list[int],
-               on_piece: Callable[[int, str], None] | None = None) -> list[Sample]:
-        """One continuation per seed (row i draws with random_seeds[i]); on_piece(row, text) streams them."""
+               on_piece: Callable[[int, str], None] | None = None,
+               on_unknown: Callable[[str, list[str]], None] | None = None) -> list[Sample]:
+        """One continuation per seed (row i draws with random_seeds[i]); on_piece(row, text) streams them.
+
+        Every seed is encoded before the first token is drawn: a seed the model cannot use is refused before
+        anything streams, and on_unknown(seed, words) hears of each seed with words outside the vocabulary.
+        """
         settings.check()
         encoded = [encode_seed(self.tokenizer, seed) for seed in seeds]
+        for seed, (_, unknown) in zip(seeds, encoded):
+            if unknown and on_unknown and seed not in seeds[:seeds.index(seed)]:
+                on_unknown(seed, unknown)
         with blas_threads():
             return self._sample(seeds, encoded, settings, random_seeds, on_piece)
 
@@ -199,6 +207,22 @@ class Generator:
                 for seed, out, rs, history, (ids, unknown) in zip(seeds, outputs, random_seeds, histories, encoded)]
 
 
+def seed_phrases(seed: str | None, seeds_file: str | None) -> list[str]:
+    """The seed phrase, then those of a seeds file (one a line, blank lines skipped); refuses none at all."""
+    if seeds_file:
+        try:
+            with open(seeds_file, encoding="utf-8") as f:
+                lines = [line.rstrip("\r\n") for line in f if line.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            raise TextgenError(f"cannot read --seeds-file {seeds_file}: {getattr(e, 'strerror', None) or e}") from None
+        if not lines:
+            raise TextgenError(f"--seeds-file {seeds_file} has no seed phrases; write one a line")
+        return ([seed] if seed is not None else []) + lines
+    if seed is None:
+        raise TextgenError('give a seed phrase with --seed "once upon a time" (or --seeds-file FILE)')
+    return [seed]
+
+
 def new_random_seed() -> int:
     return secrets.randbelow(2**31)
 
@@ -209,7 +233,8 @@ def settings_for(run: Run, **overrides) -> GenerateConfig:
 
 
 def generate_many(run: Run | str | os.PathLike, seeds: list[str], samples: int = 1, random_seed: int | None = None,
-                  on_piece: Callable[[int, str], None] | None = None, **settings) -> list[Sample]:
+                  on_piece: Callable[[int, str], None] | None = None,
+                  on_unknown: Callable[[str, list[str]], None] | None = None, **settings) -> list[Sample]:
     """`samples` continuations of each seed, made as one batch: row i (seeds repeated, each `samples` times)
     draws with random_seed + i. settings are GenerateConfig fields; the rest come from the run's config."""
     if samples < 1:
@@ -220,7 +245,7 @@ def generate_many(run: Run | str | os.PathLike, seeds: list[str], samples: int =
     base = new_random_seed() if random_seed is None else random_seed
     batch = [seed for seed in seeds for _ in range(samples)]
     return Generator(run.tokenizer, run.weights).sample(batch, settings_for(run, **settings),
-                                                        [base + i for i in range(len(batch))], on_piece)
+                                                        [base + i for i in range(len(batch))], on_piece, on_unknown)
 
 
 def generate(run: Run | str | os.PathLike, seed: str, random_seed: int | None = None, **settings) -> str:

@@ -10,6 +10,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from lstm_textgen.atomic import read_json, write_text
 from lstm_textgen.errors import TokenizerError
 from lstm_textgen.values import shown
 
@@ -106,19 +107,11 @@ class Tokenizer:
                 "lowercase": self.lowercase, "vocab": self.vocab, "counts": self.counts}
 
     def save(self, path: Path, version: str) -> None:
-        from lstm_textgen.atomic import write_text
         write_text(path, json.dumps(self.to_json(version), ensure_ascii=False))
 
     @classmethod
     def load(cls, path: Path) -> "Tokenizer":
-        try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise TokenizerError(f"{path} is missing") from None
-        except (OSError, ValueError) as e:
-            raise TokenizerError(f"{path} is unreadable or corrupt ({type(e).__name__})") from None
-        if not isinstance(raw, dict):
-            raise TokenizerError(f"{path} is damaged (it holds a {type(raw).__name__}, not an object)")
+        raw = read_json(path, TokenizerError)
         if raw.get("schema") != SCHEMA_VERSION:
             made, schema = raw.get("lstm_textgen_version", "an unknown version"), raw.get("schema")
             raise TokenizerError(f"{path} has tokenizer schema {shown(schema)} (written by lstm-textgen "

@@ -104,7 +104,7 @@ def test_generate_novelty_errors(tiny_run, tmp_path):
     assert_one_line_error(invoke("generate", "--run", tiny_run, "--seed", "the", "--novelty", "x"),
                           "--novelty takes n-gram sizes")
     assert_one_line_error(invoke("generate", "--run", tiny_run, "--seed", "the", "-i", "--novelty"),
-                          "drop it with --interactive")
+                          "--interactive takes one --seed, without --seeds-file, --samples, --jsonl or --novelty")
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     shutil.rmtree(run / "tokens")

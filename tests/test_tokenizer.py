@@ -105,7 +105,7 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("{", "corrupt"),
+    ("{", "unreadable or damaged"),
     ('{"schema": 99, "lstm_textgen_version": "9.0"}', "schema 99"),
     ('{"schema": 1, "vocab": ["a"], "counts": [1], "level": "word", "lowercase": true}', "not a valid tokenizer"),
 ])

@@ -5,6 +5,42 @@ TensorFlow's autodiff of the same formulas and to Keras' LSTM.
 """
 from __future__ import annotations
 
+import tensorflow as tf
+
+
+def _per_gate_matmul(a, a_masks, weights, parts):  # a (n, k) -> (n, 4 units): gate g sees a * a_masks[g]
+    if a_masks is None:
+        return tf.matmul(a, weights)
+    if not isinstance(a_masks, list):
+        return tf.matmul(a * a_masks, weights)
+    return tf.concat([tf.matmul(a * m, w) for m, w in zip(a_masks, parts)], axis=1)
+
+
+def _per_gate_matmul_t(dz, a_masks, weights, parts):  # dz (n, 4 units) -> d a (n, k): the transpose
+    if a_masks is None:
+        return tf.matmul(dz, weights, transpose_b=True)
+    if not isinstance(a_masks, list):
+        return tf.matmul(dz, weights, transpose_b=True) * a_masks
+    return tf.add_n([tf.matmul(d, w, transpose_b=True) * m for d, m, w in
+                     zip(tf.split(dz, 4, axis=1), a_masks, parts)])
+
+
+def _weight_grad(a, a_masks, dz):  # a (n, k), dz (n, 4 units) -> d weights (k, 4 units)
+    if a_masks is None:
+        return tf.matmul(a, dz, transpose_a=True)
+    if not isinstance(a_masks, list):
+        return tf.matmul(a * a_masks, dz, transpose_a=True)
+    return tf.concat([tf.matmul(a * m, d, transpose_a=True) for m, d in zip(a_masks, tf.split(dz, 4, axis=1))],
+                     axis=1)
+
+
+def _tiled(masks, steps):  # a (batch, k) mask per gate -> the same for the (time * batch, k) rows
+    if masks is None:
+        return None
+    if isinstance(masks, list):
+        return [tf.tile(m, [steps, 1]) for m in masks]
+    return tf.tile(masks, [steps, 1])
+
 
 def lstm_function(in_masks, h_masks, sequences: bool):
     """The LSTM over a window with its backward pass written out, as cuDNN's is: one recurrent matmul (per
@@ -13,46 +49,14 @@ def lstm_function(in_masks, h_masks, sequences: bool):
     in_masks: None, one (batch, features) mask, or four (one per gate); h_masks: None or four (batch, units).
     The function returns the output and the last h and c, from a start state (h0, c0) that gets no gradient.
     """
-    import tensorflow as tf
-
-    def per_gate_matmul(a, a_masks, weights, parts):  # a (n, k) -> (n, 4 units): gate g sees a * a_masks[g]
-        if a_masks is None:
-            return tf.matmul(a, weights)
-        if not isinstance(a_masks, list):
-            return tf.matmul(a * a_masks, weights)
-        return tf.concat([tf.matmul(a * m, w) for m, w in zip(a_masks, parts)], axis=1)
-
-    def per_gate_matmul_t(dz, a_masks, weights, parts):  # dz (n, 4 units) -> d a (n, k): the transpose
-        if a_masks is None:
-            return tf.matmul(dz, weights, transpose_b=True)
-        if not isinstance(a_masks, list):
-            return tf.matmul(dz, weights, transpose_b=True) * a_masks
-        return tf.add_n([tf.matmul(d, w, transpose_b=True) * m for d, m, w in
-                         zip(tf.split(dz, 4, axis=1), a_masks, parts)])
-
-    def weight_grad(a, a_masks, dz):  # a (n, k), dz (n, 4 units) -> d weights (k, 4 units)
-        if a_masks is None:
-            return tf.matmul(a, dz, transpose_a=True)
-        if not isinstance(a_masks, list):
-            return tf.matmul(a * a_masks, dz, transpose_a=True)
-        return tf.concat([tf.matmul(a * m, d, transpose_a=True) for m, d in zip(a_masks, tf.split(dz, 4, axis=1))],
-                         axis=1)
-
-    def tiled(masks, steps):  # a (batch, k) mask per gate -> the same for the (time * batch, k) rows
-        if masks is None:
-            return None
-        if isinstance(masks, list):
-            return [tf.tile(m, [steps, 1]) for m in masks]
-        return tf.tile(masks, [steps, 1])
-
     @tf.custom_gradient
     def run(x, kernel, recurrent, bias, h0, c0):
         steps, batch, features = x.shape[0], tf.shape(x)[1], x.shape[-1]
         units = recurrent.shape[0]
         flat = tf.reshape(x, [-1, features])  # (time * batch, features)
-        x_masks = tiled(in_masks, steps)
+        x_masks = _tiled(in_masks, steps)
         kernels, recurrents = tf.split(kernel, 4, axis=1), tf.split(recurrent, 4, axis=1)
-        projected = tf.unstack(tf.reshape(tf.nn.bias_add(per_gate_matmul(flat, x_masks, kernel, kernels), bias),
+        projected = tf.unstack(tf.reshape(tf.nn.bias_add(_per_gate_matmul(flat, x_masks, kernel, kernels), bias),
                                           [steps, batch, 4 * units]))
         # One sigmoid over all four gates: tanh(z) = 2 sigmoid(2 z) - 1 for the cell input g, so the
         # columns of g are scaled by 2 going in, and the derivative of every gate is s (1 - s) * slope.
@@ -62,7 +66,7 @@ def lstm_function(in_masks, h_masks, sequences: bool):
         h, c = h0, c0
         saved = []  # per step: h before, c before, the gates i, f, g, o, tanh(c) and d gates / d z
         for t in range(steps):
-            s_ = tf.sigmoid((projected[t] + per_gate_matmul(h, h_masks, recurrent, recurrents)) * scale)
+            s_ = tf.sigmoid((projected[t] + _per_gate_matmul(h, h_masks, recurrent, recurrents)) * scale)
             i, f, g2, o = tf.split(s_, 4, axis=1)
             g = 2.0 * g2 - 1.0
             c_before, h_before = c, h
@@ -84,11 +88,11 @@ def lstm_function(in_masks, h_masks, sequences: bool):
                 dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
                 dzs[t] = tf.concat([dc * g, dc * c_before, dc * i, dh * tanh_c], axis=1) * d_gates
                 dc = dc * f
-                dh = per_gate_matmul_t(dzs[t], h_masks, recurrent, recurrents)
+                dh = _per_gate_matmul_t(dzs[t], h_masks, recurrent, recurrents)
             dz = tf.concat(dzs, axis=0)  # (time * batch, 4 units), rows in the order of flat
             h_before = tf.concat([s_[0] for s_ in saved], axis=0)
-            dx = tf.reshape(per_gate_matmul_t(dz, x_masks, kernel, kernels), [steps, batch, features])
-            return (dx, weight_grad(flat, x_masks, dz), weight_grad(h_before, tiled(h_masks, steps), dz),
+            dx = tf.reshape(_per_gate_matmul_t(dz, x_masks, kernel, kernels), [steps, batch, features])
+            return (dx, _weight_grad(flat, x_masks, dz), _weight_grad(h_before, _tiled(h_masks, steps), dz),
                     tf.reduce_sum(dz, axis=0), None, None)
         return (output, tf.stop_gradient(h), tf.stop_gradient(c)), grad
     return run
@@ -102,8 +106,6 @@ def softmax_cross_entropy(x, kernel, bias, targets):
     over the (n, vocab) array, which for a vocabulary of thousands is most of a CPU step. The loss is
     -log p[target], with p floored at float32's smallest normal number (a loss past 87 is capped).
     """
-    import tensorflow as tf
-
     @tf.custom_gradient
     def loss_of(x, kernel, bias):
         probs = tf.nn.softmax(tf.nn.bias_add(tf.matmul(x, kernel), bias))  # (n, vocab)

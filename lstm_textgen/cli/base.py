@@ -1,0 +1,85 @@
+"""The root command group, the run option, and how errors and streamed text reach the terminal."""
+from __future__ import annotations
+
+import errno
+import logging
+import sys
+from contextlib import contextmanager
+
+import click
+
+from lstm_textgen import __version__
+from lstm_textgen.errors import TextgenError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@contextmanager
+def user_errors():
+    """Turn a user's mistake into one `Error:` line (at the start of a line) and exit 1; --debug keeps the
+    traceback."""
+    context = click.get_current_context()
+    debug = context.find_root().params.get("debug")
+    try:
+        yield
+    except (TextgenError, KeyboardInterrupt, OSError, MemoryError) as e:
+        message = _user_message(e)
+        if debug or message is None:
+            raise
+        if context.meta.get("open_line"):  # a streamed text ended mid-line
+            click.echo()
+        if isinstance(e, KeyboardInterrupt):  # after the terminal's ^C
+            click.echo(f"\nError: {message}", err=True)
+            sys.exit(130)
+        raise click.ClickException(" ".join(message.split("\n"))) from None
+
+
+def _user_message(error: BaseException) -> str | None:
+    """The one line for an error that is the user's or the machine's, not a bug (None: a bug)."""
+    if isinstance(error, TextgenError):
+        return str(error)
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(error, MemoryError):
+        return ("out of memory; lower model.units, embedding.dim, data.max_vocab, train.batch_size or "
+                "data.window_size, or close other programs")
+    # a full disk or a folder that turned read-only is the machine's state, not a bug
+    if error.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM):
+        where = f" writing {error.filename}" if error.filename else ""
+        return f"{error.strerror}{where}; free some space or choose a writable --run"
+    return None
+
+
+def stream(piece: str) -> None:
+    """Print a piece of streamed text, remembering whether its line is still open (for an error after it)."""
+    click.echo(piece, nl=False)
+    if piece:
+        click.get_current_context().meta["open_line"] = not piece.endswith("\n")
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="lstm-textgen")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+def cli(debug):
+    """Train an LSTM next-word model on your own text and generate new text from a seed phrase."""
+    logger = logging.getLogger("lstm_textgen")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+        logger.setLevel(logging.INFO)
+
+
+class _StderrHandler(logging.Handler):
+    """Library progress messages to whatever sys.stderr is now, above any tqdm bar."""
+
+    def emit(self, record):
+        from tqdm import tqdm
+
+        tqdm.write(self.format(record), file=sys.stderr)
+
+
+
+def run_option(f):
+    return click.option("run_dir", "--run", "-r", required=True, metavar="DIR",
+                        help="Run directory written by train.")(f)
+
+

@@ -1,0 +1,76 @@
+"""lstm-textgen evaluate, plot, info and runs: reading trained runs back."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from lstm_textgen.cli.base import cli, run_option, user_errors
+from lstm_textgen.errors import TextgenError
+
+
+@cli.command(short_help="Score a run on held-out text.")
+@run_option
+@click.argument("files", nargs=-1, required=True)
+@click.option("as_json", "--json", is_flag=True, help="Print the figures as one JSON object.")
+def evaluate(run_dir, files, as_json):
+    """Score a run on held-out text FILES: perplexity, accuracy, OOV rate, unigram baseline."""
+    from lstm_textgen.rundir import load_run
+
+    with user_errors():
+        run = load_run(run_dir)
+        from lstm_textgen.quiet import quiet_tensorflow
+
+        quiet_tensorflow()
+        from lstm_textgen.evaluate import evaluate as evaluate_run, format_report
+
+        report = evaluate_run(run, list(files))
+    click.echo(json.dumps(report) if as_json else format_report(report))
+
+
+@cli.command(short_help="Plot the loss curves of one or more runs.")
+@click.option("run_dirs", "--run", "-r", multiple=True, metavar="DIR",
+              help="Run directory; repeat it, or list more DIRs after it, to compare runs.")
+@click.argument("more_runs", nargs=-1, metavar="[DIR]...")
+@click.option("out", "-o", "--out", metavar="FILE",
+              help="Image to write (.png, .svg, .pdf); default DIR/curves.png for one run, curves.png for several.")
+def plot(run_dirs, more_runs, out):
+    """Draw loss and validation perplexity per epoch of one or more runs on one figure."""
+    from pathlib import Path
+
+    from lstm_textgen.curves import plot_runs
+    from lstm_textgen.rundir import CURVES
+
+    with user_errors():
+        runs = [Path(d) for d in (*run_dirs, *more_runs)]
+        if not runs:
+            raise TextgenError("give a run directory: lstm-textgen plot --run runs/NAME [DIR ...]")
+        target = Path(out) if out else (runs[0] / CURVES if len(runs) == 1 else Path(CURVES))
+        plot_runs(runs, target)
+    click.echo(f"Wrote {target}")
+
+
+@cli.command(short_help="Summarise a run directory.")
+@run_option
+@click.option("as_json", "--json", is_flag=True, help="Print the summary as one JSON object.")
+def info(run_dir, as_json):
+    """Summarise a run: corpus, tokenizer, layers and parameters, training figures, files and sizes."""
+    from lstm_textgen.report import format_info, run_info
+
+    with user_errors():
+        summary = run_info(run_dir)
+    click.echo(json.dumps(summary, indent=2) if as_json else format_info(summary))
+
+
+@cli.command(short_help="List the runs under FOLDER (default runs/).")
+@click.argument("folder", default="runs", required=False)
+def runs(folder):
+    """List the runs under FOLDER (default runs/): corpus, epochs, best val perplexity, size, last change."""
+    from lstm_textgen.report import format_runs_table, list_runs
+
+    with user_errors():
+        rows = list_runs(folder)
+    if not rows:
+        click.echo(f"No runs under {folder}; train one with: lstm-textgen train CORPUS --run {folder}/NAME")
+        return
+    click.echo(format_runs_table(rows))

@@ -1,0 +1,43 @@
+"""lstm-textgen train."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from lstm_textgen.cli.base import cli, user_errors
+
+
+@cli.command(short_help="Train a model on CORPUS into a run directory.")
+@click.argument("corpus", required=False)
+@click.option("config_path", "-c", "--config", type=click.Path(dir_okay=False),
+              help="YAML config file (defaults: configs/default.yaml shows them).")
+@click.option("overrides", "--set", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value, e.g. --set model.units=128 (repeatable).")
+@click.option("run_dir", "--run", metavar="DIR", help="Run directory (train.run_dir; default runs/<corpus name>).")
+@click.option("--restart", "mode", flag_value="restart", help="Delete the run already in DIR and start over.")
+@click.option("--resume", "mode", flag_value="resume", help="Only continue the run in DIR; never start a new one.")
+def train(corpus, config_path, overrides, run_dir, mode):
+    """Train a model on CORPUS (a file, folder or glob) and save it to a run directory.
+
+    Run the same command again to continue an interrupted run where it stopped.
+    """
+    from lstm_textgen.quiet import quiet_tensorflow
+    from lstm_textgen.resume import Stopped
+    from lstm_textgen.rundir import read_metrics, training_config
+
+    with user_errors():
+        values = {key: value for key, value in (("data.corpus", corpus), ("train.run_dir", run_dir)) if value}
+        config = training_config(config_path, overrides, values, restart=mode == "restart")
+        quiet_tensorflow()
+        from lstm_textgen.training import train as train_model  # TensorFlow loads here
+
+        try:
+            run = train_model(config, mode or "auto")
+        except Stopped as stopped:
+            click.echo(str(stopped), err=True)
+            sys.exit(130)
+        metrics = read_metrics(run)
+    click.echo(f"Saved run to {run} (best val perplexity {metrics['best_val_perplexity']:.2f} "
+               f"after epoch {metrics['best_epoch']}, {metrics['tokens_per_second']:,.0f} tokens/s)")
+    click.echo(f"Generate with: lstm-textgen generate --run {run} --seed \"...\"")
