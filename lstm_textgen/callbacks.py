@@ -276,8 +276,9 @@ class EpochLine(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         row = self.session.state.rows[-1]
         val = "-" if row["val_loss"] is None else f"{row['val_loss']:.4f}"
+        ppl = row["val_perplexity"]
         log.info(f"epoch {row['epoch']}/{self.epochs}: loss {row['loss']:.4f}, accuracy {row['accuracy']:.4f}, "
-                 f"val_loss {val}, val perplexity {row['val_perplexity']:,.2f}, "
+                 f"val_loss {val}, val perplexity {f'{ppl:,.2f}' if ppl < 1e7 else f'{ppl:.3g}'}, "
                  f"{row['tokens_per_second']:,.0f} tokens/s, {row['seconds']:,.1f} s")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,25 @@ def tiny_run(tmp_path_factory) -> Path:
     corpus = folder / "corpus.txt"
     corpus.write_text(TINY_TEXT, encoding="utf-8")
     return train_tiny(corpus, folder / "run", "train.epochs=2")
+
+
+@pytest.fixture(scope="session")
+def run(tiny_run):
+    """The tiny run, loaded (for the tests that only read it)."""
+    from lstm_textgen.rundir import load_run
+
+    return load_run(tiny_run)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def two_runs(tiny_run, tmp_path):
+    """runs/a (the tiny run, 2 epochs) and runs/group/b (a copy with a made-up third epoch)."""
+    a, b = tmp_path / "runs" / "a", tmp_path / "runs" / "group" / "b"
+    shutil.copytree(tiny_run, a)
+    shutil.copytree(tiny_run, b)
+    with open(b / "history.csv", "a") as f:
+        f.write("3,1.5,0.5,1.0,0.6,2.718281828459045,0.1,1000.0\n")
+    return a, b

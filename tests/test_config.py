@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from lstm_textgen.config import Config, load_config, parse_override
-from lstm_textgen.errors import ConfigError
+from lstm_textgen.config import GenerateConfig
+from lstm_textgen.errors import ConfigError, TextgenError
 
 from conftest import REPO
 
@@ -166,3 +167,24 @@ def test_saved_config_round_trips(tmp_path):
     path.write_text(config_yaml(config, "0.1.0"))
     assert yaml.safe_load(path.read_text())["lstm_textgen"]["schema"] == 1
     assert load_config(path) == config
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"temperature": 0.0}, "--temperature must be > 0"),
+    ({"top_p": 0.0}, "--top-p must be in (0, 1]"),
+    ({"top_p": 1.01}, "--top-p must be in (0, 1]"),
+    ({"top_k": -1}, "--top-k must be >= 0"),
+    ({"length": -1}, "--length must be >= 0"),
+    ({"repetition_penalty": 0.0}, "--repetition-penalty must be > 0"),
+    ({"no_repeat_ngram_size": -1}, "--no-repeat-ngram-size must be >= 0"),
+    ({"min_length": 9, "length": 5}, "--min-length 9 is more than --length 5"),
+    ({"stop_newlines": -1}, "--stop-newlines must be >= 0"),
+])
+def test_settings_refuse_bad_values(changes, fragment):
+    with pytest.raises(TextgenError, match=None) as caught:
+        GenerateConfig(**changes).check(flag)
+    assert fragment in str(caught.value)

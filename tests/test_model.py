@@ -1,4 +1,5 @@
-"""The Sequential stack: named layers, the reference model exactly, both objectives, save and reload."""
+"""The Sequential stack (named layers, the reference model exactly, both objectives, save and reload) and the
+training variants: stateful layers carrying their state, a tied output, and the plain stack that is saved."""
 import keras
 import numpy as np
 import pytest
@@ -6,7 +7,9 @@ import pytest
 from lstm_textgen.config import TrainConfig, load_config
 from lstm_textgen.model import build_model, compile_model
 
-from conftest import REPO
+from lstm_textgen.rundir import load_run
+
+from conftest import REPO, train_tiny
 
 
 def test_reference_model_is_the_design_stack():
@@ -111,3 +114,63 @@ def test_sgd_with_a_global_clipnorm_steps_lr_times_the_clipped_norm(unrolled):
     model.train_on_batch(x, x + 5)
     step = np.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(model.get_weights(), before)))
     assert step == pytest.approx(2.0 * 1.0e-3, rel=1e-4)
+
+
+TINY_MODEL = ["model.units=8", "model.dense_units=8", "embedding.dim=8", "data.window_size=5", "train.batch_size=3"]
+
+
+def build(overrides, vocab=12):
+    from lstm_textgen.model import Models, build_model, compile_model
+
+    config = load_config(None, TINY_MODEL + overrides)
+    plain = build_model(config.model, vocab, config.embedding.dim)
+    model = Models(plain, config.model, config.train).training
+    compile_model(model, config.train)
+    return config, plain, model
+
+
+def test_the_stateful_model_carries_its_state_from_batch_to_batch():
+    """Window 2 after window 1 is scored as the plain model scores the two windows as one sequence."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    _, plain, model = build(["train.stateful=true"])
+    ids = np.random.default_rng(0).integers(2, 12, size=(3, 10)).astype(np.int32)
+    first = model.predict_on_batch(ids[:, :5])
+    second = model.predict_on_batch(ids[:, 5:])
+    whole = np.asarray(plain(ids, training=False))
+    np.testing.assert_allclose(first, whole[:, :5], atol=1e-5)
+    np.testing.assert_allclose(second, whole[:, 5:], atol=1e-5)
+    from lstm_textgen.model import reset_streams
+    reset_streams(model)
+    np.testing.assert_allclose(model.predict_on_batch(ids[:, 5:]), np.asarray(plain(ids[:, 5:])), atol=1e-5)
+
+
+def test_tied_output_gets_gradients_into_the_embedding():
+    import tensorflow as tf
+
+    _, plain, model = build(["model.tie_weights=true"])
+    assert model.count_params() == plain.count_params() - 8 * 12  # no output kernel of its own
+    inputs, targets = np.full((2, 5), 2, np.int32), np.full((2, 5), 3, np.int32)
+    embedding = model.get_layer("embedding").embeddings
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(targets, model(inputs, training=True)))
+    grad = tf.convert_to_tensor(tape.gradient(loss, embedding)).numpy()
+    assert np.abs(grad[3]).sum() > 0 and np.abs(grad[7]).sum() > 0  # rows never fed in: only the output reaches them
+
+
+@pytest.mark.parametrize("extra", [["model.tie_weights=true"], ["train.stateful=true"],
+                                   ["train.stateful=true", "model.tie_weights=true", "model.rnn=gru", "model.layers=2"]])
+def test_the_saved_model_is_the_plain_stack(tiny_corpus, tmp_path, extra):
+    run = load_run(train_tiny(tiny_corpus, tmp_path / "run", *extra, "train.batch_size=3"))
+    model = run.model
+    assert [type(layer).__name__ for layer in model.layers][-1] == "Dense"
+    assert not any(getattr(layer, "stateful", False) for layer in model.layers)
+    layers = {layer["config"]["name"]: layer for layer in run.weights.layers}  # as the numpy stepper reads them
+    embedding, kernel = layers["embedding"]["weights"]["vars"][0], layers["next_word"]["weights"]["vars"][0]
+    if "model.tie_weights=true" in extra:
+        np.testing.assert_array_equal(kernel, embedding.T)
+    ids = run.tokenizer.encode("the cat sat on the")
+    from lstm_textgen.fast.stepper import Stepper, softmax
+    _, logits = Stepper(run.weights).prefill([ids])
+    np.testing.assert_allclose(softmax(logits)[0], np.asarray(model(np.array([ids])))[0, -1], atol=1e-5)

@@ -11,10 +11,9 @@ from lstm_textgen.config import load_config
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.monitor import CurvesWriter, SampleWriter, format_samples, monitoring_callbacks
 
-from conftest import TINY_SETTINGS, train_tiny
-from test_report import drawn_lines
+from conftest import PNG_SIGNATURE, TINY_SETTINGS, train_tiny
+from test_curves import drawn_lines
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def history_rows(run_dir):

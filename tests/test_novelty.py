@@ -90,14 +90,23 @@ def test_generate_novelty_on_a_run(tiny_run):
     assert "novelty" not in json.loads(without.stdout)
 
 
-def test_random_text_is_mostly_new(tiny_run):
-    from lstm_textgen.rundir import load_run
+def test_copy_rates_on_a_runs_own_corpus_are_exactly_the_brute_force_ones(tiny_run):
+    """Random words around a span copied from the training tokens: the rates and the span are what a plain
+    search of the corpus finds, neither 0 nor 1."""
     from lstm_textgen.novelty import load_corpus_index
+    from lstm_textgen.rundir import load_run
     run = load_run(tiny_run)
+    corpus = load_corpus_index(run)
     rng = np.random.default_rng(1)
-    random_text = list(rng.integers(2, run.tokenizer.vocab_size, 60))
-    report = novelty(random_text, load_corpus_index(run))
-    assert report["copy_rate"][4] < 1.0 and report["copy_rate"][8] < 0.5
+    copied = list(corpus.ids[100:112])
+    text = list(rng.integers(2, run.tokenizer.vocab_size, 10)) + copied + list(rng.integers(2, run.tokenizer.vocab_size, 10))
+    report = novelty(text, corpus, ns=(4, 8))
+    matched = brute_match_lengths(corpus.ids, text)
+    for n in (4, 8):
+        starts = range(len(text) - n + 1)
+        assert report["copy_rate"][n] == pytest.approx(np.mean([matched[i] >= n for i in starts]))
+        assert 0.0 < report["copy_rate"][n] < 1.0
+    assert report["longest_copied_span"] == max(matched) >= 12
 
 
 def test_generate_novelty_errors(tiny_run, tmp_path):

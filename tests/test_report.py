@@ -1,7 +1,6 @@
-"""Reading runs back: `plot` over several runs, `info` on one, `runs` over a folder; none of them loads TensorFlow."""
+"""Reading runs back: `info` on one, `runs` over a folder (a damaged run listed beside the others); neither
+loads TensorFlow."""
 import json
-from dataclasses import dataclass
-import math
 import shutil
 import subprocess
 import sys
@@ -9,95 +8,9 @@ import sys
 import pytest
 
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.curves import best_epoch, draw_curves, plot_runs, read_history
 from lstm_textgen.report import list_runs, run_info
 
 from test_cli import assert_one_line_error, invoke
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def two_runs(tiny_run, tmp_path):
-    """runs/a (the tiny run, 2 epochs) and runs/group/b (a copy with a made-up third epoch)."""
-    a, b = tmp_path / "runs" / "a", tmp_path / "runs" / "group" / "b"
-    shutil.copytree(tiny_run, a)
-    shutil.copytree(tiny_run, b)
-    with open(b / "history.csv", "a") as f:
-        f.write("3,1.5,0.5,1.0,0.6,2.718281828459045,0.1,1000.0\n")
-    return a, b
-
-
-@dataclass
-class Curve:
-    """One line as drawn: which run, which metric, and its points."""
-    run: str
-    metric: str  # "loss", "val_loss" or "val_perplexity"
-    epochs: list[float]
-    values: list[float]
-
-
-def drawn_lines(fig, labels: list[str]) -> list[Curve]:
-    """The metric lines of a draw_curves figure (their gid names the metric), read back in run order."""
-    curves = []
-    for ax in fig.axes:
-        lines = [line for line in ax.get_lines() if line.get_gid()]
-        per_run = len(lines) // len(labels)
-        curves += [Curve(labels[i // per_run], line.get_gid(), [float(x) for x in line.get_xdata()],
-                         [float(y) for y in line.get_ydata()]) for i, line in enumerate(lines)]
-    return curves
-
-
-def test_plot_draws_every_run_with_one_point_per_epoch(two_runs, tmp_path):
-    a, b = two_runs
-    out = tmp_path / "compare.png"
-    plot_runs([a, b], out)
-    curves = drawn_lines(draw_curves([read_history(a), read_history(b)], [str(a), str(b)]), [str(a), str(b)])
-    points = {(c.run, c.metric): c.epochs for c in curves}
-    for metric in ("loss", "val_loss", "val_perplexity"):
-        assert points[(str(a), metric)] == [1.0, 2.0]
-        assert points[(str(b), metric)] == [1.0, 2.0, 3.0]
-    third = next(c for c in curves if c.run == str(b) and c.metric == "val_perplexity")
-    assert third.values[-1] == pytest.approx(2.718281828459045)
-    assert out.read_bytes()[:8] == PNG_SIGNATURE
-    import matplotlib.image
-    assert matplotlib.image.imread(out).shape[2] in (3, 4)
-
-
-def test_best_epoch_is_the_first_lowest_val_loss():
-    assert best_epoch({"epoch": [1, 2, 3, 4], "val_loss": [3.0, 2.0, float("nan"), 2.0]}) == 2
-    assert best_epoch({"epoch": [1], "val_loss": [float("nan")]}) is None
-    assert best_epoch({}) is None
-
-
-def test_history_reads_missing_values_as_nan(tmp_path):
-    (tmp_path / "history.csv").write_text("epoch,loss,val_loss,val_perplexity\n1,2.0,,inf\n")
-    history = read_history(tmp_path)
-    assert history["loss"] == [2.0]
-    assert math.isnan(history["val_loss"][0]) and math.isnan(history["val_perplexity"][0])
-
-
-def test_plot_command_compares_runs(two_runs, tmp_path):
-    a, b = two_runs
-    result = invoke("plot", "--run", a, b, "-o", tmp_path / "both.svg", catch_exceptions=False)
-    assert result.exit_code == 0 and f"Wrote {tmp_path / 'both.svg'}" in result.output
-    assert (tmp_path / "both.svg").read_text().lstrip().startswith("<?xml")
-    result = invoke("plot", "--run", a, "--run", b, catch_exceptions=False)  # several: ./curves.png
-    assert result.exit_code == 0 and (tmp_path / "curves.png").read_bytes()[:8] == PNG_SIGNATURE
-    (a / "curves.png").unlink()
-    result = invoke("plot", "--run", a, catch_exceptions=False)  # one: DIR/curves.png
-    assert result.exit_code == 0 and (a / "curves.png").read_bytes()[:8] == PNG_SIGNATURE
-
-
-def test_plot_errors(two_runs, tmp_path):
-    a, _ = two_runs
-    assert_one_line_error(invoke("plot", "--run", tmp_path), "is not an lstm-textgen run directory")
-    assert_one_line_error(invoke("plot", "--run", a, "--run", tmp_path / "nope"), "nope does not exist")
-    assert_one_line_error(invoke("plot", "--run", a / "config.yaml"), "is a file, not a run directory")
-    assert_one_line_error(invoke("plot"), "give a run directory")
-    assert_one_line_error(invoke("plot", "--run", a, "-o", tmp_path / "x.docx"), "cannot write a .docx figure")
-    (a / "history.csv").unlink()
-    assert_one_line_error(invoke("plot", "--run", a), "has no finished epoch yet")
 
 
 def test_info_prints_the_summary(tiny_run):

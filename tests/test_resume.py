@@ -247,3 +247,40 @@ def test_a_half_trained_run_continues_with_the_command_generate_suggests(tiny_co
     assert "Resuming" in result.stderr
     assert [float(r["val_loss"]) for r in history(run)] == pytest.approx([float(r["val_loss"]) for r in whole],
                                                                         rel=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", [["train.stateful=true"], ["train.stateful=true", "model.tie_weights=true"]])
+def test_stateful_run_stopped_mid_epoch_resumes_exactly(tiny_corpus, tmp_path, monkeypatch, extra):
+    from lstm_textgen.callbacks import Backup
+    from lstm_textgen.resume import Stopped
+
+    settings = [*extra, "train.batch_size=3", "train.epochs=2", "train.steps_per_epoch=6", "model.dropout=0.2"]
+    whole = history(train_tiny(tiny_corpus, tmp_path / "whole", *settings))
+    original = Backup.on_train_batch_end
+
+    def stop_at_step_9(self, batch, logs=None):  # the middle of epoch 2, with the state carried 3 batches
+        self.session.stop_requested = self.session.state.global_step == 9
+        original(self, batch, logs)
+
+    monkeypatch.setattr(Backup, "on_train_batch_end", stop_at_step_9)
+    with pytest.raises(Stopped):
+        train_tiny(tiny_corpus, tmp_path / "parts", *settings)
+    monkeypatch.setattr(Backup, "on_train_batch_end", original)
+    parts = history(train_tiny(tiny_corpus, tmp_path / "parts", *settings))
+    for name in ("loss", "val_loss"):
+        assert [float(r[name]) for r in parts] == pytest.approx([float(r[name]) for r in whole], rel=1e-6)
+
+
+def test_a_damaged_state_of_a_tied_stateful_run_falls_back_to_its_plain_epoch_checkpoint(tiny_corpus, tmp_path):
+    import json
+
+    settings = ["train.stateful=true", "model.tie_weights=true", "train.batch_size=3"]
+    run = train_tiny(tiny_corpus, tmp_path / "run", *settings, "train.epochs=2")
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    (run / "checkpoints" / state["weights"]).write_bytes(b"not hdf5")
+    before = history(run)
+    train_tiny(tiny_corpus, run, *settings, "train.epochs=3")
+    after = history(run)
+    assert [r["epoch"] for r in after] == ["1", "2", "3"] and after[:2] == before
+    assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] == 3

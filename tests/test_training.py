@@ -232,24 +232,6 @@ def test_plateau_schedule_lowers_the_rate_logs_it_and_survives_resume(tiny_corpu
     assert [float(r["val_loss"]) for r in parts] == pytest.approx([float(r["val_loss"]) for r in whole], rel=1e-5)
 
 
-def test_plateau_min_delta_counts_only_improvements_larger_than_it():
-    """Keras' min_delta: 5.0 -> 4.95 is not better by 0.1, so the rate drops; the best stays 5.0, and 4.85
-    (0.15 below it) is better."""
-    import keras
-
-    from lstm_textgen.callbacks import Plateau
-    from lstm_textgen.resume import TrainingState
-
-    optimizer, state = keras.optimizers.Adam(learning_rate=1.0), TrainingState()
-    plateau = Plateau(None, patience=1, factor=0.5, min_learning_rate=0.0, min_delta=0.1)
-    rates = []
-    for loss in [5.0, 4.95, 4.85, 4.8, None]:
-        plateau.update(optimizer, state, loss)
-        rates.append(state.learning_rate)
-    assert rates == [1.0, 0.5, 0.5, 0.25, 0.125]  # no validation (None) is no improvement either
-    assert state.lr_best == 4.85
-
-
 def test_plateau_min_delta_from_the_config_lowers_the_rate_of_a_run_that_improves_slowly(tiny_corpus, tmp_path):
     settings = ["train.reduce_lr_patience=1", "train.reduce_lr_factor=0.5", "train.reduce_lr_min_delta=0.5",
                 "train.early_stopping_patience=null", "train.epochs=4"]

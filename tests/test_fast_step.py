@@ -4,7 +4,6 @@ import pytest
 
 from lstm_textgen.config import Config, load_config
 from lstm_textgen.model import build_model, compile_model
-from lstm_textgen.fast.lstm import softmax_cross_entropy
 from lstm_textgen.fast.step import (_lstm, features, head_weights, unrolled_blocker,
                                    use_unrolled_step)
 
@@ -56,23 +55,6 @@ def test_forward_equals_the_keras_model(objective, layers):
     if objective == "sequence":
         logits = logits.reshape(WINDOW, BATCH, VOCAB).transpose(1, 0, 2)  # time-major -> (batch, time, vocab)
     np.testing.assert_allclose(tf.nn.softmax(logits).numpy(), probs, atol=1e-6)
-
-
-def test_softmax_cross_entropy_and_its_gradients_match_tensorflow():
-    rng = np.random.default_rng(1)
-    x = tf.constant(rng.normal(0, 1, (40, 16)).astype("float32"))
-    kernel = tf.constant(rng.normal(0, 2, (16, VOCAB)).astype("float32"))
-    bias = tf.constant(rng.normal(0, 1, VOCAB).astype("float32"))
-    targets = tf.constant(rng.integers(0, VOCAB, 40).astype("int32"))
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch([x, kernel, bias])
-        ours, probs = softmax_cross_entropy(x, kernel, bias, targets)
-        logits = x @ kernel + bias
-        theirs = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits))
-    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
-    np.testing.assert_allclose(probs.numpy(), tf.nn.softmax(logits).numpy(), atol=1e-7)
-    for a, b in zip(tape.gradient(ours, [x, kernel, bias]), tape.gradient(theirs, [x, kernel, bias])):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize("objective,layers,clipnorm", [("last", 1, None), ("sequence", 2, None), ("last", 1, 0.05)])

@@ -1,0 +1,69 @@
+"""The run-directory callbacks on their own: the plateau schedule's rule, early stopping, the time budget and a
+diverging loss."""
+import keras
+import pytest
+
+from lstm_textgen.callbacks import EarlyStop, Session, StepCounter, TimeBudget
+from lstm_textgen.errors import TrainingError
+from lstm_textgen.resume import TrainingState
+
+
+def tiny_model():
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.stop_training = False  # as fit() sets it before the first callback
+    return model
+
+
+def test_early_stop_counts_the_epochs_since_the_best_and_stops_at_the_patience(tmp_path):
+    state = TrainingState(epoch=0)
+    stop = EarlyStop(Session(tmp_path, state, 1, 1), patience=2)
+    stop.set_model(tiny_model())
+    for epoch, best in enumerate([1, 2, 2, 2]):  # the best val_loss came at epochs 1 and 2, then none
+        state.epoch, state.best_epoch = epoch + 1, best
+        stop.on_epoch_end(epoch)
+        assert state.wait == epoch + 1 - best
+        assert stop.model.stop_training == (state.wait >= 2) == state.stopped_early
+
+
+def test_the_time_budget_counts_every_session_and_stops_after_the_batch_that_spends_it(tmp_path):
+    state = TrainingState(step=5, spent_seconds=59.9)  # earlier sessions spent all but 0.1 s of a minute
+    session = Session(tmp_path, state, 1, 1)
+    budget = TimeBudget(session, max_minutes=1.0)
+    budget.set_model(tiny_model())
+    budget.on_train_batch_end(0)
+    assert budget.stopped_at is None or budget.stopped_at == 5
+    session.spent_before = 60.0
+    budget.on_train_batch_end(1)
+    assert budget.model.stop_training and budget.stopped_at == 5
+    budget.on_epoch_end(0)
+    assert state.spent_seconds >= 60.0
+    unlimited = TimeBudget(Session(tmp_path, TrainingState(spent_seconds=1e9), 1, 1), max_minutes=None)
+    unlimited.set_model(tiny_model())
+    unlimited.on_train_batch_end(0)
+    assert not unlimited.model.stop_training
+
+
+def test_a_loss_that_is_no_longer_a_number_stops_training_with_what_to_do(tmp_path):
+    """The fused softmax of the unrolled step caps the loss (it never overflows); Keras' step, a GRU or float16
+    can still reach nan or inf, and a run must not go on training on it."""
+    state = TrainingState()
+    counter = StepCounter(Session(tmp_path, state, 10, 2))
+    counter.on_train_batch_end(0, {"loss": 4.2})
+    with pytest.raises(TrainingError, match=r"training diverged: the loss is nan at epoch 1, step 2; .*--set "
+                                            r"train.learning_rate"):
+        counter.on_train_batch_end(1, {"loss": float("nan")})
+
+
+def test_plateau_min_delta_counts_only_improvements_larger_than_it():
+    """Keras' min_delta: 5.0 -> 4.95 is not better by 0.1, so the rate drops; the best stays 5.0, and 4.85
+    (0.15 below it) is better."""
+    from lstm_textgen.callbacks import Plateau
+
+    optimizer, state = keras.optimizers.Adam(learning_rate=1.0), TrainingState()
+    plateau = Plateau(None, patience=1, factor=0.5, min_learning_rate=0.0, min_delta=0.1)
+    rates = []
+    for loss in [5.0, 4.95, 4.85, 4.8, None]:
+        plateau.update(optimizer, state, loss)
+        rates.append(state.learning_rate)
+    assert rates == [1.0, 0.5, 0.5, 0.25, 0.125]  # no validation (None) is no improvement either
+    assert state.lr_best == 4.85

@@ -1,0 +1,136 @@
+"""Sampling rules on fake logits (no Keras): each rule alone, in the order of rules.RULES, as the generator
+draws from them."""
+import numpy as np
+import pytest
+
+from lstm_textgen.config import GenerateConfig
+from lstm_textgen.fast.stepper import softmax
+from lstm_textgen.rules import BANNED, History, apply_rules, weights
+from lstm_textgen.sample import draw_rows
+
+
+def Settings(**values) -> GenerateConfig:
+    """Generation settings with the plain softmax (temperature 1) unless told otherwise."""
+    return GenerateConfig(**{"temperature": 1.0, **values})
+
+
+def sample_next(logits, settings, rng, history=()) -> int:
+    """One token drawn from a row of logits, as the generator draws each row."""
+    row = np.array(logits, dtype=np.float32)[None]
+    return int(draw_rows(row, settings, [rng], [History(history, settings.no_repeat_ngram_size)])[0])
+
+
+def distribution(logits, settings, history=()) -> np.ndarray:
+    """The probabilities a row is drawn from under settings (0 = cannot be drawn)."""
+    row = apply_rules(np.array(logits, dtype=np.float32)[None], settings,
+                      [History(history, settings.no_repeat_ngram_size)])
+    if settings.greedy:
+        return np.eye(row.shape[1])[row.argmax()]
+    probs = weights(row)[0].astype(np.float64)
+    return probs / probs.sum()
+
+
+VOCAB = 12
+
+
+def fake_logits(seed=0, size=VOCAB) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, 2.0, size).astype(np.float32)
+
+
+def draws(logits, settings, n=4000, history=(), seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.array([sample_next(logits, settings, rng, history) for _ in range(n)])
+
+
+def test_plain_distribution_is_the_softmax_without_pad_and_unk():
+    logits = fake_logits()
+    expected = softmax(logits[None].astype(np.float64))[0]
+    expected[list(BANNED)] = 0.0
+    np.testing.assert_allclose(distribution(logits, Settings()), expected / expected.sum(), atol=1e-7)
+
+
+def test_pad_and_unk_are_never_drawn_even_when_likeliest():
+    logits = fake_logits()
+    logits[list(BANNED)] = 50.0
+    for settings in (Settings(), Settings(greedy=True), Settings(top_k=1), Settings(top_p=0.01),
+                     Settings(temperature=0.05)):
+        assert not np.isin(draws(logits, settings, n=300), BANNED).any(), settings
+        assert distribution(logits, settings)[list(BANNED)].sum() == 0.0
+
+
+def test_top_k_keeps_exactly_k_even_with_ties():
+    logits = fake_logits()
+    for k in (1, 3, 7):
+        probs = distribution(logits, Settings(top_k=k))
+        assert (probs > 0).sum() == k
+        allowed = logits.copy()
+        allowed[list(BANNED)] = -np.inf
+        assert set(np.flatnonzero(probs)) == set(np.argsort(-allowed)[:k])
+    tied = np.ones(VOCAB, np.float32)
+    assert (distribution(tied, Settings(top_k=4)) > 0).sum() == 4
+
+
+def test_top_p_keeps_the_smallest_nucleus():
+    probs = np.array([0, 0, 0.05, 0.4, 0.05, 0.3, 0.1, 0.1])
+    logits = np.log(np.where(probs > 0, probs, 1e-30)).astype(np.float32)
+    for top_p, kept in ((0.35, {3}), (0.6, {3, 5}), (0.85, {3, 5, 6, 7}), (0.99, {2, 3, 4, 5, 6, 7})):
+        p = distribution(logits, Settings(top_p=top_p))
+        assert set(np.flatnonzero(p)) == kept, top_p
+        np.testing.assert_allclose(p[sorted(kept)], probs[sorted(kept)] / probs[sorted(kept)].sum(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("size", [300, 10_000])  # a peaked head, and a flat tail wider than the sorted head
+def test_top_p_on_long_rows_matches_a_full_sort(size):
+    for logits in (fake_logits(1, size) * 3, fake_logits(2, size) * 0.01):
+        probs = softmax(logits[None].astype(np.float64))[0]
+        probs[list(BANNED)] = 0.0
+        probs /= probs.sum()
+        order = np.argsort(-probs, kind="stable")
+        need = int(np.searchsorted(np.cumsum(probs[order]), 0.9)) + 1
+        assert (distribution(logits, Settings(top_p=0.9)) > 0).sum() == need
+
+
+def test_greedy_is_the_argmax():
+    logits = fake_logits(3)
+    assert set(draws(logits, Settings(greedy=True, temperature=5.0), n=50)) == {int(np.argmax(logits))}
+
+
+def test_temperature_sharpens_and_flattens():
+    logits = fake_logits(4)
+    cold, plain, hot = (distribution(logits, Settings(temperature=t)) for t in (0.5, 1.0, 2.0))
+    assert cold.max() > plain.max() > hot.max()
+    expected = softmax((logits / 0.5)[None].astype(np.float64))[0]
+    expected[list(BANNED)] = 0.0
+    np.testing.assert_allclose(cold, expected / expected.sum(), atol=1e-7)
+
+
+def test_repetition_penalty_divides_positive_and_multiplies_negative_logits():
+    logits = np.array([0, 0, 2.0, -1.0, 2.0, -1.0], np.float32)
+    probs = distribution(logits, Settings(repetition_penalty=2.0), history=[2, 3])
+    expected = softmax(np.array([[1.0, -2.0, 2.0, -1.0]]))[0]
+    np.testing.assert_allclose(probs[2:], expected, rtol=1e-6)
+
+
+def test_no_repeat_ngram_bans_the_token_that_would_repeat_an_ngram():
+    history = [5, 6, 7, 5, 6]
+    assert History(history, 3).ngram_bans() == [7]
+    assert sorted(History(history, 1).ngram_bans()) == [5, 6, 7]
+    assert History(history, 4).ngram_bans() == []  # (7, 5, 6) never came before
+    logits = np.zeros(VOCAB, np.float32)
+    logits[7] = 10.0
+    assert 7 not in draws(logits, Settings(no_repeat_ngram_size=3), n=200, history=history)
+    assert sample_next(logits, Settings(no_repeat_ngram_size=3, greedy=True), np.random.default_rng(), history) != 7
+
+
+def test_history_keeps_the_ngram_table_current():
+    history = History([1, 2, 3], ngram_size=2)
+    for token in (1, 2):
+        history.append(token)
+    assert sorted(history.ngram_bans()) == [3]  # after ..., 2 the bigram (2, 3) exists
+    assert sorted(history.seen.tolist()) == [1, 2, 3]
+
+
+def test_a_vocabulary_exhausted_by_no_repeat_still_draws_a_real_token():
+    logits = np.zeros(4, np.float32)
+    token = sample_next(logits, Settings(no_repeat_ngram_size=1), np.random.default_rng(0), history=[2, 3])
+    assert token in (2, 3)

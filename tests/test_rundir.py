@@ -1,0 +1,100 @@
+"""The run directory: what makes a folder a run (its marker, or 0.1's stamped files), what is its own and
+alone removed, where it may sit, the saved settings a command continues with, and the checks that name what
+is missing."""
+import json
+import shutil
+
+import pytest
+
+from lstm_textgen.errors import CheckpointError
+from lstm_textgen.rundir import (MARKER, check_outside_corpus, check_run_dir, folder_kind, read_metrics,
+                                 remove_run_files, training_config)
+
+from conftest import REPO, TINY_TEXT
+
+
+def test_what_kind_of_folder(tmp_path, tiny_run):
+    assert folder_kind(tmp_path / "absent") == "absent"
+    (tmp_path / "file").write_text("x")
+    assert folder_kind(tmp_path / "file") == "file"
+    (tmp_path / "empty").mkdir()
+    assert folder_kind(tmp_path / "empty") == "empty"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("model: {units: 3}\n")  # a person's own config.yaml, and a tokenizer.json
+    (mine / "tokenizer.json").write_text('{"vocab": []}')
+    assert folder_kind(mine) == "other"
+    assert folder_kind(tiny_run) == "run" and (tiny_run / MARKER).is_file()
+    old = tmp_path / "old"
+    shutil.copytree(REPO / "tests" / "fixtures" / "run_v0_1_word", old)
+    assert not (old / MARKER).exists() and folder_kind(old) == "run"  # 0.1 wrote no marker
+    (old / "tokenizer.json").write_text('{"vocab": []}')  # without 0.1's stamp in it, it is not one
+    assert folder_kind(old) == "other"
+
+
+def test_removing_a_run_removes_only_its_own_names(tmp_path, tiny_run):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "tensorboard" / "train").mkdir(parents=True)
+    (run / "tensorboard" / "train" / "events.out.tfevents.1.host").write_bytes(b"")
+    mine = ["notes.txt", ".notes.personal.txt", "checkpoints/my_model.keras.bak", "tokens/extra.npy",
+            "tensorboard/my_plot.png"]
+    for name in mine:
+        (run / name).write_text("mine")
+    remove_run_files(run)
+    left = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
+    assert left == sorted(mine)
+
+
+def test_a_run_never_sits_where_its_corpus_is_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "books").mkdir()
+    (tmp_path / "books" / "a.txt").write_text(TINY_TEXT)
+    allowed = [("runs/x", "books/*.txt"), ("books/run", "books/*.txt"), ("runs/books", "books"), ("x", "*.txt"),
+               ("runs/y", "*.txt")]
+    refused = [("books/run", "books/**/*.txt", "where the corpus glob"), ("books/run", "books", "inside the corpus"),
+               ("books/r", "books/*/*.txt", "where the corpus glob"), ("runs/z", ".", "inside the corpus folder ."),
+               ("books", "books/a.txt", "the corpus books/a.txt is inside the run directory")]
+    for run, corpus in allowed:
+        check_outside_corpus(tmp_path / run, corpus)
+    for run, corpus, message in refused:
+        with pytest.raises(CheckpointError, match=message):
+            check_outside_corpus(tmp_path / run, corpus)
+
+
+def test_a_train_command_on_a_run_continues_with_its_saved_settings(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    config = training_config(None, ["train.epochs=5"], {"train.run_dir": str(run)})
+    assert (config.model.units, config.train.epochs) == (8, 5)  # its own units, the new epochs
+    assert config.data.corpus == json.loads((run / "metrics.json").read_text())["corpus"]
+    restart = training_config(None, [], {"train.run_dir": str(run)}, restart=True)
+    assert restart.model.units == 128  # a restart starts from the defaults
+    assert training_config(None, [], {"train.run_dir": str(tmp_path / "new")}).model.units == 128
+
+
+def test_metrics_of_the_wrong_type_are_left_out(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "best_val_perplexity": "low", "epochs": -1}))
+    read = read_metrics(run)
+    assert "best_val_perplexity" not in read and "epochs" not in read and read["corpus"] == metrics["corpus"]
+    (run / "metrics.json").write_text("[]")
+    assert read_metrics(run) == {}
+
+
+def test_a_missing_model_names_the_command_that_brings_it_back(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    best = json.loads((run / "metrics.json").read_text())["best_epoch"]
+    (run / "model.keras").unlink()
+    with pytest.raises(CheckpointError, match=f"cp {run}/checkpoints/epoch_{best:03d}.keras {run}/model.keras"):
+        check_run_dir(run)
+    shutil.rmtree(run / "checkpoints")
+    with pytest.raises(CheckpointError, match=f"train the run on with: lstm-textgen train --run {run}"):
+        check_run_dir(run)
+    for name in ("history.csv", "metrics.json"):
+        (run / name).unlink()
+    with pytest.raises(CheckpointError, match=f"continue its training with: lstm-textgen train --run {run}"):
+        check_run_dir(run)

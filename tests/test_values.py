@@ -1,0 +1,81 @@
+"""Config values: YAML read with a bound on what its aliases expand to, --set KEY=VALUE, typed conversion that
+refuses nan and inf, declared ranges, and messages that never echo a whole value."""
+import pytest
+
+from lstm_textgen.errors import ConfigError
+from lstm_textgen.values import MAX_YAML_NODES, Bounds, convert, parse_override, parse_yaml, read_yaml, shown
+
+
+def alias_bomb(levels: int) -> str:
+    """A few hundred bytes whose aliases stand for 10**levels values."""
+    text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    for i in range(1, levels):
+        text += f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n"
+    return text
+
+
+def test_aliases_that_expand_past_the_bound_are_refused_before_they_are_built():
+    assert len(alias_bomb(9)) < 1000
+    with pytest.raises(ConfigError, match=f"expands to over {MAX_YAML_NODES:,} values through its aliases"):
+        parse_yaml(alias_bomb(9), "config file x.yaml")  # a billion values: building them would take all memory
+    small = parse_yaml(alias_bomb(3), "config file x.yaml")  # a thousand: fine
+    assert len(small["a2"]) == 10 and small["a2"][0] == small["a1"]
+
+
+def test_a_value_that_contains_itself_is_refused():
+    with pytest.raises(ConfigError, match="expands to over"):
+        parse_yaml("a: &a [1, *a]\n", "config file x.yaml")
+
+
+def test_a_file_too_big_for_a_config_is_not_read(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text("# " + "x" * (1 << 20) + "\n")
+    with pytest.raises(ConfigError, match="too big for a config file"):
+        read_yaml(path)
+
+
+def test_set_values_are_read_as_yaml():
+    assert parse_override("model.units=128") == ("model.units", 128)
+    assert parse_override("data.corpus=a: [b") == ("data.corpus", "a: [b")  # not YAML: kept as text
+    assert parse_override("train.clipnorm=") == ("train.clipnorm", None)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), ".nan", "inf", "1e999", 10**400])
+def test_floats_must_be_finite(value):
+    with pytest.raises(ValueError):
+        convert(value, float)
+
+
+def test_conversion_by_type():
+    assert convert(3, float) == 3.0 and isinstance(convert(3, float), float)
+    assert convert("1e-3", float) == 1e-3  # PyYAML reads 1e-3 as a string
+    assert convert(4.0, int) == 4
+    assert convert(["a", 1], list[str]) == ["a", "1"] and convert("stop", list[str]) == ["stop"]
+    for value, tp in ((True, int), (True, float), (1.5, int), ("x", int), (1, bool), (None, int)):
+        with pytest.raises(ValueError):
+            convert(value, tp)
+
+
+def test_error_messages_show_at_most_a_few_dozen_characters_of_a_value():
+    assert shown("abc") == "'abc'"
+    long = shown("x" * 10_000)
+    assert len(long) < 80 and long.endswith("...")
+
+
+@pytest.mark.parametrize("bounds, bad, good, message", [
+    (Bounds(1), 0, 1, "k must be >= 1, got 0"),
+    (Bounds(0.0, low_open=True), 0.0, 1e-9, "k must be > 0, got 0.0"),
+    (Bounds(0.0, 1.0, high_open=True), 1.0, 0.0, "k must be in [0, 1), got 1.0"),
+    (Bounds(0.0, 1.0, low_open=True), 0.0, 1.0, "k must be in (0, 1], got 0.0"),
+    (Bounds(0.0, 1.0, low_open=True, high_open=True), 2.0, 0.5, "k must be between 0 and 1 (exclusive), got 2.0"),
+    (Bounds(1, cap=64), 1000, 64, "k must be <= 64, got 1000"),
+])
+def test_bounds_say_the_range_that_was_missed(bounds, bad, good, message):
+    assert bounds.problem("k", bad, optional=False) == message
+    assert bounds.problem("k", good, optional=False) is None
+
+
+def test_an_optional_setting_says_what_null_means():
+    bounds = Bounds(0.0, low_open=True, null="for no time limit")
+    assert bounds.problem("k", 0.0, optional=True) == "k must be > 0, or null for no time limit, got 0.0"
+    assert Bounds(1).problem("k", 0, optional=True) == "k must be >= 1 or null, got 0"
