@@ -17,7 +17,7 @@ from lstm_textgen.fast.h5 import ModelWeights
 from lstm_textgen.fast.stepper import Stepper, blas_threads
 from lstm_textgen.rules import History, apply_rules, weights
 from lstm_textgen.rundir import Run, load_run
-from lstm_textgen.tokenizer import PAD_ID, UNK_ID, Detokenizer, Tokenizer
+from lstm_textgen.tokenizer import PAD_ID, UNK_ID, Tokenizer
 
 _BLOCK = 128  # the draw sums blocks of this many probabilities, then searches inside one block
 
@@ -130,29 +130,13 @@ class _Stopper:
         return any(s in window for s in settings.stop)
 
 
-class _Pieces(Detokenizer):
-    """Detokenizer.piece, memoised: a token's text depends only on the token and whether it glues on."""
-
-    def __init__(self, tokenizer, memo: dict):
-        super().__init__(tokenizer)
-        self.memo = memo
-
-    def piece(self, token_id: int) -> str:
-        key = (token_id, self.glue_next)
-        hit = self.memo.get(key)
-        if hit is None:
-            hit = self.memo[key] = (super().piece(token_id), self.glue_next)
-        text, self.glue_next = hit
-        return text
-
-
 class Generator:
     """Samples continuations of several seeds at once, one recurrent step per token for the whole batch."""
 
     def __init__(self, tokenizer: Tokenizer, weights: ModelWeights):
         self.tokenizer = tokenizer
         self.stepper = Stepper(weights)
-        self.pieces: dict = {}  # (token id, glue) -> (text, glue after), for _Pieces
+        self.pieces: dict = {}  # the detokenizers' memo of each token's text
 
     def sample(self, seeds: list[str], settings: GenerateConfig, random_seeds: list[int],
                on_piece: Callable[[int, str], None] | None = None,
@@ -175,7 +159,7 @@ class Generator:
         rows = range(len(seeds))
         rngs = [np.random.default_rng(s) for s in random_seeds]
         histories = [History(ids, settings.no_repeat_ngram_size) for ids, _ in encoded]
-        detoks = [_Pieces(self.tokenizer, self.pieces) for _ in rows]
+        detoks = [self.tokenizer.detokenizer(self.pieces) for _ in rows]
         for detok, (ids, _) in zip(detoks, encoded):
             for i in ids:
                 detok.piece(i)  # prime spacing and quote state with the seed

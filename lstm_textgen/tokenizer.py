@@ -102,6 +102,10 @@ class Tokenizer:
         detok = Detokenizer(self)
         return "".join(detok.piece(int(i)) for i in ids)
 
+    def detokenizer(self, memo: dict | None = None) -> "Detokenizer":
+        """A fresh streaming decoder; memo (shared between decoders of this tokenizer) remembers pieces."""
+        return Detokenizer(self, memo)
+
     def to_json(self, version: str) -> dict:
         return {"schema": SCHEMA_VERSION, "lstm_textgen_version": version, "level": self.level,
                 "lowercase": self.lowercase, "vocab": self.vocab, "counts": self.counts}
@@ -126,13 +130,27 @@ class Tokenizer:
 
 
 class Detokenizer:
-    """Turns ids into readable text one token at a time, so generation can stream."""
+    """Turns ids into readable text one token at a time, so generation can stream.
 
-    def __init__(self, tokenizer: Tokenizer):
-        self.tokenizer = tokenizer
+    A token's text depends only on the token and whether it glues on: memo (token id, glue) -> (text, glue
+    after) remembers it, for generation's many calls.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, memo: dict | None = None):
+        self.tokenizer, self.memo = tokenizer, memo
         self.glue_next = True  # no space before the first token or after a newline/opening mark
 
     def piece(self, token_id: int) -> str:
+        if self.memo is None:
+            return self._piece(token_id)
+        key = (token_id, self.glue_next)
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = (self._piece(token_id), self.glue_next)
+        text, self.glue_next = hit
+        return text
+
+    def _piece(self, token_id: int) -> str:
         vocab = self.tokenizer.vocab
         token = vocab[token_id] if 0 <= token_id < len(vocab) else UNK
         if token == PAD:
