@@ -46,7 +46,7 @@ start = time.perf_counter()
 if kind == "ours":
     from lstm_textgen.config import DataConfig
     from lstm_textgen.tokens import tokenize_corpus
-    tok, train, val = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=None))
+    tok, train, val, _ = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=None))
     n = len(train) + len(val)
 elif kind == "naive":
     from collections import Counter
@@ -63,7 +63,7 @@ else:
     from lstm_textgen.config import load_config
     steps, epochs = sys.argv[3], 1 if kind == "train" else 2
     if kind == "cached":  # the second run must not tokenize
-        def refuse(config):
+        def refuse(config, **kwargs):
             raise SystemExit("the cached run tokenized the corpus again")
         training.tokenize_corpus = refuse
     training.train(load_config(None, [f"data.corpus={corpus}", f"train.run_dir={Path(corpus).parent / 'run'}",

@@ -54,7 +54,7 @@ from lstm_textgen.config import DataConfig
 from lstm_textgen.tokens import tokenize_corpus
 corpus, steps = sys.argv[1], int(sys.argv[2])
 V, W, B = 10000, 20, 128
-_, ids, _ = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=V, window_size=W))
+_, ids, _, _ = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=V, window_size=W))
 tokens = tf.constant(ids)
 n = len(ids) - W
 starts = tf.data.Dataset.range(n).shuffle(n, seed=1, reshuffle_each_iteration=True).repeat()
@@ -84,7 +84,7 @@ from lstm_textgen.config import DataConfig
 from lstm_textgen.tokens import tokenize_corpus
 corpus, steps = sys.argv[1], int(sys.argv[2])
 V, W, B = 10000, 20, 128
-_, ids, _ = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=V, window_size=W))
+_, ids, _, _ = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=V, window_size=W))
 ids = torch.from_numpy(np.asarray(ids, dtype=np.int64))
 offsets = torch.arange(W + 1)
 

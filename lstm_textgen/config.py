@@ -29,7 +29,7 @@ def _problems(*checks: tuple[bool, str]) -> list[str]:
 @dataclass
 class DataConfig:
     corpus: str = DEFAULT_CORPUS  # a file, a folder of .txt files, or a glob
-    level: Literal["word", "whitespace", "char"] = "word"  # whitespace: pre-tokenized text (PTB, WikiText)
+    level: Literal["word", "whitespace", "char", "bpe"] = "word"  # whitespace: pre-tokenized text (PTB, WikiText)
     lowercase: bool = True
     max_vocab: Optional[int] = bounded(10000, 3, cap=10_000_000)  # includes <pad> and <unk>; null = no cap
     min_count: int = bounded(1, 1, cap=2**31 - 1)
@@ -38,8 +38,15 @@ class DataConfig:
     stride: Optional[int] = bounded(None, 1, cap=100_000)  # null = 1 for objective last, window_size for sequence
 
     def problems(self, key: Key) -> list[str]:
-        return _problems((not self.corpus.strip(), f"{key('corpus')} must name a file, folder or glob, "
-                                                   "got an empty string"))
+        bpe_floor = 2 + 256  # <pad>, <unk> and a token for every byte
+        return _problems(
+            (not self.corpus.strip(), f"{key('corpus')} must name a file, folder or glob, got an empty string"),
+            (self.level == "bpe" and self.max_vocab is None,
+             f"{key('max_vocab')} is the vocabulary size bpe learns up to and cannot be null; set e.g. --set "
+             f"{key('max_vocab')}=4000"),
+            (self.level == "bpe" and self.max_vocab is not None and self.max_vocab < bpe_floor,
+             f"{key('max_vocab')} {self.max_vocab} is below {bpe_floor}, the bpe level's floor (<pad>, <unk> and "
+             f"the 256 bytes); set --set {key('max_vocab')}={bpe_floor} or more"))
 
 
 @dataclass
@@ -163,6 +170,9 @@ class Config:
             (model.tie_weights and bool(embedding.path) and not embedding.trainable,
              "model.tie_weights with a frozen pretrained embedding would freeze the output layer too; set --set "
              "embedding.trainable=true or model.tie_weights=false"),
+            (bool(embedding.path) and self.data.level == "bpe",
+             "embedding.path gives word vectors, which do not apply to data.level=bpe's subword tokens; set --set "
+             "embedding.path=null or another data.level"),
             (train.stateful and model.objective != "sequence",
              "train.stateful needs model.objective=sequence (a target at every position of consecutive windows); "
              "set --set model.objective=sequence or train.stateful=false"),

@@ -19,18 +19,18 @@ from lstm_textgen.config import Config
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.fast.h5 import ModelWeights, read_model_weights
 from lstm_textgen.rundir import CURVES, SAMPLES, TENSORBOARD, TOKENIZER, epoch_checkpoint, token_file
-from lstm_textgen.tokenizer import UNK_ID, Tokenizer
+from lstm_textgen.tokenizer import UNK_ID, Tokenizer, load_tokenizer
 from lstm_textgen.values import shown
 
 SAMPLE_TEMPERATURES = (0.5, 1.0)  # the likeliest text, and the model's own distribution
-DEFAULT_SEED_TOKENS = {"word": 8, "whitespace": 8, "char": 40}  # how much of the training text's start seeds the samples
+DEFAULT_SEED_TOKENS = {"word": 8, "whitespace": 8, "char": 40, "bpe": 12}  # how much of the training text's start seeds the samples
 
 
 def monitoring_callbacks(config: Config, run_dir: Path, models) -> list:
     """Extra Keras callbacks for a training run, after the run directory's own (callbacks.py) have run."""
     callbacks: list = []
     if config.train.sample_every:
-        tokenizer = Tokenizer.load(run_dir / TOKENIZER)
+        tokenizer = load_tokenizer(run_dir / TOKENIZER)
         callbacks.append(SampleWriter(run_dir, config, tokenizer, sample_seed(config, run_dir, tokenizer), models))
     callbacks.append(CurvesWriter(run_dir))
     if config.train.tensorboard:

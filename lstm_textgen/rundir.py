@@ -14,9 +14,10 @@ from lstm_textgen import __version__, atomic
 from lstm_textgen.atomic import remove_temporaries, replacing, write_text
 from lstm_textgen.config import META_KEY, Config, check_saved_meta, config_yaml, load_config
 from lstm_textgen.corpus import corpus_reads
+from lstm_textgen.bpe import BPETokenizer
 from lstm_textgen.errors import CheckpointError, ConfigError, TextgenError, TokenizerError
 from lstm_textgen.fast.h5 import ModelWeights, read_model_weights
-from lstm_textgen.tokenizer import Tokenizer
+from lstm_textgen.tokenizer import Tokenizer, load_tokenizer as read_tokenizer
 from lstm_textgen.values import read_yaml
 
 MARKER = "lstm-textgen-run.json"  # written first into every run directory: what makes a folder a run
@@ -221,10 +222,10 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def load_tokenizer(run_dir: Path) -> Tokenizer:
-    """The run's tokenizer.json; a missing or damaged one is named with what to do."""
+def load_tokenizer(run_dir: Path) -> Tokenizer | BPETokenizer:
+    """The run's tokenizer.json, whatever its level; a missing or damaged one is named with what to do."""
     try:
-        return Tokenizer.load(Path(run_dir) / TOKENIZER)
+        return read_tokenizer(Path(run_dir) / TOKENIZER)
     except TokenizerError as e:
         raise CheckpointError(f"{e}: the run cannot encode or decode text without it; copy it back from a backup of "
                               "the run, or train a new run") from None

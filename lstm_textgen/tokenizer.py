@@ -1,7 +1,8 @@
 """Word, whitespace and char Tokenizer: vocabulary from counts, encode, decode, save/load tokenizer.json
-(0 = <pad>, 1 = <unk>)."""
+(0 = <pad>, 1 = <unk>); load_tokenizer() reads any level's tokenizer.json, bpe's included (bpe.py)."""
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import Counter
@@ -11,11 +12,11 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from lstm_textgen.atomic import read_json, write_text
+from lstm_textgen.bpe import PAD, UNK, BPETokenizer
 from lstm_textgen.errors import TokenizerError
 from lstm_textgen.values import shown
 
 SCHEMA_VERSION = 1
-PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 
 _CLITIC = r"['’](?:s|ll|re|ve|d|m)(?![\w'’])"
@@ -98,6 +99,21 @@ class Tokenizer:
         """Tokens of text that are not in the vocabulary, each once, in order."""
         return list(dict.fromkeys(t for t in self.split(text) if t not in self.index or t in (PAD, UNK)))
 
+    def chars_from(self, text: str, k: int) -> int:
+        """How many characters of text (lower-cased when the tokenizer lower-cases) lie from the start of its
+        token k (counting from 0) to its end; 0 when it has no token k."""
+        if self.lowercase:
+            text = text.lower()
+        if self.level == "char":
+            return max(len(text) - k, 0)
+        pattern = WHITESPACE_RE if self.level == "whitespace" else WORD_RE
+        match = next(itertools.islice(pattern.finditer(text), k, None), None)
+        return len(text) - match.start() if match else 0
+
+    def unknown_chars(self, text: str) -> int:
+        """How many characters of text (lower-cased when the tokenizer lower-cases) lie inside <unk> tokens."""
+        return sum(len(t) for t in self.split(text) if self.index.get(t, UNK_ID) == UNK_ID)
+
     def decode(self, ids: Iterable[int]) -> str:
         detok = Detokenizer(self)
         return "".join(detok.piece(int(i)) for i in ids)
@@ -115,11 +131,14 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: Path) -> "Tokenizer":
-        raw = read_json(path, TokenizerError)
-        if raw.get("schema") != SCHEMA_VERSION:
-            made, schema = raw.get("lstm_textgen_version", "an unknown version"), raw.get("schema")
-            raise TokenizerError(f"{path} has tokenizer schema {shown(schema)} (written by lstm-textgen "
-                                 f"{shown(made)}); this version reads schema {SCHEMA_VERSION}")
+        """A word, whitespace or char tokenizer.json (load_tokenizer reads every level)."""
+        raw = _read(path)
+        if raw.get("level") == BPETokenizer.level:
+            raise TokenizerError(f"{path} is a bpe tokenizer; read it with load_tokenizer")
+        return cls.from_json(raw, path)
+
+    @classmethod
+    def from_json(cls, raw: dict, path: Path) -> "Tokenizer":
         try:
             vocab, counts = list(raw["vocab"]), list(raw["counts"])
             if vocab[:2] != [PAD, UNK] or raw["level"] not in LEVELS:
@@ -127,6 +146,23 @@ class Tokenizer:
             return cls(raw["level"], bool(raw["lowercase"]), vocab, counts, counts[UNK_ID])
         except (KeyError, TypeError, ValueError, IndexError):
             raise TokenizerError(f"{path} is not a valid tokenizer file") from None
+
+
+def load_tokenizer(path: Path) -> Tokenizer | BPETokenizer:
+    """The tokenizer a tokenizer.json holds, whatever its level; TokenizerError when it is not one."""
+    raw = _read(path)
+    if raw.get("level") == BPETokenizer.level:
+        return BPETokenizer.from_json(raw, path)
+    return Tokenizer.from_json(raw, path)
+
+
+def _read(path: Path) -> dict:
+    raw = read_json(path, TokenizerError)
+    if raw.get("schema") != SCHEMA_VERSION:
+        made, schema = raw.get("lstm_textgen_version", "an unknown version"), raw.get("schema")
+        raise TokenizerError(f"{path} has tokenizer schema {shown(schema)} (written by lstm-textgen "
+                             f"{shown(made)}); this version reads schema {SCHEMA_VERSION}")
+    return raw
 
 
 class Detokenizer:
@@ -149,6 +185,9 @@ class Detokenizer:
             hit = self.memo[key] = (self._piece(token_id), self.glue_next)
         text, self.glue_next = hit
         return text
+
+    def flush(self) -> str:
+        return ""  # every token is whole text
 
     def _piece(self, token_id: int) -> str:
         vocab = self.tokenizer.vocab

@@ -1,18 +1,21 @@
 """Streaming tokenization of a whole corpus, and the run's memory-mapped token cache (tokens/)."""
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Iterator, NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from lstm_textgen.atomic import replacing, write_text
+from lstm_textgen.bpe import BPETokenizer, stream_pieces
 from lstm_textgen.config import DataConfig
 from lstm_textgen.corpus import CHUNK_BYTES, find_files, no_text_error, read_chunks, split_point
 from lstm_textgen.errors import CorpusError, TextgenError
-from lstm_textgen.tokenizer import UNK_ID, Tokenizer
+from lstm_textgen.tokenizer import UNK_ID, Tokenizer, load_tokenizer
 
 SPLITS = ("train.npy", "val.npy")  # the cache folder's token arrays, beside its manifest.json
 # Token numbers per block while tokenizing: 32 MiB, which glibc's malloc always maps on its own, so a
@@ -21,25 +24,35 @@ BLOCK = 8 << 20
 SLICE = 1 << 20  # token numbers counted or looked up at a time (numpy makes an int64 copy of them)
 
 
+class Tokens(NamedTuple):
+    """A corpus tokenized: the tokenizer, the training and validation ids, and how many characters the
+    validation text has (as read, line ends normalised), which turns a loss per token into bits per character."""
+    tokenizer: Tokenizer | BPETokenizer
+    train: np.ndarray
+    val: np.ndarray
+    val_chars: int
+
+
 def corpus_fingerprint(spec: str) -> list[list]:
     """[path, size, mtime_ns] of every corpus file: a cache is reused only while these stay the same."""
     return [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in find_files(spec)]
 
 
-def load_token_cache(folder: Path, tokenizer_path: Path, config: DataConfig):
-    """(tokenizer, train_ids, val_ids) memory-mapped from a token cache folder, or None if it is stale or absent."""
+def load_token_cache(folder: Path, tokenizer_path: Path, config: DataConfig) -> Tokens | None:
+    """The Tokens memory-mapped from a token cache folder, or None if it is stale or absent."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
-        if manifest != {"corpus": corpus_fingerprint(config.corpus), "data": _cache_key(config)}:
+        val_chars = manifest.pop("val_chars", None)  # caches written before it are stale: tokenized again
+        if manifest != _manifest(config) or not isinstance(val_chars, int) or val_chars < 0:
             return None
-        tokenizer = Tokenizer.load(tokenizer_path)
-        return tokenizer, *(np.load(folder / name, mmap_mode="r") for name in SPLITS)
+        tokenizer = load_tokenizer(tokenizer_path)
+        return Tokens(tokenizer, *(np.load(folder / name, mmap_mode="r") for name in SPLITS), val_chars)
     except (OSError, ValueError, EOFError, TextgenError):  # np.load of an empty file is an EOFError
         return None
 
 
-def save_token_cache(folder: Path, config: DataConfig, train_ids: np.ndarray,
-                     val_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def save_token_cache(folder: Path, config: DataConfig, train_ids: np.ndarray, val_ids: np.ndarray,
+                     val_chars: int) -> tuple[np.ndarray, np.ndarray]:
     """Write the token cache (unless the ids are mapped from it already) and return it memory-mapped.
 
     Training reads the mapped arrays, so the caller's in-memory ids can be freed: one copy, not two.
@@ -48,8 +61,7 @@ def save_token_cache(folder: Path, config: DataConfig, train_ids: np.ndarray,
         for name, ids in zip(SPLITS, (train_ids, val_ids)):
             with replacing(folder / name, suffix=".npy") as tmp:
                 np.save(tmp, ids)
-        write_text(folder / "manifest.json", json.dumps({"corpus": corpus_fingerprint(config.corpus),
-                                                         "data": _cache_key(config)}))
+        write_text(folder / "manifest.json", json.dumps({**_manifest(config), "val_chars": val_chars}))
     return tuple(np.load(folder / name, mmap_mode="r") for name in SPLITS)
 
 
@@ -58,29 +70,36 @@ def _mapped_from(ids: np.ndarray, path: Path) -> bool:
     return filename is not None and Path(filename) == path.resolve()
 
 
-def _cache_key(config: DataConfig) -> dict:
-    return {k: getattr(config, k) for k in ("level", "lowercase", "max_vocab", "min_count", "val_fraction")}
+def _manifest(config: DataConfig) -> dict:
+    """What a token cache was made from: the corpus files as they were, and the data settings."""
+    keys = ("level", "lowercase", "max_vocab", "min_count", "val_fraction")
+    return {"corpus": corpus_fingerprint(config.corpus), "data": {k: getattr(config, k) for k in keys}}
 
 
-def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES,
-                    block: int = BLOCK) -> tuple[Tokenizer, np.ndarray, np.ndarray]:
+def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: int = BLOCK,
+                    tokenizer: BPETokenizer | None = None) -> Tokens:
     """Fit the tokenizer and encode the corpus, streaming: the same result as Tokenizer.fit and encode on
     whole files, but holding one chunk of text at a time (plus the counts and the int32 ids).
 
     One pass over the text numbers each token by its first appearance, into blocks of `block` int32;
     the counts of those numbers give the vocabulary, and a lookup table turns them into token ids,
     block by block, each block freed once placed: the ids are in memory once, plus one block.
+    The bpe level learns its merges in a pass of its own (tokenize_bpe), unless given its tokenizer.
     """
     files = find_files(config.corpus)
+    if config.level == BPETokenizer.level:
+        return tokenize_bpe(config, files, chunk_bytes, block, tokenizer)
     probe = Tokenizer(config.level, config.lowercase, [])
     first_seen: dict[str, int] = {}  # token -> its number, in order of first appearance (ties keep it)
     blocks: list[np.ndarray | None] = []  # the token numbers of all files, one after the other
     ends = []  # per file: how many numbers there are up to its end
+    marks: list[list[tuple[int, int]]] = []  # per file, per chunk: (numbers before it, its characters)
     n, has_text = 0, False
-    with tqdm(total=sum(p.stat().st_size for p in files), desc="tokenizing", unit="B", unit_scale=True,
-              leave=False, disable=None) as bar:  # disable=None: a bar on a terminal only
+    with _bar(files, "tokenizing") as bar:
         for path in files:
+            marks.append([])
             for text, size in read_chunks(path, chunk_bytes):
+                marks[-1].append((n, len(text)))
                 has_text = has_text or bool(text.strip())
                 part = np.fromiter((first_seen.setdefault(t, len(first_seen)) for t in probe.split(text)),
                                    dtype=np.int32)
@@ -109,13 +128,30 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES,
 
     starts = [0, *ends[:-1]]
     cuts = [split_point(end - start, config.val_fraction) for start, end in zip(starts, ends)]
+    val_chars = sum(_tail_chars(path, probe, chunks, start + cut, chunk_bytes)
+                    for path, chunks, start, cut in zip(files, marks, starts, cuts))
     train, val = np.empty(sum(cuts), np.int32), np.empty(n - sum(cuts), np.int32)
     at_train = at_val = 0
     for start, end, cut in zip(starts, ends, cuts):  # a file's head goes to train, its tail to val
         _place(blocks, block, lookup, start, start + cut, train[at_train: at_train + cut])
         _place(blocks, block, lookup, start + cut, end, val[at_val: at_val + end - start - cut])
         at_train, at_val = at_train + cut, at_val + end - start - cut
-    return tokenizer, train, val
+    return Tokens(tokenizer, train, val, val_chars)
+
+
+def _bar(files: list[Path], what: str) -> tqdm:
+    return tqdm(total=sum(p.stat().st_size for p in files), desc=what, unit="B", unit_scale=True, leave=False,
+                disable=None)  # disable=None: a bar on a terminal only
+
+
+def _tail_chars(path: Path, probe: Tokenizer, chunks: list[tuple[int, int]], cut: int, chunk_bytes: int) -> int:
+    """The characters of a file from its token number `cut` (counted over the corpus) on: the chunk holding
+    that token is read again to find where it starts."""
+    if not chunks:  # an empty file
+        return 0
+    inside = max(i for i, (before, _) in enumerate(chunks) if before <= cut)
+    text = next(itertools.islice(read_chunks(path, chunk_bytes), inside, None))[0]
+    return probe.chars_from(text, cut - chunks[inside][0]) + sum(chars for _, chars in chunks[inside + 1:])
 
 
 def _append(blocks: list, block: int, n: int, part: np.ndarray) -> int:
@@ -140,3 +176,88 @@ def _place(blocks: list, block: int, lookup: np.ndarray, start: int, end: int, o
         out, start = out[take:], start + take
         if at + take == block:
             blocks[i] = None
+
+
+def tokenize_bpe(config: DataConfig, files: list[Path], chunk_bytes: int = CHUNK_BYTES, block: int = BLOCK,
+                 tokenizer: BPETokenizer | None = None) -> Tokens:
+    """The bpe level: each file's validation tail is cut off by bytes (bpe_parts) before anything is learned,
+    the merges are learned from the training parts (a pass of their own, unless tokenizer is given), then
+    each part is encoded as if whole (bpe.stream_pieces) into blocks of ids. The counts come from the ids."""
+    fold = str.lower if config.lowercase else str
+    if tokenizer is None:
+        with _bar(files, "learning bpe merges") as bar:
+            texts = (fold(text) for path in files
+                     for part, text in bpe_parts(path, config.val_fraction, chunk_bytes, bar.update) if part == "train")
+            tokenizer = BPETokenizer.learn(stream_pieces(texts), config.max_vocab, config.lowercase, config.min_count)
+    blocks: dict[str, list] = {"train": [], "val": []}
+    n, seen = {"train": 0, "val": 0}, {"train": 0, "val": 0, "text": False}
+
+    def read(group) -> Iterator[str]:  # one part's texts, their characters counted as they go by
+        for part, text in group:
+            seen[part] += len(text)
+            seen["text"] = seen["text"] or bool(text.strip())
+            yield fold(text)
+
+    with _bar(files, "tokenizing") as bar:
+        for path in files:
+            for part, group in itertools.groupby(bpe_parts(path, config.val_fraction, chunk_bytes, bar.update),
+                                                 key=lambda item: item[0]):
+                for ids in tokenizer.encode_pieces(stream_pieces(read(group))):
+                    n[part] = _append(blocks[part], block, n[part], ids)
+    if not seen["text"]:
+        raise no_text_error(config.corpus, files)
+    if not n["val"]:
+        raise CorpusError(f"no file of corpus {config.corpus} has a line start in its last {config.val_fraction:.0%}, "
+                          "where the bpe level's validation text begins; break the text into lines or raise --set "
+                          "data.val_fraction")
+    train, val = _join(blocks["train"], block, n["train"]), _join(blocks["val"], block, n["val"])
+    counts = np.zeros(tokenizer.vocab_size, np.int64)
+    for at in range(0, len(train), SLICE):  # bincount makes an int64 copy: a slice at a time keeps it small
+        counts += np.bincount(train[at: at + SLICE], minlength=len(counts))
+    return Tokens(BPETokenizer(tokenizer.library, config.lowercase, counts.tolist()), train, val, seen["val"])
+
+
+def bpe_parts(path: Path, val_fraction: float, chunk_bytes: int = CHUNK_BYTES,
+              progress=lambda size: None) -> Iterator[tuple[str, str]]:
+    """A file's text as ("train", text) pieces, then ("val", text) ones: the validation tail starts at the
+    first line start past (1 - val_fraction) of the text's UTF-8 bytes (none after it: no tail), wherever
+    the chunks end. progress(bytes) hears of each chunk read."""
+    size = _text_bytes(path)
+    cut, offset, part = size - int(round(size * val_fraction)), 0, "train"
+    for text, read in read_chunks(path, chunk_bytes):
+        progress(read)
+        data = text.encode()
+        if part == "train" and offset + len(data) > cut:
+            end = data.find(b"\n", max(cut - offset - 1, 0)) + 1  # 0: no line starts in this chunk after the cut
+            if end:
+                yield part, data[:end].decode()
+                part, text = "val", data[end:].decode()
+        offset += len(data)
+        if text:
+            yield part, text
+
+
+def _text_bytes(path: Path) -> int:
+    """The UTF-8 size of the file's text as read_chunks gives it: without a BOM, CRLF as LF (the bytes are
+    only counted: this reads the file once, quickly)."""
+    size, last = path.stat().st_size, b""
+    try:
+        with open(path, "rb") as f:
+            block = f.read(3)
+            size -= 3 * (block == b"\xef\xbb\xbf")
+            while block:
+                size -= (last + block).count(b"\r\n")  # a pair across two blocks is counted once
+                last, block = block[-1:], f.read(CHUNK_BYTES)
+    except OSError:  # read_chunks names it when it reads the file
+        pass
+    return size
+
+
+def _join(blocks: list, block: int, n: int) -> np.ndarray:
+    """The first n numbers of blocks as one array; each block is freed once copied."""
+    out = np.empty(n, np.int32)
+    for i in range(len(blocks)):
+        part = blocks[i][: min(block, n - i * block)]
+        out[i * block: i * block + len(part)] = part
+        blocks[i] = None
+    return out

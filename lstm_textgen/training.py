@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from lstm_textgen import __version__
+from lstm_textgen.bpe import BPETokenizer
 from lstm_textgen.config import Config
 from lstm_textgen.data import (check_long_enough, check_streams_long_enough, count_windows, make_dataset,
                                make_stream_dataset, stream_windows, stride_for)
@@ -66,7 +67,8 @@ def _train(config: Config, role, plan, lock) -> None:
     for reason in cudnn_blockers(config.model, config.embedding):
         log.warning(f"warning: {reason}")
 
-    tokenizer, train_ids, val_ids = _tokens(config, run_dir, resuming=plan.state is not None, cached=not plan.restart)
+    tokenizer, train_ids, val_ids, val_chars = _tokens(config, run_dir, resuming=plan.state is not None,
+                                                       cached=not plan.restart)
     check_long_enough(train_ids, val_ids, data)
     if config.train.stateful:
         check_streams_long_enough(train_ids, val_ids, data, config.train.batch_size)
@@ -87,11 +89,11 @@ def _train(config: Config, role, plan, lock) -> None:
     save_config(run_dir, config)
     if plan.state is None:
         tokenizer.save(run_dir / TOKENIZER, __version__)
-    train_ids, val_ids = save_token_cache(run_dir / TOKENS, data, train_ids, val_ids)  # memory-mapped from it
+    train_ids, val_ids = save_token_cache(run_dir / TOKENS, data, train_ids, val_ids, val_chars)  # mapped from it
     if plan.state is not None:
         restore_best_model(run_dir, plan.state)
     summary = {"corpus": data.corpus, "vocab_size": tokenizer.vocab_size, "train_tokens": int(len(train_ids)),
-               "val_tokens": int(len(val_ids)), "embedding_coverage": coverage}
+               "val_tokens": int(len(val_ids)), "val_chars": val_chars, "embedding_coverage": coverage}
     with precision(config.train.mixed_precision):  # the global policy is put back even on an error
         _fit(config, plan.state or TrainingState(), strategy, tokenizer, train_ids, val_ids, embedding_matrix,
              summary)
@@ -199,15 +201,16 @@ def _tokens(config: Config, run_dir: Path, resuming: bool, cached: bool = True):
     if cache is not None:
         log.info(f"using the tokenized corpus cached in {run_dir / TOKENS}")
         return cache
-    tokenizer, train_ids, val_ids = tokenize_corpus(config.data)
-    if resuming:
-        saved = load_tokenizer(run_dir)
-        if (saved.vocab, saved.counts) != (tokenizer.vocab, tokenizer.counts):
+    saved = load_tokenizer(run_dir) if resuming else None
+    # A resumed bpe run encodes with the merges it learned (learning them again could break a tie otherwise).
+    tokens = tokenize_corpus(config.data, tokenizer=saved if isinstance(saved, BPETokenizer) else None)
+    if saved is not None:
+        if (saved.vocab, saved.counts) != (tokens.tokenizer.vocab, tokens.tokenizer.counts):
             raise CheckpointError(f"cannot resume {run_dir}: the corpus {config.data.corpus} is not the text the run "
                                   "started on (its vocabulary differs); train on that text, or train a new run with "
                                   "another --run")
         log.info(f"the corpus is the one the run started on: its token cache {run_dir / TOKENS} is written again")
-    return tokenizer, train_ids, val_ids
+    return tokens
 
 
 @contextlib.contextmanager

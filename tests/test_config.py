@@ -66,11 +66,16 @@ def test_float_fields_accept_ints_and_int_fields_refuse_fractions():
     ("train.reduce_lr_factor=1.0", "train.reduce_lr_factor must be between 0 and 1"),
     ("train.min_learning_rate=-1", "train.min_learning_rate must be >= 0"),
     ("train.reduce_lr_min_delta=-0.1", "train.reduce_lr_min_delta must be >= 0"),
-    ("data.level=bpe", "data.level must be 'word' or 'whitespace' or 'char', got 'bpe'"),
+    ("data.level=subword", "data.level must be 'word' or 'whitespace' or 'char' or 'bpe', got 'subword'"),
+    ("data.level=bpe,data.max_vocab=null", "data.max_vocab is the vocabulary size bpe learns up to and cannot be "
+                                           "null; set e.g. --set data.max_vocab=4000"),
+    ("data.level=bpe,data.max_vocab=257", "data.max_vocab 257 is below 258, the bpe level's floor"),
+    ("data.level=bpe,embedding.path=vectors.txt", "embedding.path gives word vectors, which do not apply to "
+                                                  "data.level=bpe's subword tokens; set --set embedding.path=null"),
 ])
 def test_bad_values_are_refused_naming_the_key(override, message):
     with pytest.raises(ConfigError) as info:
-        load_config(None, [override])
+        load_config(None, override.split(","))
     assert message in str(info.value)
     assert "\n" not in str(info.value)
 

@@ -148,3 +148,22 @@ def test_whitespace_level_is_saved_in_tokenizer_json(tmp_path):
     assert json.loads((tmp_path / "tokenizer.json").read_text())["level"] == "whitespace"
     loaded = Tokenizer.load(tmp_path / "tokenizer.json")
     assert loaded.level == "whitespace" and loaded.encode(PTB_LINES) == tok.encode(PTB_LINES)
+
+
+def test_characters_inside_unknown_tokens_and_from_a_token_on():
+    tok = fit_tokenizer(["the cat sat"], "word")
+    assert tok.unknown_chars("The zebra sat, quietly") == len("zebra") + len(",") + len("quietly")
+    assert tok.chars_from("the  cat sat\n", 1) == len("cat sat\n") and tok.chars_from("the cat", 5) == 0
+    assert fit_tokenizer(["ab"], "char").chars_from("abc", 1) == 2
+
+
+def test_load_tokenizer_reads_every_level(tmp_path):
+    from lstm_textgen.tokenizer import load_tokenizer
+
+    tok = fit_tokenizer(["the cat sat"], "whitespace")
+    tok.save(tmp_path / "tokenizer.json", "0.1.0")
+    loaded = load_tokenizer(tmp_path / "tokenizer.json")
+    assert isinstance(loaded, Tokenizer) and (loaded.level, loaded.vocab) == ("whitespace", tok.vocab)
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"schema": 1, "level": "bpe"}))
+    with pytest.raises(TokenizerError, match="is not a valid bpe tokenizer file"):
+        load_tokenizer(tmp_path / "tokenizer.json")

@@ -28,7 +28,7 @@ def test_streaming_tokenization_equals_reading_it_all(tmp_path, level, lowercase
     expected = (np.concatenate([ids[:cut] for ids, cut in zip(encoded, cuts)]),
                 np.concatenate([ids[cut:] for ids, cut in zip(encoded, cuts)]))
     for chunk_bytes, block in ((97, 50), (97, 1 << 20), (1 << 20, 1000), (1 << 20, 1 << 20)):
-        tok, train, val = tokenize_corpus(config, chunk_bytes, block)
+        tok, train, val, _ = tokenize_corpus(config, chunk_bytes, block)
         assert tok.vocab == expected_tok.vocab and tok.counts == expected_tok.counts
         np.testing.assert_array_equal(train, expected[0])
         np.testing.assert_array_equal(val, expected[1])
@@ -45,14 +45,14 @@ def test_streaming_tokenization_refuses_an_empty_corpus(tmp_path):
 def test_token_cache_comes_back_memory_mapped_and_is_not_rewritten_from_itself(tmp_path):
     (tmp_path / "corpus.txt").write_text("the cat sat on the mat .\n" * 50)
     config = DataConfig(corpus=str(tmp_path / "corpus.txt"))
-    _, train, val = tokenize_corpus(config)
-    mapped = save_token_cache(tmp_path / "run" / TOKENS, config, train, val)
+    _, train, val, _ = tokenize_corpus(config)
+    mapped = save_token_cache(tmp_path / "run" / TOKENS, config, train, val, 7)
     assert all(isinstance(ids, np.memmap) and not ids.flags.writeable for ids in mapped)
     np.testing.assert_array_equal(mapped[0], train)
     np.testing.assert_array_equal(mapped[1], val)
     files = [tmp_path / "run" / TOKENS / name for name in ("train.npy", "val.npy", "manifest.json")]
     written = [path.stat().st_mtime_ns for path in files]
-    again = save_token_cache(tmp_path / "run" / TOKENS, config, *mapped)  # a run that read its own cache
+    again = save_token_cache(tmp_path / "run" / TOKENS, config, *mapped, 7)  # a run that read its own cache
     assert [path.stat().st_mtime_ns for path in files] == written
     np.testing.assert_array_equal(again[0], train)
 
@@ -60,9 +60,9 @@ def test_token_cache_comes_back_memory_mapped_and_is_not_rewritten_from_itself(t
 def test_the_token_cache_is_keyed_by_the_level(tmp_path):
     (tmp_path / "c.txt").write_text("a b , c\n" * 20)
     config = DataConfig(corpus=str(tmp_path / "c.txt"), level="whitespace")
-    tok, train, val = tokenize_corpus(config)
+    tok, train, val, val_chars = tokenize_corpus(config)
     tok.save(tmp_path / "tokenizer.json", "0")
-    save_token_cache(tmp_path / "tokens", config, train, val)
+    save_token_cache(tmp_path / "tokens", config, train, val, val_chars)
     assert load_token_cache(tmp_path / "tokens", tmp_path / "tokenizer.json", config) is not None
     assert json.loads((tmp_path / "tokens" / "manifest.json").read_text())["data"]["level"] == "whitespace"
     assert load_token_cache(tmp_path / "tokens", tmp_path / "tokenizer.json",
@@ -72,8 +72,69 @@ def test_the_token_cache_is_keyed_by_the_level(tmp_path):
 def test_validation_tail_of_each_file_never_enters_training(tmp_path):
     for i in range(2):
         (tmp_path / f"f{i}.txt").write_text(" ".join(f"f{i}w{j}" for j in range(100)))
-    tok, train, val = tokenize_corpus(DataConfig(corpus=str(tmp_path), lowercase=False, val_fraction=0.2))
+    tok, train, val, _ = tokenize_corpus(DataConfig(corpus=str(tmp_path), lowercase=False, val_fraction=0.2))
     assert len(train) == 160 and len(val) == 40
     val_words = {tok.vocab[i] for i in val}
     assert val_words == {f"f{i}w{j}" for i in range(2) for j in range(80, 100)}
     assert not val_words & {tok.vocab[i] for i in train}
+
+
+def test_word_level_counts_the_characters_of_the_validation_text(tmp_path):
+    (tmp_path / "a.txt").write_text("One two, three.\nFour   five six seven\n", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("x" * 5 + " yy zz\n\n", encoding="utf-8")
+    config = DataConfig(corpus=str(tmp_path), val_fraction=0.3)
+    for chunk_bytes in (5, 1 << 20):
+        tok, train, val, val_chars = tokenize_corpus(config, chunk_bytes)
+        assert len(val) == 3 + 2  # "six seven \n" and "\n \n"
+        assert val_chars == len("six seven\n") + len("\n\n")
+
+
+BPE_TEXT = (SHARED_DATA / "tinyshakespeare.txt").read_text(encoding="utf-8")[:20_000]
+
+
+def bpe_corpus(tmp_path):
+    """Two files; the validation tails hold a word the training text never has."""
+    (tmp_path / "a.txt").write_bytes(("\ufeff" + BPE_TEXT[:8000]).replace("\n", "\r\n").encode())
+    (tmp_path / "b.txt").write_text(BPE_TEXT[8000:] + "\nzyzzyva qwxj zyzzyva\n" * 40 + "café 👋🏽 tail",
+                                    encoding="utf-8")
+    return DataConfig(corpus=str(tmp_path), level="bpe", lowercase=False, max_vocab=700, val_fraction=0.2)
+
+
+def test_bpe_learns_on_the_training_parts_and_encodes_each_part_as_a_whole(tmp_path):
+    config = bpe_corpus(tmp_path)
+    texts = [read_text(path) for path in find_files(config.corpus)]
+    tok, train, val, val_chars = tokenize_corpus(config)
+    assert tok.vocab_size == 700 and not any("zyzz" in token for token in tok.vocab)  # learned from training only
+    # Each file splits at a line start, about 20% of its bytes from its end, into a head (training) and a tail
+    # (validation), and each part encodes as a whole.
+    a, b = texts
+    train_text, val_text = tok.decode(train), tok.decode(val)
+    assert len(train_text) + len(val_text) == len(a) + len(b)
+    heads = [x for x in range(1, len(a)) if a[x - 1] == "\n" and train_text.startswith(a[:x])
+             and val_text.startswith(a[x:])]
+    assert len(heads) == 1 and 0.15 < 1 - heads[0] / len(a) < 0.25
+    head_a, tail_a = a[:heads[0]], a[heads[0]:]
+    head_b, tail_b = train_text[len(head_a):], val_text[len(tail_a):]
+    assert head_b + tail_b == b and head_b.endswith("\n") and 0.15 < len(tail_b) / len(b) < 0.25
+    np.testing.assert_array_equal(train, np.concatenate([tok.encode_array(head_a), tok.encode_array(head_b)]))
+    np.testing.assert_array_equal(val, np.concatenate([tok.encode_array(tail_a), tok.encode_array(tail_b)]))
+    whole_val = val_text
+    assert val_chars == len(whole_val)
+    assert tok.counts == np.bincount(train, minlength=700).tolist() and tok.counts[:2] == [0, 0]
+    for chunk_bytes, block in ((97, 50), (4096, 1 << 20)):  # small chunks and blocks: the same ids
+        again = tokenize_corpus(config, chunk_bytes, block, tokenizer=tok)
+        np.testing.assert_array_equal(again.train, train)
+        np.testing.assert_array_equal(again.val, val)
+        assert again.val_chars == val_chars and again.tokenizer.counts == tok.counts
+
+
+def test_bpe_refuses_an_empty_corpus(tmp_path):
+    (tmp_path / "a.txt").write_text(" \n\n  ")
+    with pytest.raises(CorpusError, match="holds no text"):
+        tokenize_corpus(DataConfig(corpus=str(tmp_path / "a.txt"), level="bpe"))
+
+
+def test_bpe_refuses_a_corpus_with_no_line_start_in_its_validation_tail(tmp_path):
+    (tmp_path / "a.txt").write_text("a first line\n" + "one long line " * 200, encoding="utf-8")
+    with pytest.raises(CorpusError, match="no file of corpus .* has a line start in its last 10%"):
+        tokenize_corpus(DataConfig(corpus=str(tmp_path / "a.txt"), level="bpe", max_vocab=300))

@@ -160,9 +160,9 @@ def test_training_reads_the_memory_mapped_cache_and_drops_the_tokenized_arrays(t
 
     tokenized, seen = [], []
 
-    def tokenize(config):
-        result = tokens.tokenize_corpus(config)
-        tokenized.extend(weakref.ref(ids) for ids in result[1:])
+    def tokenize(config, **kwargs):
+        result = tokens.tokenize_corpus(config, **kwargs)
+        tokenized.extend(weakref.ref(ids) for ids in result[1:3])
         return result
 
     def dataset(ids, *args, **kwargs):
