@@ -99,8 +99,9 @@ class Sample:
 
 
 def encode_seed(tokenizer: Tokenizer, seed: str) -> tuple[list[int], list[str]]:
-    """Seed ids (unknown words as <unk>) and the unknown words; refuses a seed the model cannot use."""
-    if not seed.strip() and (tokenizer.level != "char" or not seed):
+    """Seed ids (unknown words as <unk>) and the unknown words; refuses a seed the model cannot use. At the char
+    and bpe levels a seed of spaces or line ends is text too."""
+    if not seed.strip() and (tokenizer.level not in ("char", "bpe") or not seed):
         raise TextgenError('the seed phrase is empty; give one with --seed "once upon a time"')
     ids = [UNK_ID if i == PAD_ID else i for i in tokenizer.encode(seed)]  # a typed "<pad>" is unknown too
     unknown = tokenizer.unknown(seed)
@@ -186,6 +187,12 @@ class Generator:
                 active = np.zeros(len(seeds), bool)
                 active[running] = True
             logits, state = self.stepper.step(state, next_ids, active)
+        for row in rows:  # a character left unfinished (bpe) is written as U+FFFD, as decode() does
+            tail = detoks[row].flush()
+            if tail:
+                outputs[row].append(tail)
+                if on_piece:
+                    on_piece(row, tail)
         public = asdict(settings)
         return [Sample(seed, "".join(out), rs, history.ids[len(ids):], unknown, public)
                 for seed, out, rs, history, (ids, unknown) in zip(seeds, outputs, random_seeds, histories, encoded)]

@@ -61,6 +61,19 @@ def tiny_run(tmp_path_factory) -> Path:
     return train_tiny(corpus, folder / "run", "train.epochs=2")
 
 
+BPE_TEXT = TINY_TEXT + "the café sat by the naïve dog 🐕 , 世界 .\n" * 10
+BPE_SETTINGS = ["data.level=bpe", "data.max_vocab=300", "data.lowercase=false"]
+
+
+@pytest.fixture(scope="session")
+def bpe_run(tmp_path_factory) -> Path:
+    """A tiny trained bpe run (accents, an emoji, CJK in its text) shared by the tests that only read it."""
+    folder = tmp_path_factory.mktemp("bpe_run")
+    corpus = folder / "corpus.txt"
+    corpus.write_text(BPE_TEXT, encoding="utf-8")
+    return train_tiny(corpus, folder / "run", "train.epochs=2", "train.learning_rate=0.02", *BPE_SETTINGS)
+
+
 @pytest.fixture(scope="session")
 def run(tiny_run):
     """The tiny run, loaded (for the tests that only read it)."""

@@ -144,3 +144,24 @@ def test_greedy_decode_equals_step_by_step_keras_argmax(runs, keras_probs, name)
         expected.append(int(np.argmax(probs)))
     sample = Generator(run.tokenizer, run.weights).sample([" ".join(seed_words)], Settings(length=15, greedy=True), [0])[0]
     assert sample.tokens == expected[len(seed_words):]
+
+
+def test_bpe_run_steps_exactly_as_keras_and_repeats_its_state(tmp_path_factory, keras_probs):
+    root = tmp_path_factory.mktemp("stepper_bpe")
+    corpus = root / "corpus.txt"
+    corpus.write_text(("naïve café 🐕 世界 , " + " ".join(WORDS) + "\n") * 20, encoding="utf-8")
+    run = load_run(train_tiny_run(root / "bpe", corpus, ["data.level=bpe", "data.max_vocab=300",
+                                                         "model.objective=sequence"]))
+    ids = run.tokenizer.encode("the café 🐕 said 世 zyzzyva")
+    assert len(ids) > 15 and min(ids) >= 2
+    stepper = Stepper(run.weights)
+    state, worst = stepper.zero_state(1), 0.0
+    for t in range(len(ids)):
+        logits, state = stepper.step(state, np.array([ids[t]]))
+        worst = max(worst, float(np.abs(softmax(logits)[0] - keras_probs(run, ids[:t + 1])).max()))
+    assert worst < TOLERANCE, f"largest probability difference {worst:.2e}"
+    rows = stepper.repeat(state, 3)
+    logits, _ = stepper.step(rows, np.array([ids[0], ids[1], ids[0]]))
+    np.testing.assert_array_equal(logits[0], logits[2])
+    np.testing.assert_allclose(softmax(logits[0:1])[0], keras_probs(run, ids + [ids[0]]), atol=TOLERANCE)
+    np.testing.assert_allclose(softmax(logits[1:2])[0], keras_probs(run, ids + [ids[1]]), atol=TOLERANCE)

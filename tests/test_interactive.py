@@ -72,3 +72,48 @@ def test_interactive_ends_when_input_ends_or_length_is_reached(tiny_run):
 def test_suggest_user_errors(tiny_run):
     assert_one_line_error(invoke("suggest", "--run", tiny_run, "the", "-k", "0"), "-k/--top must be >= 1")
     assert_one_line_error(invoke("suggest", "--run", tiny_run, "zebra"), "no word of the seed")
+
+
+def test_a_bpe_word_ends_where_the_next_token_starts_no_letter_of_it():
+    from lstm_textgen.interactive import word_ends
+
+    assert not word_ends(b" ca", b"t") and word_ends(b" cat", b" sat") and word_ends(b" cat", b"\n")
+    assert word_ends(b",", b" the") and word_ends(b"\n", b"the")  # a mark or a line end is a word itself
+    assert not word_ends(b" ", b"the") and not word_ends(b"", b" the")  # nothing written yet
+    assert not word_ends(b" don", b"'t") and word_ends(b" dogs", b"' ")  # an apostrophe inside a word
+    assert not word_ends(b" caf", "é".encode()[:1]) and not word_ends(b" caf\xc3", b"\xa9")  # é in two tokens
+    assert word_ends(" 世界".encode(), b" .") and word_ends(" café".encode(), b"!")
+
+
+def test_bpe_suggestions_are_greedy_completions_with_the_models_probability(bpe_run):
+    from lstm_textgen.rundir import load_run
+
+    run = load_run(bpe_run)
+    text = "the cat sat on the"
+    seed_ids = run.tokenizer.encode(text)
+    choices = Continuation(run, text).choices(5)
+    assert len(choices) == 5 and len({c.text for c in choices}) == 5
+    probabilities = [c.probability for c in choices]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1 + 1e-6
+    for choice in choices:
+        assert run.tokenizer.decode(choice.ids) == choice.text and 1 <= len(choice.ids) <= 8
+        keras = [np.asarray(run.model(np.array([seed_ids + choice.ids[:t]])))[0, -1]
+                 for t in range(len(choice.ids) + 1)]
+        for t, token in enumerate(choice.ids[1:], 1):  # after the first token, each is the likeliest one
+            assert token == max(range(2, run.tokenizer.vocab_size), key=lambda i: keras[t][i])
+        product = np.prod([keras[t][token] for t, token in enumerate(choice.ids)])
+        assert choice.probability >= product - 1e-5  # equal, or more when two paths spell the same text
+    assert suggest(run, text, 5) == [(c.text, c.probability) for c in choices]
+
+
+def test_interactive_on_a_bpe_run_takes_whole_words_and_a_new_word(bpe_run):
+    from lstm_textgen.rundir import load_run
+
+    run = load_run(bpe_run)
+    first = Continuation(run, "the dog").choices(10)
+    result = invoke("generate", "--run", bpe_run, "--seed", "the dog", "-i", input="1\nzyzzyva\nq\n")
+    assert result.exit_code == 0, result.output
+    assert "not in the vocabulary" not in result.stderr
+    assert result.stdout.splitlines()[-1] == "the dog" + first[0].text + " zyzzyva"
+    listed = invoke("suggest", "--run", bpe_run, "the dog", "-k", "3", "--json")
+    assert [n["token"] for n in json.loads(listed.stdout)["next"]] == [c.text for c in first[:3]]

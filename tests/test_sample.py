@@ -190,3 +190,39 @@ def test_empty_seeds_file_is_refused(tiny_run, tmp_path):
     assert_one_line_error(invoke("generate", "--run", tiny_run, "--seeds-file", seeds), "has no seed phrases")
     assert_one_line_error(invoke("generate", "--run", tiny_run, "--seeds-file", tmp_path / "none.txt"),
                           "cannot read --seeds-file")
+
+
+def test_bpe_generation_streams_whole_characters_and_counts_tokens(bpe_run):
+    from lstm_textgen.rundir import load_run
+    from lstm_textgen.sample import generate_many
+
+    run = load_run(bpe_run)
+    pieces, unknown = [], []
+    seed = "the zyzzyva café 🐕"  # a word the corpus never had: no <unk>, nothing to report
+    sample = generate_many(run, [seed], 1, 3, lambda row, piece: pieces.append(piece),
+                           lambda s, words: unknown.append(words), length=40, temperature=1.5)[0]
+    assert unknown == [] and sample.unknown == [] and len(sample.tokens) == 40
+    assert "".join(pieces) == sample.text
+    assert seed + sample.text == run.tokenizer.decode(run.tokenizer.encode(seed) + sample.tokens)
+    assert 1 not in sample.tokens and 0 not in sample.tokens
+
+
+def test_bpe_pieces_wait_for_a_character_split_over_tokens(bpe_run, monkeypatch):
+    from lstm_textgen.rundir import load_run
+
+    run = load_run(bpe_run)
+    byte_id = {piece: i for i, piece in enumerate(run.tokenizer.bytes) if len(piece) == 1}
+    forced = iter([byte_id[bytes([b])] for b in "世".encode()] * 2)  # three one-byte tokens, twice
+    monkeypatch.setattr("lstm_textgen.sample.draw_rows", lambda logits, *args: np.array([next(forced)]))
+    pieces = []
+    generator = Generator(run.tokenizer, run.weights)
+    result = generator.sample(["the"], Settings(length=5), [0], lambda row, piece: pieces.append(piece))[0]
+    assert pieces == ["", "", "世", "", "", "\ufffd"] and result.text == "世\ufffd"  # the unfinished one: U+FFFD
+
+
+def test_generate_on_a_bpe_run_through_the_cli(bpe_run):
+    result = invoke("generate", "--run", bpe_run, "--seed", "the naïve 🐕", "-n", "12", "--random-seed", "4")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("the naïve 🐕") and "not in the vocabulary" not in result.stderr
+    jsonl = invoke("generate", "--run", bpe_run, "--seed", "  ", "-n", "5", "--random-seed", "4", "--jsonl")
+    assert jsonl.exit_code == 0 and json.loads(jsonl.stdout)["unknown_seed_words"] == []

@@ -140,6 +140,7 @@ def suggest(run_dir, text, top, as_json):
         click.echo(json.dumps({"text": text, "next": [{"token": w, "probability": p} for w, p in choices],
                                "unknown_seed_words": unknown}, ensure_ascii=False))
         return
-    width = max(len(w) for w, _ in choices)
-    for i, (word, probability) in enumerate(choices, 1):
+    shown = [word.lstrip(" ") or word for word, _ in choices]  # a bpe word's leading space is not shown
+    width = max(len(w) for w in shown)
+    for i, (word, (_, probability)) in enumerate(zip(shown, choices), 1):
         click.echo(f"{i:>3}. {word:<{width}}  {probability:.4f}")

@@ -145,6 +145,12 @@ class Stepper:
             return [[] for _ in range(batch)]
         return [layer.zero_state(batch) for layer in self.recurrent]
 
+    def repeat(self, state: list, n: int) -> list:
+        """A one-row state as n identical rows."""
+        if self.bidirectional:
+            return [list(state[0]) for _ in range(n)]
+        return [[np.repeat(part, n, axis=0) for part in layer] for layer in state]
+
     def prefill(self, seeds_ids: list[list[int]]) -> tuple[list, np.ndarray]:
         """Feed every seed (lengths may differ); returns the state and each row's next-token logits."""
         batch, lengths = len(seeds_ids), np.array([len(ids) for ids in seeds_ids])
