@@ -1,10 +1,17 @@
-"""evaluate(): per-token perplexity, top-1/top-5 accuracy, OOV rate and a unigram baseline on held-out text.
+"""evaluate(): per-token perplexity, top-1/top-5 accuracy, OOV rate, a unigram baseline and bits per character
+on held-out text.
 
 Every token after the first is predicted exactly once (newline tokens too), as published word-level
 perplexities count them. The context of each prediction is what the model trained with: a stateful run
 carries its state across the whole text (as the PyTorch word language model evaluates); a `sequence`
 run reads the text in consecutive windows from a fresh state, the last one partial; a `last` run sees
 the window_size tokens before each target (fewer at the start of the text).
+
+Bits per character put every level on one scale: the cross-entropy of all those predictions, in bits, over
+the number of characters of the text scored (the files as read: line ends normalised, before any
+lower-casing; the first token's characters count too, though it is not predicted). At word level an
+<unk> costs one prediction however long the word it hides, which flatters the figure, so the share of
+those characters inside <unk> tokens is reported beside it (0 at the bpe level).
 """
 from __future__ import annotations
 
@@ -26,17 +33,24 @@ STREAM_CHUNK = 512  # tokens whose output layer is applied at once on a carried 
 def evaluate(run: Run, corpus: list[str]) -> dict:
     """Score the run's model on every token of corpus after the first (the files are read as one text)."""
     files = [path for spec in corpus for path in find_files(spec)]
-    ids = np.concatenate([run.tokenizer.encode_array(read_text(path)) for path in files])
+    parts, chars, unknown_chars = [], 0, 0
+    for path in files:
+        text = read_text(path)
+        parts.append(run.tokenizer.encode_array(text))
+        chars, unknown_chars = chars + len(text), unknown_chars + run.tokenizer.unknown_chars(text)
+        del text
+    ids = np.concatenate(parts)
     data = run.config.data
     if len(ids) < data.window_size + 1:
         raise CorpusError(f"{', '.join(map(str, files))} has {len(ids)} tokens, fewer than one window of "
                           f"{data.window_size + 1}; evaluate on a longer text")
 
-    return {"files": [str(p) for p in files], **score_ids(run, ids)}
+    return {"files": [str(p) for p in files], **score_ids(run, ids, chars), "unk_char_share": unknown_chars / chars}
 
 
-def score_ids(run: Run, ids: np.ndarray) -> dict:
-    """The figures of evaluate() for token ids already encoded (e.g. a run's tokens/val.npy)."""
+def score_ids(run: Run, ids: np.ndarray, chars: int | None = None) -> dict:
+    """The figures of evaluate() for token ids already encoded (e.g. a run's tokens/val.npy); bits per
+    character when the number of characters they were made from is given."""
     ids = np.asarray(ids, dtype=np.int32)
     unigram = unigram_log_probs(run.tokenizer.counts)
     n = nll = unigram_nll = top1 = top5 = 0.0
@@ -56,6 +70,8 @@ def score_ids(run: Run, ids: np.ndarray) -> dict:
         "top5_accuracy": top5 / n,
         "oov_rate": float(np.mean(ids == UNK_ID)),
         "unigram_perplexity": math.exp(unigram_nll / n),
+        "characters": chars,
+        "bits_per_char": nll / math.log(2) / chars if chars else None,
     }
 
 
@@ -129,4 +145,6 @@ def format_report(report: dict) -> str:
         f"top-5 accuracy      {report['top5_accuracy']:.2%}",
         f"OOV rate            {report['oov_rate']:.2%}",
         f"unigram perplexity  {report['unigram_perplexity']:.2f}  (baseline: word frequencies alone)",
+        f"bits per character  {report['bits_per_char']:.4f}  (over {report['characters']:,} characters, "
+        f"{report['unk_char_share']:.2%} of them inside <unk> tokens)",
     ])

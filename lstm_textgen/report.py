@@ -71,6 +71,7 @@ def run_info(run_dir: Path) -> dict:
         "planned_epochs": config.train.epochs,
         "best_epoch": metrics.get("best_epoch") or best_epoch(history),
         "best_val_perplexity": _finite(metrics.get("best_val_perplexity")),
+        "best_val_bits_per_char": _finite(metrics.get("best_val_bits_per_char")),
         "stopped_early": metrics.get("stopped_early", False),
         "tokens_seen": metrics.get("tokens_seen"),
         "tokens_per_second": metrics.get("tokens_per_second"),
@@ -132,7 +133,8 @@ def format_info(info: dict) -> str:
                          f"{layer['parameters']:>12,}  {layer['description']}")
     stopped = ", stopped early" if info["stopped_early"] else ""
     lines.append(f"training     {info['epochs']} of {info['planned_epochs']} epochs{stopped}; best epoch "
-                 f"{_maybe(info['best_epoch'])}, val perplexity {_maybe(info['best_val_perplexity'], '{:,.2f}')}")
+                 f"{_maybe(info['best_epoch'])}, val perplexity {_maybe(info['best_val_perplexity'], '{:,.2f}')}, "
+                 f"{_maybe(info['best_val_bits_per_char'], '{:.3f}')} bits per character")
     lines.append(f"speed        {_maybe(info['tokens_per_second'], '{:,.0f}')} tokens/s "
                  f"({_maybe(info['tokens_seen'])} tokens seen)")
     coverage = info["embedding_coverage"]
@@ -188,7 +190,8 @@ def _run_row(run_dir: Path, folder: Path) -> dict:
     sizes = [(p.stat().st_size, p.stat().st_mtime) for p in run_dir.rglob("*") if p.is_file()]
     name = run_dir.relative_to(folder).as_posix()
     return {"name": folder.name if name == "." else name, "path": str(run_dir), "corpus": corpus, "epochs": epochs,
-            "best_val_perplexity": _finite(metrics.get("best_val_perplexity")), "status": status,
+            "best_val_perplexity": _finite(metrics.get("best_val_perplexity")),
+            "best_val_bits_per_char": _finite(metrics.get("best_val_bits_per_char")), "status": status,
             "bytes": sum(size for size, _ in sizes),
             "modified": max((mtime for _, mtime in sizes), default=run_dir.stat().st_mtime)}
 
@@ -200,11 +203,12 @@ def _damaged_file(run_dir: Path, message: str) -> str:
 
 def format_runs_table(rows: list[dict]) -> str:
     """list_runs() rows as an aligned table with a header."""
-    header = ("name", "corpus", "epochs", "best val ppl", "size", "last modified", "status")
+    header = ("name", "corpus", "epochs", "best val ppl", "bits/char", "size", "last modified", "status")
     table = [header] + [(row["name"], row["corpus"], str(row["epochs"]), _maybe(row["best_val_perplexity"], "{:,.2f}"),
-                         format_size(row["bytes"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(row["modified"])),
-                         row["status"]) for row in rows]
+                         _maybe(row["best_val_bits_per_char"], "{:.3f}"), format_size(row["bytes"]),
+                         time.strftime("%Y-%m-%d %H:%M", time.localtime(row["modified"])), row["status"])
+             for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    right = {2, 3, 4}  # numbers line up on the right
+    right = {2, 3, 4, 5}  # numbers line up on the right
     return "\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
                                for i, (cell, w) in enumerate(zip(line, widths))).rstrip() for line in table)

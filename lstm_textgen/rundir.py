@@ -212,8 +212,10 @@ def read_metrics(run_dir: Path) -> dict:
         metrics = read_json(Path(run_dir) / METRICS)
     except CheckpointError:
         return {}
-    numbers = ("best_val_perplexity", "best_val_loss", "tokens_per_second", "windows_per_second")
-    counts = ("epochs", "best_epoch", "tokens_seen", "train_tokens", "val_tokens", "vocab_size", "parameters")
+    numbers = ("best_val_perplexity", "best_val_loss", "best_val_bits_per_char", "tokens_per_second",
+               "windows_per_second")
+    counts = ("epochs", "best_epoch", "tokens_seen", "train_tokens", "val_tokens", "val_chars", "vocab_size",
+              "parameters")
     return {k: v for k, v in metrics.items()
             if (k not in numbers or _is_number(v)) and (k not in counts or (isinstance(v, int) and v >= 0))}
 

@@ -48,3 +48,33 @@ def test_per_token_perplexity_matches_the_keras_model(tmp_path, mode, extra):
     assert report["targets"] == count == len(ids) - 1
     assert report["perplexity"] == pytest.approx(expected, rel=1e-4)
     assert report["oov_rate"] == pytest.approx(1 / len(ids))  # the <unk> in the text is the unknown id
+
+
+def test_bits_per_character_and_the_characters_inside_unk(tmp_path, tiny_run, bpe_run):
+    held_out = tmp_path / "held_out.txt"
+    text = "the cat sat on the zebra mat .\nthe dog ran by the aardvark , the end .\n"
+    held_out.write_text(text)
+    for run_dir, unknown in ((tiny_run, len("zebra") + len("ran") + len("aardvark") + len("end")), (bpe_run, 0)):
+        result = CliRunner().invoke(cli, ["evaluate", "--run", str(run_dir), str(held_out), "--json"],
+                                    catch_exceptions=False)
+        report = json.loads(result.stdout)
+        assert report["characters"] == len(text)
+        bits = math.log(report["perplexity"]) * report["targets"] / math.log(2)  # the total cross-entropy
+        assert report["bits_per_char"] == pytest.approx(bits / len(text), rel=1e-9)
+        assert report["unk_char_share"] == pytest.approx(unknown / len(text))
+        printed = CliRunner().invoke(cli, ["evaluate", "--run", str(run_dir), str(held_out)]).stdout
+        assert f"bits per character  {report['bits_per_char']:.4f}  (over {len(text)} characters, " in printed
+
+
+def test_metrics_json_turns_the_best_val_loss_into_bits_per_character(tiny_run, bpe_run):
+    for run_dir in (tiny_run, bpe_run):
+        run = load_run(run_dir)
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        val = np.load(run_dir / "tokens" / "val.npy")
+        if run.tokenizer.level == "bpe":  # the validation text, exactly
+            assert metrics["val_chars"] == len(run.tokenizer.decode(val))
+        else:  # 30 repeats of two lines: the last 10% of the tokens are the last 3 repeats, as read
+            text = (run_dir.parent / "corpus.txt").read_text()
+            assert len(val) == metrics["val_tokens"] and metrics["val_chars"] == len(text) // 10
+        assert metrics["best_val_bits_per_char"] == pytest.approx(
+            metrics["best_val_loss"] / math.log(2) * metrics["val_tokens"] / metrics["val_chars"])

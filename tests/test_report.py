@@ -22,7 +22,8 @@ def test_info_prints_the_summary(tiny_run):
                      f"model        {metrics['parameters']:,} parameters, objective sequence, window 5",
                      "lstm_1", "LSTM", "8 units", "next_word", "softmax", "embedding      Embedding",
                      f"training     2 of 2 epochs; best epoch {metrics['best_epoch']}, "
-                     f"val perplexity {metrics['best_val_perplexity']:,.2f}",
+                     f"val perplexity {metrics['best_val_perplexity']:,.2f}, "
+                     f"{metrics['best_val_bits_per_char']:.3f} bits per character",
                      f"{metrics['tokens_per_second']:,.0f} tokens/s", "learned from scratch",
                      "files", "model.keras", "checkpoints/", "history.csv", "tokens/", "curves.png", "total"):
         assert fragment in text, fragment
@@ -72,9 +73,11 @@ def test_runs_lists_every_run_under_a_folder(two_runs, tmp_path):
     result = invoke("runs", tmp_path / "runs", catch_exceptions=False)
     assert result.exit_code == 0
     header, first, second = result.output.splitlines()
-    assert header.split() == ["name", "corpus", "epochs", "best", "val", "ppl", "size", "last", "modified", "status"]
+    assert header.split() == ["name", "corpus", "epochs", "best", "val", "ppl", "bits/char", "size", "last",
+                              "modified", "status"]
     metrics = json.loads((two_runs[0] / "metrics.json").read_text())
-    assert first.split()[:4] == ["a", metrics["corpus"], "2", f"{metrics['best_val_perplexity']:,.2f}"]
+    assert first.split()[:5] == ["a", metrics["corpus"], "2", f"{metrics['best_val_perplexity']:,.2f}",
+                                 f"{metrics['best_val_bits_per_char']:.3f}"]
     assert first.split()[-1] == second.split()[-1] == "ok"
     assert second.split()[:3] == ["group/b", metrics["corpus"], "3"]
     rows = list_runs(tmp_path / "runs")
