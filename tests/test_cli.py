@@ -63,10 +63,43 @@ def test_train_corpus_errors(tmp_path, content, fragments):
     ("train.epochs=many", ["train.epochs must be int, got 'many'"]),
     ("data.window_size=-4", ["data.window_size must be >= 1, got -4"]),
     ("model.bidirectional=true", ["model.bidirectional needs model.objective=last"]),
+    ("data.level=bpe,embedding.path=../shared/data/glove.6B.50d.top2445.txt",
+     ["embedding.path gives word vectors, which do not apply to data.level=bpe's subword tokens",
+      "set --set embedding.path=null"]),
+    ("data.level=bpe,data.max_vocab=100", ["data.max_vocab 100 is below 258"]),
 ])
 def test_train_config_errors(tiny_corpus, tmp_path, setting, fragments):
-    result = invoke(*tiny_train_args(tiny_corpus, tmp_path / "run"), "--set", setting)
+    result = invoke(*tiny_train_args(tiny_corpus, tmp_path / "run"), *[a for s in setting.split(",")
+                                                                       for a in ("--set", s)])
     assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_bpe_run_end_to_end_through_the_cli(tmp_path):
+    """train, generate, suggest, evaluate and info on a bpe run, with text the word level cannot spell."""
+    corpus, held_out = tmp_path / "corpus.txt", tmp_path / "held_out.txt"
+    corpus.write_text("Zoë met the café owner in Kraków; they said «dzień dobry» 🙂\n" * 60, encoding="utf-8")
+    held_out.write_text("Zoë met Bartholomew in Kraków 🙂\n" * 10, encoding="utf-8")
+    run = tmp_path / "runs" / "bpe"
+    trained = invoke(*tiny_train_args(corpus, run), "--set", "data.level=bpe", "--set", "data.max_vocab=320",
+                     "--set", "data.lowercase=false")
+    assert trained.exit_code == 0, trained.output
+    generated = invoke("generate", "--run", run, "--seed", "Zoë met Ŧhe", "-n", "7", "--random-seed", "1", "--jsonl")
+    sample = json.loads(generated.stdout)
+    assert generated.exit_code == 0 and sample["unknown_seed_words"] == [] and "not in the voc" not in generated.stderr
+    from lstm_textgen.sample import generate_many
+
+    same = generate_many(run, ["Zoë met Ŧhe"], 1, 1, length=7)[0]
+    assert len(same.tokens) == 7 and same.text == sample["text"]  # -n counts tokens
+    suggested = json.loads(invoke("suggest", "--run", run, "Zoë met the", "-k", "3", "--json").stdout)
+    assert len(suggested["next"]) == 3 and suggested["unknown_seed_words"] == []
+    report = json.loads(invoke("evaluate", "--run", run, held_out, "--json").stdout)
+    assert report["oov_rate"] == 0 and report["unk_char_share"] == 0 and report["bits_per_char"] > 0
+    info = invoke("info", "--run", run)
+    vocabulary = load_run(run).tokenizer.vocab_size  # 320 at most: this text has fewer pairs to merge
+    assert info.exit_code == 0 and f"bpe level, case kept, vocabulary {vocabulary}" in info.stdout
+    assert "bits per character" in info.stdout
 
 
 def test_train_bad_config_file(tiny_corpus, tmp_path):
