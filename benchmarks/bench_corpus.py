@@ -10,7 +10,10 @@ Builds a corpus of about --mb megabytes (default 100) in a temporary folder by r
 - cached: a second run in the same run directory (one more epoch: a resume), which reads the token
   cache the first one wrote instead of tokenizing again.
 
-    .venv/bin/python benchmarks/bench_corpus.py [--mb 100] [--steps 20] [--skip-train]
+    .venv/bin/python benchmarks/bench_corpus.py [--mb 100] [--steps 20] [--skip-train] [--level bpe]
+
+--level bpe measures the bpe level instead of word level (ours and the training runs; naive stays the word
+level's): learning the merges from the training split, streamed, then encoding, with data.max_vocab --vocab.
 
 Peak memory is the process's VmHWM (peak resident set) from /proc/self/status; RssFile at the end is
 its file-backed part (about 480 MiB of it are TensorFlow's own libraries). The target is at most 1.2 GB
@@ -41,12 +44,13 @@ def status_mib(key):
         if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024
 
-kind, corpus = sys.argv[1], sys.argv[2]
+kind, corpus, level, vocab = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+vocab = None if vocab == "null" else int(vocab)
 start = time.perf_counter()
 if kind == "ours":
     from lstm_textgen.config import DataConfig
     from lstm_textgen.tokens import tokenize_corpus
-    tok, train, val, _ = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=None))
+    tok, train, val, _ = tokenize_corpus(DataConfig(corpus=corpus, level=level, max_vocab=vocab))
     n = len(train) + len(val)
 elif kind == "naive":
     from collections import Counter
@@ -61,14 +65,15 @@ elif kind == "naive":
 else:
     from lstm_textgen import training
     from lstm_textgen.config import load_config
-    steps, epochs = sys.argv[3], 1 if kind == "train" else 2
+    steps, epochs = sys.argv[5], 1 if kind == "train" else 2
     if kind == "cached":  # the second run must not tokenize
         def refuse(config, **kwargs):
             raise SystemExit("the cached run tokenized the corpus again")
         training.tokenize_corpus = refuse
     training.train(load_config(None, [f"data.corpus={corpus}", f"train.run_dir={Path(corpus).parent / 'run'}",
                                       f"train.epochs={epochs}", f"train.steps_per_epoch={steps}",
-                                      "train.sample_every=null", "data.val_fraction=0.01"]))  # a short val pass
+                                      "train.sample_every=null", "data.val_fraction=0.01",  # a short val pass
+                                      f"data.level={level}", f"data.max_vocab={sys.argv[4]}"]))
     n = 0
 print(json.dumps({"seconds": time.perf_counter() - start, "peak_mib": status_mib("VmHWM"), "tokens": n,
                   "file_mib": status_mib("RssFile")}))
@@ -87,8 +92,8 @@ def build_corpus(path: Path, megabytes: int) -> int:
     return path.stat().st_size
 
 
-def run(kind: str, corpus: Path, *extra: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(corpus), *extra], capture_output=True,
+def run(kind: str, corpus: Path, level: str, vocab: str, *extra: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(corpus), level, vocab, *extra], capture_output=True,
                          text=True, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if out.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{out.stderr[-3000:]}")
@@ -100,6 +105,8 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=100, help="corpus size in MB")
     parser.add_argument("--steps", type=int, default=20, help="train.steps_per_epoch of the training run")
     parser.add_argument("--skip-train", action="store_true", help="only tokenize")
+    parser.add_argument("--level", choices=("word", "bpe"), default="word", help="the level measured")
+    parser.add_argument("--vocab", default=None, help="data.max_vocab (default: null for word, 10000 for bpe)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.txt"
@@ -107,8 +114,10 @@ def main() -> None:
         size = build_corpus(corpus, args.mb)
         print(f"corpus: {size / 1e6:.1f} MB built in {time.perf_counter() - t:.1f} s")
         seconds = {}
+        vocab = args.vocab or ("10000" if args.level == "bpe" else "null")
+        print(f"level {args.level}, data.max_vocab {vocab}")
         for kind in ("ours", "naive"):
-            r = run(kind, corpus)
+            r = run(kind, corpus, args.level if kind == "ours" else "word", vocab if kind == "ours" else "null")
             seconds[kind] = r["seconds"]
             print(f"{kind:6} tokenize: {r['seconds']:6.1f} s, peak RSS {r['peak_mib']:7.0f} MiB, "
                   f"{r['tokens']:,} tokens")
@@ -116,7 +125,7 @@ def main() -> None:
         if not args.skip_train:
             peaks = []
             for kind, what in (("train", "first run, tokenizing included"), ("cached", "second run, token cache")):
-                r = run(kind, corpus, str(args.steps))
+                r = run(kind, corpus, args.level, vocab, str(args.steps))
                 peaks.append(r["peak_mib"] * 2**20)
                 print(f"{kind:6} ({args.steps} steps, {what}): {r['seconds']:6.1f} s, "
                       f"peak RSS {r['peak_mib']:7.0f} MiB = {r['peak_mib'] * 2**20 / 1e9:.2f} GB "

@@ -1,6 +1,10 @@
 """Generation speed on the reference-sized model: tokens/s, batching, start-up latency, Keras baseline.
 
-    python benchmarks/bench_generate.py [--tokens 2000] [--batch 32] [--baseline-tokens 50]
+    python benchmarks/bench_generate.py [--tokens 2000] [--batch 32] [--baseline-tokens 50] [--first-token-only]
+
+The same model with a bpe tokenizer (learned on ../shared/data/tinyshakespeare.txt up to the same vocabulary)
+gives the bpe level's time to first token beside the word level's (the target: within 0.1 s of it);
+--first-token-only measures just those two.
 
 Builds an untrained model of the reference size (vocabulary 10,000, Embedding 100, LSTM 64, Dense 64,
 objective last) in a temporary run directory; random weights cost the same to run as trained ones.
@@ -34,12 +38,30 @@ def make_reference_run(run_dir: Path) -> None:
     config = load_config(ROOT / "configs" / "reference.yaml", [f"train.run_dir={run_dir}"])
     assert (config.model.rnn, config.model.units, config.model.dense_units, config.embedding.dim,
             config.model.objective) == ("lstm", 64, 64, 100, "last"), "configs/reference.yaml changed"
-    prepare_run_dir(run_dir)
+    prepare_run_dir(run_dir, new=True)
     save_config(run_dir, config)
     vocab = [PAD, UNK] + [f"w{i}" for i in range(2, VOCAB)]
     Tokenizer("word", True, vocab, [0, 0] + [1] * (VOCAB - 2)).save(run_dir / TOKENIZER, __version__)
     model = build_model(config.model, VOCAB, config.embedding.dim)
     save_model(model, run_dir / MODEL)
+
+
+def make_bpe_run(word_run: Path, run_dir: Path) -> None:
+    """The reference run's config and model shape with a bpe tokenizer of (up to) the same vocabulary."""
+
+    from lstm_textgen import __version__
+    from lstm_textgen.bpe import BPETokenizer, pieces
+    from lstm_textgen.config import load_config
+    from lstm_textgen.model import build_model
+    from lstm_textgen.rundir import MODEL, TOKENIZER, prepare_run_dir, save_config, save_model
+
+    config = load_config(word_run / "config.yaml", ["data.level=bpe", f"train.run_dir={run_dir}"])
+    prepare_run_dir(run_dir, new=True)
+    save_config(run_dir, config)
+    text = (ROOT.parent / "shared" / "data" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    tokenizer = BPETokenizer.learn(pieces(text), VOCAB, lowercase=True)
+    tokenizer.save(run_dir / TOKENIZER, __version__)
+    save_model(build_model(config.model, tokenizer.vocab_size, config.embedding.dim), run_dir / MODEL)
 
 
 def cli_command() -> list[str]:
@@ -92,6 +114,7 @@ def main() -> None:
     parser.add_argument("--batch-tokens", type=int, default=200, help="tokens per stream when batched")
     parser.add_argument("--baseline-tokens", type=int, default=50, help="tokens for the Keras baseline")
     parser.add_argument("--repeats", type=int, default=5, help="subprocess runs per latency median")
+    parser.add_argument("--first-token-only", action="store_true", help="only the word and bpe first-token rows")
     args = parser.parse_args()
 
     from lstm_textgen.rundir import load_run
@@ -103,7 +126,9 @@ def main() -> None:
         make_reference_run(run_dir)
         run = load_run(run_dir)
         generator = Generator(run.tokenizer, run.weights)
-        rows = []
+        rows = first_token_rows(run_dir, Path(tmp) / "bpe", args.repeats)
+        if args.first_token_only:
+            return print_rows(rows)
 
         single = Settings(length=args.tokens, temperature=1.0)
         tps = tokens_per_second(generator, [SEED], single)
@@ -128,17 +153,28 @@ def main() -> None:
         rows.append((f"{args.batch} x {args.batch_tokens} tokens: one batch",
                      f"{as_batch:.2f} s ({one_by_one / as_batch:.1f}x faster)"))
 
-        command = cli_command()
-        first = median_wall(command + ["generate", "--run", str(run_dir), "--seed", SEED, "-n", "1",
-                                       "--random-seed", "0"], args.repeats)
-        rows.append(("first token: `generate -n 1`, process start to exit", f"{first:.2f} s"))
-        help_latency = median_wall(command + ["--help"], args.repeats)
+        help_latency = median_wall(cli_command() + ["--help"], args.repeats)
         rows.append(("`lstm-textgen --help`", f"{help_latency:.2f} s"))
 
         baseline = keras_baseline(run, args.baseline_tokens)
         rows.append(("baseline: Keras model.predict per token", f"{baseline:,.1f} tokens/s"))
         rows.append(("single stream / baseline", f"{tps / baseline:,.0f}x"))
+    print_rows(rows)
 
+
+def first_token_rows(word_run: Path, bpe_run: Path, repeats: int) -> list[tuple[str, str]]:
+    """`generate -n 1`, process start to exit, on the word run and on the same model with a bpe tokenizer."""
+    make_bpe_run(word_run, bpe_run)
+    seconds = {}
+    for name, run_dir in (("word", word_run), ("bpe", bpe_run)):
+        seconds[name] = median_wall(cli_command() + ["generate", "--run", str(run_dir), "--seed", SEED, "-n", "1",
+                                                     "--random-seed", "0"], repeats)
+    return [("first token: `generate -n 1`, process start to exit", f"{seconds['word']:.2f} s"),
+            ("the same at the bpe level (target: within 0.1 s)",
+             f"{seconds['bpe']:.2f} s ({seconds['bpe'] - seconds['word']:+.2f} s)")]
+
+
+def print_rows(rows: list[tuple[str, str]]) -> None:
     width = max(len(name) for name, _ in rows)
     load = ", load average {:.1f}".format(os.getloadavg()[0]) if hasattr(os, "getloadavg") else ""
     print(f"lstm-textgen generation, reference-sized model (vocab {VOCAB:,}, Embedding 100, LSTM 64, Dense 64), "

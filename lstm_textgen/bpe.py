@@ -28,14 +28,15 @@ BATCH_PIECES = 16  # pieces per call into the library (it encodes a batch on eve
 _CUT = re.compile(r"(?<=\S) ")
 
 
-def _byte_table() -> dict[str, int]:
-    """The byte-level alphabet's character -> the byte it stands for (GPT-2's bytes_to_unicode, inverted)."""
+def _byte_table() -> dict[int, int]:
+    """The byte-level alphabet's character -> the byte it stands for (GPT-2's bytes_to_unicode, inverted), as a
+    str.translate table: a token's text translated and encoded as Latin-1 gives its bytes."""
     kept = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     chars, extra = {b: b for b in kept}, 0
     for b in range(256):
         if b not in chars:
             chars[b], extra = 256 + extra, extra + 1
-    return {chr(c): b for b, c in chars.items()}
+    return {c: b for b, c in chars.items()}
 
 
 def pieces(text: str, size: int = PIECE_CHARS) -> Iterator[str]:
@@ -92,7 +93,7 @@ class BPETokenizer:
         by_id = sorted(library.get_vocab().items(), key=lambda item: item[1])
         if [i for _, i in by_id] != list(range(len(by_id))):
             raise ValueError("the library's ids are not 0..n-1")
-        self.bytes = [b"", b""] + [bytes(table[c] for c in token) for token, _ in by_id]
+        self.bytes = [b"", b""] + [token.translate(table).encode("latin-1") for token, _ in by_id]
         self.vocab = [PAD, UNK] + [b.decode("utf-8", "replace") for b in self.bytes[OFFSET:]]
         self.counts = counts or [0] * len(self.vocab)
 
