@@ -26,6 +26,7 @@ from lstm_textgen.atomic import replacing, write_text
 from lstm_textgen.errors import TrainingError
 from lstm_textgen.model import reset_streams
 from lstm_textgen.resume import Stopped, TrainingState, carried_states, seed_states
+from lstm_textgen.tokens import bits_per_char
 from lstm_textgen.rundir import (CHECKPOINTS, HISTORY, METRICS, MODEL, STATE_WEIGHTS, epoch_checkpoint,
                                  epoch_checkpoints, save_json, save_model, state_weights_name)
 
@@ -36,14 +37,6 @@ HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val
 
 def perplexity(loss: float | None) -> float:
     return math.inf if loss is None else math.exp(min(loss, 700.0))  # exp overflows a float past ~709
-
-
-def bits_per_char(loss: float | None, tokens: int | None, chars: int | None) -> float | None:
-    """A mean loss per token (nats) as bits per character of a text of `chars` characters in `tokens` tokens:
-    the validation figure every level shares (None when a number is missing)."""
-    if loss is None or not tokens or not chars:
-        return None
-    return loss / math.log(2) * tokens / chars
 
 
 class Session:
@@ -229,10 +222,8 @@ class HistoryWriter(keras.callbacks.Callback):
         write_text(session.run_dir / HISTORY, out.getvalue())
         save_json(session.run_dir / METRICS, {
             **self.summary, "epochs": state.epoch, "best_epoch": state.best_epoch, "best_val_loss": state.best_loss,
-            "best_val_perplexity": perplexity(state.best_loss),
-            "best_val_bits_per_char": bits_per_char(state.best_loss, self.summary.get("val_tokens"),
-                                                    self.summary.get("val_chars")),
-            "stopped_early": state.stopped_early,
+            "best_val_perplexity": perplexity(state.best_loss), "stopped_early": state.stopped_early,
+            "best_val_bits_per_char": bits_per_char(state.best_loss, *map(self.summary.get, ("val_tokens", "val_chars"))),
             "tokens_seen": state.tokens_seen,
             **session.rates(state.tokens_seen // session.targets_per_step, state.train_seconds)})
 

@@ -38,15 +38,11 @@ class DataConfig:
     stride: Optional[int] = bounded(None, 1, cap=100_000)  # null = 1 for objective last, window_size for sequence
 
     def problems(self, key: Key) -> list[str]:
-        bpe_floor = 2 + 256  # <pad>, <unk> and a token for every byte
         return _problems(
             (not self.corpus.strip(), f"{key('corpus')} must name a file, folder or glob, got an empty string"),
-            (self.level == "bpe" and self.max_vocab is None,
-             f"{key('max_vocab')} is the vocabulary size bpe learns up to and cannot be null; set e.g. --set "
-             f"{key('max_vocab')}=4000"),
-            (self.level == "bpe" and self.max_vocab is not None and self.max_vocab < bpe_floor,
-             f"{key('max_vocab')} {self.max_vocab} is below {bpe_floor}, the bpe level's floor (<pad>, <unk> and "
-             f"the 256 bytes); set --set {key('max_vocab')}={bpe_floor} or more"))
+            (self.level == "bpe" and (self.max_vocab or 0) < 258,  # <pad>, <unk> and a token for every byte
+             f"{key('max_vocab')} is the vocabulary size data.level=bpe learns up to: at least 258 (<pad>, <unk> and "
+             f"the 256 bytes), got {'null' if self.max_vocab is None else self.max_vocab}; set e.g. --set {key('max_vocab')}=4000"))
 
 
 @dataclass

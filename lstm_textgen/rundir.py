@@ -14,10 +14,9 @@ from lstm_textgen import __version__, atomic
 from lstm_textgen.atomic import remove_temporaries, replacing, write_text
 from lstm_textgen.config import META_KEY, Config, check_saved_meta, config_yaml, load_config
 from lstm_textgen.corpus import corpus_reads
-from lstm_textgen.bpe import BPETokenizer
 from lstm_textgen.errors import CheckpointError, ConfigError, TextgenError, TokenizerError
 from lstm_textgen.fast.h5 import ModelWeights, read_model_weights
-from lstm_textgen.tokenizer import Tokenizer, load_tokenizer as read_tokenizer
+from lstm_textgen.tokenizer import AnyTokenizer, load_tokenizer as read_tokenizer
 from lstm_textgen.values import read_yaml
 
 MARKER = "lstm-textgen-run.json"  # written first into every run directory: what makes a folder a run
@@ -224,7 +223,7 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def load_tokenizer(run_dir: Path) -> Tokenizer | BPETokenizer:
+def load_tokenizer(run_dir: Path) -> AnyTokenizer:
     """The run's tokenizer.json, whatever its level; a missing or damaged one is named with what to do."""
     try:
         return read_tokenizer(Path(run_dir) / TOKENIZER)

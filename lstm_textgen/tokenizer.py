@@ -148,7 +148,10 @@ class Tokenizer:
             raise TokenizerError(f"{path} is not a valid tokenizer file") from None
 
 
-def load_tokenizer(path: Path) -> Tokenizer | BPETokenizer:
+AnyTokenizer = Tokenizer | BPETokenizer  # what every level's tokenizer offers: see Tokenizer
+
+
+def load_tokenizer(path: Path) -> AnyTokenizer:
     """The tokenizer a tokenizer.json holds, whatever its level; TokenizerError when it is not one."""
     raw = _read(path)
     if raw.get("level") == BPETokenizer.level:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Iterator, NamedTuple
@@ -15,7 +16,7 @@ from lstm_textgen.bpe import BPETokenizer, stream_pieces
 from lstm_textgen.config import DataConfig
 from lstm_textgen.corpus import CHUNK_BYTES, find_files, no_text_error, read_chunks, split_point
 from lstm_textgen.errors import CorpusError, TextgenError
-from lstm_textgen.tokenizer import UNK_ID, Tokenizer, load_tokenizer
+from lstm_textgen.tokenizer import UNK_ID, AnyTokenizer, Tokenizer, load_tokenizer
 
 SPLITS = ("train.npy", "val.npy")  # the cache folder's token arrays, beside its manifest.json
 # Token numbers per block while tokenizing: 32 MiB, which glibc's malloc always maps on its own, so a
@@ -27,10 +28,18 @@ SLICE = 1 << 20  # token numbers counted or looked up at a time (numpy makes an 
 class Tokens(NamedTuple):
     """A corpus tokenized: the tokenizer, the training and validation ids, and how many characters the
     validation text has (as read, line ends normalised), which turns a loss per token into bits per character."""
-    tokenizer: Tokenizer | BPETokenizer
+    tokenizer: AnyTokenizer
     train: np.ndarray
     val: np.ndarray
     val_chars: int
+
+
+def bits_per_char(loss: float | None, tokens: int | None, chars: int | None) -> float | None:
+    """A mean loss per token (nats) as bits per character of a text of `chars` characters in `tokens` tokens:
+    the validation figure every level shares (None when a number is missing)."""
+    if loss is None or not tokens or not chars:
+        return None
+    return loss / math.log(2) * tokens / chars
 
 
 def corpus_fingerprint(spec: str) -> list[list]:

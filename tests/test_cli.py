@@ -66,7 +66,7 @@ def test_train_corpus_errors(tmp_path, content, fragments):
     ("data.level=bpe,embedding.path=../shared/data/glove.6B.50d.top2445.txt",
      ["embedding.path gives word vectors, which do not apply to data.level=bpe's subword tokens",
       "set --set embedding.path=null"]),
-    ("data.level=bpe,data.max_vocab=100", ["data.max_vocab 100 is below 258"]),
+    ("data.level=bpe,data.max_vocab=100", ["data.max_vocab is the vocabulary size data.level=bpe learns up to: at least 258"]),
 ])
 def test_train_config_errors(tiny_corpus, tmp_path, setting, fragments):
     result = invoke(*tiny_train_args(tiny_corpus, tmp_path / "run"), *[a for s in setting.split(",")

@@ -67,9 +67,10 @@ def test_float_fields_accept_ints_and_int_fields_refuse_fractions():
     ("train.min_learning_rate=-1", "train.min_learning_rate must be >= 0"),
     ("train.reduce_lr_min_delta=-0.1", "train.reduce_lr_min_delta must be >= 0"),
     ("data.level=subword", "data.level must be 'word' or 'whitespace' or 'char' or 'bpe', got 'subword'"),
-    ("data.level=bpe,data.max_vocab=null", "data.max_vocab is the vocabulary size bpe learns up to and cannot be "
-                                           "null; set e.g. --set data.max_vocab=4000"),
-    ("data.level=bpe,data.max_vocab=257", "data.max_vocab 257 is below 258, the bpe level's floor"),
+    ("data.level=bpe,data.max_vocab=null", "data.max_vocab is the vocabulary size data.level=bpe learns up to: at "
+                                           "least 258 (<pad>, <unk> and the 256 bytes), got null; set e.g. --set "
+                                           "data.max_vocab=4000"),
+    ("data.level=bpe,data.max_vocab=257", "at least 258 (<pad>, <unk> and the 256 bytes), got 257"),
     ("data.level=bpe,embedding.path=vectors.txt", "embedding.path gives word vectors, which do not apply to "
                                                   "data.level=bpe's subword tokens; set --set embedding.path=null"),
 ])
