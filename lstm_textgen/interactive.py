@@ -33,12 +33,7 @@ class Continuation:
 
     def top(self, k: int) -> list[tuple[str, float]]:
         """The k likeliest next tokens and their probabilities, likeliest first; never <pad> or <unk>."""
-        probs = self.probs.copy()
-        probs[BANNED,] = -1.0
-        k = min(k, len(probs) - len(BANNED))
-        best = np.argpartition(probs, -k)[-k:] if k > 0 else np.array([], np.intp)
-        best = best[np.argsort(-probs[best], kind="stable")]
-        return [(self.run.tokenizer.vocab[i], float(probs[i])) for i in best]
+        return [(self.run.tokenizer.vocab[i], p) for i, p in top_ids(self.probs, k)]
 
     def append(self, token_id: int, surface: str | None = None) -> str:
         """Add one token; returns its text (surface stands in for <unk>: the word the person typed)."""
@@ -59,6 +54,16 @@ class Continuation:
             token_id = tokenizer.index.get(token, UNK_ID)
             self.append(UNK_ID if token_id == PAD_ID else token_id, token)
         return tokenizer.unknown(text)
+
+
+def top_ids(probs: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The k likeliest token ids of a (vocab,) probability row, likeliest first; never <pad> or <unk>."""
+    probs = probs.copy()
+    probs[BANNED,] = -1.0
+    k = min(k, len(probs) - len(BANNED))
+    best = np.argpartition(probs, -k)[-k:] if k > 0 else np.array([], np.intp)
+    best = best[np.argsort(-probs[best], kind="stable")]
+    return [(int(i), float(probs[i])) for i in best]
 
 
 def suggest(run: Run | str | os.PathLike, text: str, k: int = 10) -> list[tuple[str, float]]:

@@ -110,7 +110,7 @@ def encode_seed(tokenizer: Tokenizer, seed: str) -> tuple[list[int], list[str]]:
     return ids, unknown
 
 
-class _Stopper:
+class Stopper:
     """Decides when one row is done: stop strings, newline count, all after min_length."""
 
     def __init__(self, settings: GenerateConfig):
@@ -130,7 +130,7 @@ class _Stopper:
         return any(s in window for s in settings.stop)
 
 
-class _Pieces(Detokenizer):
+class Pieces(Detokenizer):
     """Detokenizer.piece, memoised: a token's text depends only on the token and whether it glues on."""
 
     def __init__(self, tokenizer, memo: dict):
@@ -152,7 +152,7 @@ class Generator:
     def __init__(self, tokenizer: Tokenizer, weights: ModelWeights):
         self.tokenizer = tokenizer
         self.stepper = Stepper(weights)
-        self.pieces: dict = {}  # (token id, glue) -> (text, glue after), for _Pieces
+        self.pieces: dict = {}  # (token id, glue) -> (text, glue after), for Pieces
 
     def sample(self, seeds: list[str], settings: GenerateConfig, random_seeds: list[int],
                on_piece: Callable[[int, str], None] | None = None,
@@ -175,11 +175,11 @@ class Generator:
         rows = range(len(seeds))
         rngs = [np.random.default_rng(s) for s in random_seeds]
         histories = [History(ids, settings.no_repeat_ngram_size) for ids, _ in encoded]
-        detoks = [_Pieces(self.tokenizer, self.pieces) for _ in rows]
+        detoks = [Pieces(self.tokenizer, self.pieces) for _ in rows]
         for detok, (ids, _) in zip(detoks, encoded):
             for i in ids:
                 detok.piece(i)  # prime spacing and quote state with the seed
-        stoppers = [_Stopper(settings) for _ in rows]
+        stoppers = [Stopper(settings) for _ in rows]
         outputs: list[list[str]] = [[] for _ in rows]
         running = list(rows)
         next_ids = np.zeros(len(seeds), np.intp)
