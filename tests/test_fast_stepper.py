@@ -144,3 +144,21 @@ def test_greedy_decode_equals_step_by_step_keras_argmax(runs, keras_probs, name)
         expected.append(int(np.argmax(probs)))
     sample = Generator(run.tokenizer, run.weights).sample([" ".join(seed_words)], Settings(length=15, greedy=True), [0])[0]
     assert sample.tokens == expected[len(seed_words):]
+
+
+@pytest.mark.parametrize("name", ["lstm_2_last", "gru_1_sequence", "lstm_bidirectional_last"])
+def test_rows_joined_and_selected_step_as_one_batch(runs, name):
+    """A serving batch takes in rows prefilled apart and lets rows go; each row steps as it would in one batch."""
+    run = runs[name]
+    stepper = Stepper(run.weights)
+    seeds = [context_ids(run, 6, seed=s) for s in (1, 2, 3)]
+    together, _ = stepper.prefill(seeds)
+    (first, _), (rest, _) = stepper.prefill(seeds[:1]), stepper.prefill(seeds[1:])
+    joined = stepper.join_rows(first, rest)
+    ids = np.array([2, 3, 4])
+    expected, _ = stepper.step(together, ids)
+    got, state = stepper.step(joined, ids)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    kept, _ = stepper.step(stepper.select_rows(state, [2, 0]), ids[[2, 0]])
+    full, _ = stepper.step(state, ids)
+    np.testing.assert_allclose(kept, full[[2, 0]], atol=1e-6)
