@@ -59,20 +59,22 @@ def test_a_job_draws_what_generate_draws(run, batcher):
 
 def test_jobs_that_arrive_together_step_as_one_batch_and_keep_their_own_text(run):
     batcher = Batcher(run.tokenizer, run.weights, max_rows=16)  # started after the jobs are queued: they arrive together
-    made = [make_job(run, [seed], Settings(length=30, temperature=t), [s])
-            for seed, t, s in [("the cat", 0.7, 1), ("a dog", 1.5, 2), ("the", 1.0, 3)]]
+    made = [make_job(run, seeds, Settings(length=30, temperature=t, top_k=k), [s + i for i in range(len(seeds))])
+            for seeds, t, k, s in [(["the cat"], 0.7, 0, 1), (["a dog"], 1.5, 0, 2), (["the"], 0.7, 0, 3),
+                                   (["a cat"], 1.0, 4, 4), (["the dog"], 1.0, 4, 5), (["the", "a"], 1.0, 4, 6)]]
+    # rows under the same rules are drawn in one call; a lone row under top-k is drawn alone, as generate draws it
     for job, _ in made:
         batcher.submit(job)
     batcher.start()
     try:
         for job, collector in made:
             assert collector.finished.wait(10)
-        assert batcher.widest == 3  # three rows, one batch
+        assert batcher.widest == 7  # seven rows, one batch
         assert batcher.steps <= 30
         for job, collector in made:
             alone = Generator(run.tokenizer, run.weights).sample(
-                [run.tokenizer.decode(job.rows_ids[0])], job.settings, job.random_seeds)
-            assert collector.texts(1) == [alone[0].text]
+                [run.tokenizer.decode(ids) for ids in job.rows_ids], job.settings, job.random_seeds)
+            assert collector.texts(len(alone)) == [sample.text for sample in alone]
     finally:
         batcher.close()
 

@@ -18,7 +18,7 @@ import numpy as np
 from lstm_textgen.config import GenerateConfig
 from lstm_textgen.fast.h5 import ModelWeights
 from lstm_textgen.fast.stepper import Stepper, softmax
-from lstm_textgen.rules import History
+from lstm_textgen.rules import RULES, History
 from lstm_textgen.sample import Pieces, Stopper, draw_rows
 from lstm_textgen.tokenizer import Tokenizer
 
@@ -188,25 +188,22 @@ class Batcher:
         """Draw a token for every row, hand out the pieces, let finished rows go, step the rest."""
         rows, logits = self._rows, self._logits
         self.steps, self.widest = self.steps + 1, max(self.widest, len(rows))
-        by_job: dict[Job, list[int]] = {}
-        for i, row in enumerate(rows):
-            by_job.setdefault(row.job, []).append(i)
-        next_ids, keep = np.zeros(len(rows), np.intp), []
-        for job, where in by_job.items():
-            if job.cancelled:
-                continue
+        next_ids, keep, events = np.zeros(len(rows), np.intp), [], {}
+        for where in _draw_groups(rows):
             part = logits[where] if len(where) < len(rows) else logits
-            tokens = draw_rows(part, job.settings, [rows[i].rng for i in where], [rows[i].history for i in where])
-            events = []
+            settings = rows[where[0]].job.settings
+            tokens = draw_rows(part, settings, [rows[i].rng for i in where], [rows[i].history for i in where])
             for i, token in zip(where, tokens.tolist()):
-                piece, finish = rows[i].take(token)
-                events.append((rows[i].index, piece, finish))
+                row = rows[i]
+                piece, finish = row.take(token)
+                events.setdefault(row.job, []).append((row.index, piece, finish))
                 next_ids[i] = token
                 if finish:
-                    job.rows_left -= 1
+                    row.job.rows_left -= 1
                 else:
                     keep.append(i)
-            job.publish(job, events)
+        for job, job_events in events.items():
+            job.publish(job, sorted(job_events))
         if len(keep) < len(rows):
             keep.sort()
             self._rows = [rows[i] for i in keep]
@@ -224,3 +221,24 @@ class Batcher:
                     job.publish(job, [])
                 except Exception:  # its listener is broken too: the job is failed all the same
                     log.exception("could not report the failure")
+
+
+def _draw_groups(rows: list[_Row]) -> list[list[int]]:
+    """The running rows (positions) of requests that are not cancelled, grouped to be drawn in one call.
+
+    Rows whose requests draw under the same rules are drawn together: draw_rows() picks for each row what it
+    would pick for that row alone, except for a lone row under top-k or top-p, which it draws among the tokens
+    left; such a row (a request with one row running, as Generator would draw it) is drawn alone.
+    """
+    groups: dict[object, list[int]] = {}
+    running: dict[Job, int] = {}
+    for row in rows:
+        running[row.job] = running.get(row.job, 0) + 1
+    for i, row in enumerate(rows):
+        job, settings = row.job, row.job.settings
+        if job.cancelled:
+            continue
+        narrowed = settings.top_k or settings.top_p < 1.0
+        key = job if narrowed and running[job] == 1 else (settings.greedy, *(getattr(settings, n) for n in RULES))
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
