@@ -2,10 +2,12 @@
 error object. (Every bad request through the real server is in test_serve_app.py.)"""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lstm_textgen.config import GenerateConfig as Settings
-from lstm_textgen.serve.protocol import (APIError, StopCut, completion_settings, parse_completion, parse_json,
+from lstm_textgen.serve.protocol import (APIError, ChunkWriter, StopCut, completion_settings, parse_completion, parse_json,
                                          parse_suggest)
 
 
@@ -69,3 +71,13 @@ def test_text_is_whole_when_no_stop_string_ends_it():
     assert cut.feed(" e", "length") == "the e"  # finished by length: what was held back is sent
     assert StopCut(["x"]).feed("a\nb\n", "stop") == "a\nb\n"  # stopped by a newline count, not a stop string
     assert StopCut([]).feed("abc", None) == "abc"
+
+
+def test_a_chunk_is_one_server_sent_event_of_openais_chunk_object():
+    write = ChunkWriter("cmpl-1", 7, 'run "a"', 3)
+    for text, finish in [("line\n\"quoted\" é", None), ("", "stop")]:
+        data = write(2, text, finish).decode()
+        assert data.startswith("data: ") and data.endswith("\n\n") and "\n" not in data[:-2]
+        assert json.loads(data[6:]) == {"id": "cmpl-1", "object": "text_completion", "created": 7, "model": 'run "a"',
+                                        "seed": 3, "choices": [{"text": text, "index": 2, "logprobs": None,
+                                                                "finish_reason": finish}]}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
+import threading
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -45,17 +46,39 @@ class Served:
     created: int
 
 
-class _Waiter:
-    """A request's share of the batch thread's output, handed over to the request's task on the event loop."""
+class _Mailbox:
+    """Hands the batch threads' events over to the event loop, waking it once for all that arrive meanwhile
+    (a wake-up per request per step would cost a system call each)."""
 
-    def __init__(self):
-        self.loop, self.ready, self.events = asyncio.get_running_loop(), asyncio.Event(), []
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop, self.lock, self.letters, self.woken = loop, threading.Lock(), [], False
+
+    def post(self, waiter: "_Waiter", events: list, done: bool, error: str | None) -> None:  # any thread
+        with self.lock:
+            self.letters.append((waiter, events, done, error))
+            if self.woken:
+                return
+            self.woken = True
+        self.loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self.lock:
+            letters, self.letters, self.woken = self.letters, [], False
+        for waiter, events, done, error in letters:
+            waiter.arrive(events, done, error)
+
+
+class _Waiter:
+    """A request's share of the batch thread's output, as its task on the event loop reads it."""
+
+    def __init__(self, mailbox: _Mailbox):
+        self.mailbox, self.ready, self.events = mailbox, asyncio.Event(), []
         self.done, self.error = False, None
 
-    def publish(self, job, events: list) -> None:  # the batch thread
-        self.loop.call_soon_threadsafe(self._arrive, events, job.done, job.error)
+    def publish(self, job, events: list) -> None:  # the batch thread: what the job is now, with its events
+        self.mailbox.post(self, events, job.done, job.error)
 
-    def _arrive(self, events: list, done: bool, error: str | None) -> None:
+    def arrive(self, events: list, done: bool, error: str | None) -> None:
         self.events += events
         self.done, self.error = done, error
         self.ready.set()
@@ -71,6 +94,7 @@ class _Waiter:
 def build_app(served: dict[str, Served], api_key: str | None, max_tokens_cap: int) -> Starlette:
     """The ASGI app; the batches start with it and stop when it shuts down."""
     page = resources.files("lstm_textgen.serve").joinpath("page.html").read_text(encoding="utf-8")
+    mailboxes: list[_Mailbox] = []  # the one of the running event loop, made when the app starts
 
     def authorize(request: Request) -> None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -100,7 +124,7 @@ def build_app(served: dict[str, Served], api_key: str | None, max_tokens_cap: in
         prompts = [_encode(target.run, prompt, "prompt") for prompt in completion.prompts]
         rows = [ids for ids, _ in prompts for _ in range(completion.n)]
         seed = new_random_seed() if completion.seed is None else completion.seed
-        waiter = _Waiter()
+        waiter = _Waiter(mailboxes[0])
         job = Job(rows, settings, [seed + i for i in range(len(rows))], waiter.publish)
         target.batcher.submit(job)
         reply = _Reply(job, waiter, target.name, seed, settings.stop, sum(len(ids) for ids, _ in prompts))
@@ -114,7 +138,7 @@ def build_app(served: dict[str, Served], api_key: str | None, max_tokens_cap: in
         name, text, k = protocol.parse_suggest(protocol.parse_json(await _read_body(request)))
         target = find(name)
         ids, unknown = _encode(target.run, text, "text")
-        waiter = _Waiter()
+        waiter = _Waiter(mailboxes[0])
         probe = Probe(ids, waiter.publish)
         target.batcher.submit(probe)
         try:
@@ -136,6 +160,7 @@ def build_app(served: dict[str, Served], api_key: str | None, max_tokens_cap: in
 
     @asynccontextmanager
     async def lifespan(app):
+        mailboxes[:] = [_Mailbox(asyncio.get_running_loop())]
         for target in served.values():
             target.batcher.start()
         try:
@@ -185,6 +210,7 @@ class _Reply:
         self.job, self.waiter, self.model, self.seed, self.prompt_tokens = job, waiter, model, seed, prompt_tokens
         self.ident, self.created = f"cmpl-{secrets.token_hex(12)}", int(time.time())
         self.cuts = [StopCut(stops) for _ in job.rows_ids]
+        self.chunk = protocol.ChunkWriter(self.ident, self.created, model, seed)
 
     async def _texts(self):
         """(row, text to send, finish reason) after each wait, a row's pieces joined, stop strings cut."""
@@ -208,7 +234,7 @@ class _Reply:
             async for texts in self._texts():
                 for row, text, finish in texts:
                     if text or finish:
-                        yield protocol.chunk(self.ident, self.created, self.model, row, text, finish, self.seed)
+                        yield self.chunk(row, text, finish)
             if include_usage:
                 yield protocol.event({"id": self.ident, "object": "text_completion", "created": self.created,
                                       "model": self.model, "choices": [], "usage": self.usage()})

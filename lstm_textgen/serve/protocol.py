@@ -261,10 +261,17 @@ def event(data: dict | str) -> bytes:
     return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-def chunk(ident: str, created: int, model: str, index: int, text: str, finish: str | None, seed: int) -> bytes:
-    """One streamed piece of one choice, in OpenAI's chunk format."""
-    return event({"id": ident, "object": "text_completion", "created": created, "model": model, "seed": seed,
-                  "choices": [{"text": text, "index": index, "logprobs": None, "finish_reason": finish}]})
+class ChunkWriter:
+    """One streamed piece of one choice, in OpenAI's chunk format; the parts that never change are encoded once
+    (a stream sends thousands of chunks)."""
+
+    def __init__(self, ident: str, created: int, model: str, seed: int):
+        head = {"id": ident, "object": "text_completion", "created": created, "model": model, "seed": seed}
+        self.head = "data: " + json.dumps(head, ensure_ascii=False)[:-1] + ', "choices": [{"text": '
+
+    def __call__(self, index: int, text: str, finish: str | None) -> bytes:
+        tail = f', "index": {index}, "logprobs": null, "finish_reason": {json.dumps(finish)}}}]}}\n\n'
+        return (self.head + json.dumps(text, ensure_ascii=False) + tail).encode()
 
 
 DONE = event("[DONE]")
