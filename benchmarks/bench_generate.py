@@ -34,7 +34,7 @@ def make_reference_run(run_dir: Path) -> None:
     config = load_config(ROOT / "configs" / "reference.yaml", [f"train.run_dir={run_dir}"])
     assert (config.model.rnn, config.model.units, config.model.dense_units, config.embedding.dim,
             config.model.objective) == ("lstm", 64, 64, 100, "last"), "configs/reference.yaml changed"
-    prepare_run_dir(run_dir)
+    prepare_run_dir(run_dir, new=True)
     save_config(run_dir, config)
     vocab = [PAD, UNK] + [f"w{i}" for i in range(2, VOCAB)]
     Tokenizer("word", True, vocab, [0, 0] + [1] * (VOCAB - 2)).save(run_dir / TOKENIZER, __version__)
