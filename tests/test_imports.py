@@ -11,7 +11,7 @@ PACKAGE = REPO / "lstm_textgen"
 ORDER = ["errors", "", "values", "config", "atomic", "quiet", "memory", "corpus", "tokenizer", "tokens", "data",
          "vectors", "embeddings", "model", "fast", "fast.h5", "rundir", "runlock", "curves", "resume", "fast.lstm",
          "fast.step", "fast.stepper", "rules", "sample", "callbacks", "monitor", "distribute", "training", "evaluate",
-         "novelty", "interactive", "report", "serve", "serve.scheduler", "serve.protocol", "serve.app", "serve.server",
+         "novelty", "interactive", "report", "serve", "serve.scheduler", "serve.protocol", "serve.replies", "serve.app", "serve.server",
          "cli.base", "cli.train", "cli.generate", "cli.report", "cli.serve", "cli",
          "__main__"]
 
