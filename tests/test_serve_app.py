@@ -285,3 +285,22 @@ def test_a_served_run_is_the_only_folder_a_model_reaches(http, tiny_run, tmp_pat
 def test_other_bad_requests_get_openai_errors(http, method, path, body, status, param):
     reply = http.request(method, path, json=body)
     assert reply.status_code == status and reply.json()["error"]["param"] == param
+
+
+def test_a_client_that_leaves_before_a_whole_answer_frees_its_row_too(server):
+    import socket
+
+    url, target = server
+    host, port = url.removeprefix("http://").split(":")
+    body = json.dumps({"model": "run", "prompt": "the", "max_tokens": 100_000}).encode()
+    with socket.create_connection((host, int(port))) as client:
+        client.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        deadline = time.monotonic() + 10
+        while not target.batcher.running_rows and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert target.batcher.running_rows == 1
+    deadline = time.monotonic() + 10
+    while target.batcher.running_rows and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert target.batcher.running_rows == 0
