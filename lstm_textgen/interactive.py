@@ -54,24 +54,16 @@ class Continuation:
         if tokenizer.level == "bpe":
             with blas_threads():
                 return self._words(k)
-        return [Choice(tokenizer.vocab[i], float(self.probs[i]), [int(i)]) for i in self._best(self.probs, k)]
+        return [Choice(tokenizer.vocab[i], p, [i]) for i, p in top_ids(self.probs, k)]
 
     def top(self, k: int) -> list[tuple[str, float]]:
         """choices() as (text, probability) pairs."""
         return [(choice.text, choice.probability) for choice in self.choices(k)]
 
-    @staticmethod
-    def _best(probs: np.ndarray, k: int) -> np.ndarray:
-        probs = probs.copy()
-        probs[BANNED,] = -1.0
-        k = min(k, len(probs) - len(BANNED))
-        best = np.argpartition(probs, -k)[-k:] if k > 0 else np.array([], np.intp)
-        return best[np.argsort(-probs[best], kind="stable")]
-
     def _words(self, k: int) -> list[Choice]:
         """Twice k likeliest tokens, each completed greedily to a word boundary, as up to k choices."""
         table = self.run.tokenizer.bytes
-        first = self._best(self.probs, 2 * k)
+        first = [token for token, _ in top_ids(self.probs, 2 * k)]
         ids, probs = [[int(i)] for i in first], [float(self.probs[i]) for i in first]
         spelled = [table[i] for i in first]
         state, open_rows = self.stepper.repeat(self.state, len(first)), set(range(len(first)))
@@ -79,7 +71,7 @@ class Continuation:
             active = np.array([r in open_rows for r in range(len(first))])
             logits, state = self.stepper.step(state, np.array([row[-1] for row in ids]), active)
             for r, row in zip(sorted(open_rows), softmax(logits[sorted(open_rows)])):
-                token = int(self._best(row, 1)[0])
+                token = top_ids(row, 1)[0][0]
                 if word_ends(spelled[r], table[token]):
                     open_rows.discard(r)
                     continue
@@ -136,6 +128,16 @@ def word_ends(spelled: bytes, following: bytes) -> bool:
     if not after:
         return False  # the next token holds part of a character
     return not (after[0].isalnum() or (after[0] in _INNER and after[1:2].isalpha()))
+
+
+def top_ids(probs: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The k likeliest token ids of a (vocab,) probability row, likeliest first; never <pad> or <unk>."""
+    probs = probs.copy()
+    probs[BANNED,] = -1.0
+    k = min(k, len(probs) - len(BANNED))
+    best = np.argpartition(probs, -k)[-k:] if k > 0 else np.array([], np.intp)
+    best = best[np.argsort(-probs[best], kind="stable")]
+    return [(int(i), float(probs[i])) for i in best]
 
 
 def suggest(run: Run | str | os.PathLike, text: str, k: int = 10) -> list[tuple[str, float]]:

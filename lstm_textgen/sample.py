@@ -111,7 +111,7 @@ def encode_seed(tokenizer: Tokenizer, seed: str) -> tuple[list[int], list[str]]:
     return ids, unknown
 
 
-class _Stopper:
+class Stopper:
     """Decides when one row is done: stop strings, newline count, all after min_length."""
 
     def __init__(self, settings: GenerateConfig):
@@ -164,7 +164,7 @@ class Generator:
         for detok, (ids, _) in zip(detoks, encoded):
             for i in ids:
                 detok.piece(i)  # prime spacing and quote state with the seed
-        stoppers = [_Stopper(settings) for _ in rows]
+        stoppers = [Stopper(settings) for _ in rows]
         outputs: list[list[str]] = [[] for _ in rows]
         running = list(rows)
         next_ids = np.zeros(len(seeds), np.intp)

@@ -165,3 +165,21 @@ def test_bpe_run_steps_exactly_as_keras_and_repeats_its_state(tmp_path_factory, 
     np.testing.assert_array_equal(logits[0], logits[2])
     np.testing.assert_allclose(softmax(logits[0:1])[0], keras_probs(run, ids + [ids[0]]), atol=TOLERANCE)
     np.testing.assert_allclose(softmax(logits[1:2])[0], keras_probs(run, ids + [ids[1]]), atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("name", ["lstm_2_last", "gru_1_sequence", "lstm_bidirectional_last"])
+def test_rows_joined_and_selected_step_as_one_batch(runs, name):
+    """A serving batch takes in rows prefilled apart and lets rows go; each row steps as it would in one batch."""
+    run = runs[name]
+    stepper = Stepper(run.weights)
+    seeds = [context_ids(run, 6, seed=s) for s in (1, 2, 3)]
+    together, _ = stepper.prefill(seeds)
+    (first, _), (rest, _) = stepper.prefill(seeds[:1]), stepper.prefill(seeds[1:])
+    joined = stepper.join_rows(first, rest)
+    ids = np.array([2, 3, 4])
+    expected, _ = stepper.step(together, ids)
+    got, state = stepper.step(joined, ids)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    kept, _ = stepper.step(stepper.select_rows(state, [2, 0]), ids[[2, 0]])
+    full, _ = stepper.step(state, ids)
+    np.testing.assert_allclose(kept, full[[2, 0]], atol=1e-6)

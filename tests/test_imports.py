@@ -11,7 +11,8 @@ PACKAGE = REPO / "lstm_textgen"
 ORDER = ["errors", "", "values", "config", "atomic", "quiet", "memory", "corpus", "bpe", "tokenizer", "tokens", "data",
          "vectors", "embeddings", "model", "fast", "fast.h5", "rundir", "runlock", "curves", "resume", "fast.lstm",
          "fast.step", "fast.stepper", "rules", "sample", "callbacks", "monitor", "distribute", "training", "evaluate",
-         "novelty", "interactive", "report", "cli.base", "cli.train", "cli.generate", "cli.report", "cli",
+         "novelty", "interactive", "report", "serve", "serve.scheduler", "serve.protocol", "serve.replies", "serve.app", "serve.server",
+         "cli.base", "cli.train", "cli.generate", "cli.report", "cli.serve", "cli",
          "__main__"]
 
 
@@ -52,7 +53,7 @@ def test_modules_import_only_modules_above_them():
 
 def test_generation_and_reading_runs_never_import_tensorflow():
     code = ("import sys\nimport lstm_textgen.sample, lstm_textgen.interactive, lstm_textgen.report, "
-            "lstm_textgen.novelty, lstm_textgen.curves, lstm_textgen.cli\n"
+            "lstm_textgen.novelty, lstm_textgen.curves, lstm_textgen.serve.server, lstm_textgen.cli\n"
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

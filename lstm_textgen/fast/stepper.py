@@ -151,6 +151,18 @@ class Stepper:
             return [list(state[0]) for _ in range(n)]
         return [[np.repeat(part, n, axis=0) for part in layer] for layer in state]
 
+    def select_rows(self, state: list, rows: list[int]) -> list:
+        """The state of the given rows only, in that order (a batch that lets finished rows go)."""
+        if self.bidirectional:
+            return [state[r] for r in rows]
+        return [[part[rows] for part in layer] for layer in state]
+
+    def join_rows(self, first: list, second: list) -> list:
+        """One state holding the rows of first, then those of second (a batch that takes in new rows)."""
+        if self.bidirectional:
+            return first + second
+        return [[np.concatenate([a, b]) for a, b in zip(one, two)] for one, two in zip(first, second)]
+
     def prefill(self, seeds_ids: list[list[int]]) -> tuple[list, np.ndarray]:
         """Feed every seed (lengths may differ); returns the state and each row's next-token logits."""
         batch, lengths = len(seeds_ids), np.array([len(ids) for ids in seeds_ids])

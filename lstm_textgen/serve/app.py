@@ -1,0 +1,193 @@
+"""The routes of `serve`: OpenAI-style /v1/completions (streamed as Server-Sent Events on request) and
+/v1/models, our /v1/suggest, and the writing page at /, over one Batcher per served run.
+
+Starlette, not FastAPI: there are five routes, and their bodies are checked by protocol.py against
+GenerateConfig's own ranges, so each error names the field as the request spelled it; FastAPI's pydantic
+models would repeat those ranges and add pydantic to the start-up. Starlette's StreamingResponse ends the
+stream when the client disconnects, which is what frees a request's rows in the batch.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from lstm_textgen.errors import TextgenError
+from lstm_textgen.interactive import Continuation, top_ids
+from lstm_textgen.rundir import Run
+from lstm_textgen.sample import encode_seed, new_random_seed
+from lstm_textgen.serve import protocol
+from lstm_textgen.serve.protocol import MAX_BODY_BYTES, APIError
+from lstm_textgen.serve.replies import Mailbox, Reply, Waiter
+from lstm_textgen.serve.scheduler import Batcher, Job, Probe
+from lstm_textgen.tokenizer import Detokenizer
+from lstm_textgen.values import shown
+
+_DRAIN_BYTES = 16 * MAX_BODY_BYTES  # an oversized body is read and dropped up to this, so the 413 arrives whole
+
+
+@dataclass
+class Served:
+    """One run behind the server: its name (the API's model), the run, its batch and its `info` figures."""
+    name: str
+    run: Run
+    batcher: Batcher
+    info: dict
+    created: int
+
+
+def build_app(served: dict[str, Served], api_key: str | None, max_tokens_cap: int) -> Starlette:
+    """The ASGI app; the batches start with it and stop when it shuts down."""
+    api = _API(served, api_key, max_tokens_cap)
+    routes = [Route("/", api.index), Route("/v1/models", api.models), Route("/v1/models/{model:path}", api.model),
+              Route("/v1/completions", api.completions, methods=["POST"]),
+              Route("/v1/suggest", api.suggest, methods=["POST"])]
+    handlers = {APIError: _api_error, HTTPException: _http_error, Exception: _server_error}
+    return Starlette(routes=routes, exception_handlers=handlers, lifespan=api.lifespan)
+
+
+class _API:
+    """The routes, over the served runs."""
+
+    def __init__(self, served: dict[str, Served], api_key: str | None, max_tokens_cap: int):
+        self.served, self.api_key, self.max_tokens_cap = served, api_key, max_tokens_cap
+        self.page = resources.files("lstm_textgen.serve").joinpath("page.html").read_text(encoding="utf-8")
+        self.mailbox: Mailbox | None = None  # the running event loop's, made when the app starts
+
+    @asynccontextmanager
+    async def lifespan(self, app):
+        self.mailbox = Mailbox(asyncio.get_running_loop())
+        for target in self.served.values():
+            target.batcher.start()
+        try:
+            yield
+        finally:
+            for target in self.served.values():
+                await asyncio.to_thread(target.batcher.close)
+
+    def authorize(self, request: Request) -> None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        key = self.api_key
+        if key and not (scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), key.encode())):
+            raise APIError(401, "missing or wrong API key; send the header Authorization: Bearer KEY",
+                           code="invalid_api_key")
+
+    def find(self, model: str) -> Served:
+        """A served run by name: the only way a request reaches a run, so never a path."""
+        if model not in self.served:
+            raise APIError(404, f"no model {shown(model)} on this server; GET /v1/models lists them",
+                           "model", "model_not_found")
+        return self.served[model]
+
+    async def index(self, request: Request) -> Response:
+        return HTMLResponse(self.page)
+
+    async def models(self, request: Request) -> Response:
+        self.authorize(request)
+        return JSONResponse({"object": "list", "data": [_model_object(s) for s in self.served.values()]})
+
+    async def model(self, request: Request) -> Response:
+        self.authorize(request)
+        return JSONResponse(_model_object(self.find(request.path_params["model"])))
+
+    async def completions(self, request: Request) -> Response:
+        self.authorize(request)
+        cap = self.max_tokens_cap
+        completion = protocol.parse_completion(protocol.parse_json(await _read_body(request)), cap)
+        target = self.find(completion.model)
+        settings = protocol.completion_settings(completion, target.run.config.generate, cap)
+        prompts = [_encode(target.run, prompt, "prompt") for prompt in completion.prompts]
+        rows = [ids for ids, _ in prompts for _ in range(completion.n)]
+        seed = new_random_seed() if completion.seed is None else completion.seed
+        waiter = Waiter(self.mailbox)
+        job = Job(rows, settings, [seed + i for i in range(len(rows))], waiter.publish)
+        target.batcher.submit(job)
+        reply = Reply(job, waiter, target.name, seed, settings.stop, sum(len(ids) for ids, _ in prompts))
+        if completion.stream:
+            return StreamingResponse(reply.stream(completion.include_usage), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
+        return await reply.whole(request)
+
+    async def suggest(self, request: Request) -> Response:
+        self.authorize(request)
+        name, text, k = protocol.parse_suggest(protocol.parse_json(await _read_body(request)))
+        target = self.find(name)
+        ids, unknown = _encode(target.run, text, "text")
+        if target.run.tokenizer.level == "bpe":  # whole words: each candidate completed, as `suggest` does
+            options = await run_in_threadpool(_word_choices, target.run, text, k)
+            return JSONResponse({"model": name, "text": text, "next": options, "unknown_seed_words": []})
+        waiter = Waiter(self.mailbox)
+        probe = Probe(ids, waiter.publish)
+        target.batcher.submit(probe)
+        try:
+            await waiter.next()
+        finally:
+            probe.cancelled = True
+        if probe.error:
+            raise APIError(503, probe.error, kind="server_error")
+        tokenizer, detok = target.run.tokenizer, Detokenizer(target.run.tokenizer)
+        options = []
+        for token_id, probability in top_ids(probe.probs, k):
+            detok.glue_next = probe.glue_next
+            options.append({"token": tokenizer.vocab[token_id], "probability": probability,
+                            "text": detok.piece(token_id)})  # how generation would write it after the text
+        return JSONResponse({"model": name, "text": text, "next": options, "unknown_seed_words": unknown})
+
+
+def _word_choices(run: Run, text: str, k: int) -> list[dict]:
+    """bpe: the k likeliest next words after text, each spelled out from its tokens (interactive.Continuation)."""
+    return [{"token": choice.text, "probability": choice.probability, "text": choice.text}
+            for choice in Continuation(run, text).choices(k)]
+
+
+def _model_object(target: Served) -> dict:
+    return {"id": target.name, "object": "model", "created": target.created, "owned_by": "lstm-textgen",
+            "info": target.info}
+
+
+def _encode(run: Run, text: str, param: str) -> tuple[list[int], list[str]]:
+    try:
+        return encode_seed(run.tokenizer, text)
+    except TextgenError as e:
+        message = f"{param} is empty; send some text to continue" if not text.strip() else str(e)
+        raise APIError(400, message, param, "invalid_value") from None
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused with 413 past MAX_BODY_BYTES (read on and dropped, so the client hears why)."""
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size <= MAX_BODY_BYTES:
+            parts.append(part)
+        elif size > _DRAIN_BYTES:
+            break
+    if size > MAX_BODY_BYTES:
+        raise APIError(413, f"the request body is over {MAX_BODY_BYTES:,} bytes; send a shorter prompt",
+                       code="request_too_large")
+    return b"".join(parts)
+
+
+async def _api_error(request: Request, error: APIError) -> Response:
+    return JSONResponse(error.body(), status_code=error.status)
+
+
+async def _http_error(request: Request, error: HTTPException) -> Response:
+    message = {404: f"no such path {shown(request.url.path)}; the API is under /v1",
+               405: f"{request.method} is not allowed on {shown(request.url.path)}"}
+    code = {404: "not_found", 405: "method_not_allowed"}
+    return await _api_error(request, APIError(error.status_code, message.get(error.status_code, str(error.detail)),
+                                              code=code.get(error.status_code)))
+
+
+async def _server_error(request: Request, error: Exception) -> Response:
+    return await _api_error(request, APIError(500, f"internal error ({type(error).__name__})", kind="server_error"))

@@ -1,0 +1,277 @@
+"""The wire format of `serve`: request bodies checked field by field (each bad field a 4xx error in OpenAI's
+shape naming it), a completion's settings built on the run's generate: section, stop strings cut as OpenAI
+cuts them, and the completion objects and Server-Sent Event chunks sent back."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import typing
+from dataclasses import dataclass
+
+from lstm_textgen.config import GenerateConfig
+from lstm_textgen.errors import ConfigError
+from lstm_textgen.values import shown
+
+MAX_BODY_BYTES = 1 << 20  # a request is a few settings and a prompt; more is refused unread
+MAX_PROMPT_CHARS = 10_000  # a prompt is prefilled one token per step, holding up the whole batch meanwhile
+MAX_ROWS = 64  # prompts x n: the rows one request may add to the batch
+MAX_STOPS, MAX_STOP_CHARS = 4, 200  # as OpenAI: at most 4 stop strings
+MAX_SUGGESTIONS = 100
+DEFAULT_MAX_TOKENS_CAP = 2048  # serve --max-tokens: the largest max_tokens a request may ask for
+
+# JSON field -> the GenerateConfig field it sets (the rest of the settings come from the run's generate:)
+SETTINGS = {"max_tokens": "length", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
+            "repetition_penalty": "repetition_penalty", "no_repeat_ngram_size": "no_repeat_ngram_size"}
+# OpenAI fields this server has no use for: accepted only at the value that changes nothing
+NEUTRAL = {"echo": (False,), "logprobs": (None,), "best_of": (None, 1), "suffix": (None,),
+           "presence_penalty": (None, 0), "frequency_penalty": (None, 0), "logit_bias": (None, {})}
+COMPLETION_FIELDS = {"model", "prompt", "n", "seed", "stop", "stream", "stream_options", "user",
+                     *SETTINGS, *NEUTRAL}
+SUGGEST_FIELDS = {"model", "text", "k"}
+_BOUNDS = {f.name: f.metadata.get("bounds") for f in dataclasses.fields(GenerateConfig)}
+_TYPES = typing.get_type_hints(GenerateConfig)
+
+
+class APIError(Exception):
+    """A request the server refuses: the HTTP status and OpenAI's error object."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
+                 kind: str = "invalid_request_error"):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+
+
+@dataclass
+class Completion:
+    """A checked /v1/completions request."""
+    model: str
+    prompts: list[str]
+    overrides: dict  # GenerateConfig field -> value, for the fields the request gave
+    n: int = 1
+    seed: int | None = None
+    stream: bool = False
+    include_usage: bool = False
+
+
+def parse_json(body: bytes) -> dict:
+    """The request body as a JSON object, or a 400 that says why not."""
+    try:
+        value = json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:  # RecursionError: [[[[...]]]] nested past Python's stack
+        raise APIError(400, f"the request body is not valid JSON ({shown(str(e))}); send one JSON object",
+                       code="invalid_json") from None
+    if not isinstance(value, dict):
+        raise APIError(400, f"the request body must be a JSON object, got {_json_type(value)}", code="invalid_json")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_completion(body: dict, max_tokens_cap: int) -> Completion:
+    """Check every field of a /v1/completions body; settings are checked against GenerateConfig's ranges."""
+    _known_fields(body, COMPLETION_FIELDS)
+    prompts = _prompts(body.get("prompt"))
+    overrides = {}
+    for name, field in SETTINGS.items():
+        if body.get(name) is not None:
+            overrides[field] = _setting(name, field, body[name])
+    if overrides.get("length", 0) > max_tokens_cap:
+        raise APIError(400, f"max_tokens must be <= {max_tokens_cap:,} on this server, got {shown(body['max_tokens'])}",
+                       "max_tokens", "invalid_value")
+    if body.get("stop") is not None:
+        overrides["stop"] = _stops(body["stop"])
+    for name, allowed in NEUTRAL.items():
+        if name in body and body[name] not in allowed:
+            raise APIError(400, f"{name} is not supported by this server; leave it out", name, "unsupported_value")
+    n = _integer(body, "n", 1, max(1, MAX_ROWS // len(prompts)), default=1)
+    seed = _integer(body, "seed", 0, 2**63 - 1, default=None)
+    _string(body, "user", 1000)
+    stream, options = _boolean(body, "stream"), body.get("stream_options")
+    if options is not None and (not stream or not isinstance(options, dict) or set(options) - {"include_usage"}):
+        raise APIError(400, 'stream_options must be {"include_usage": true|false}, with stream true',
+                       "stream_options", "invalid_value")
+    return Completion(_model(body), prompts, overrides, n, seed, stream,
+                      _boolean(options or {}, "include_usage", "stream_options.include_usage"))
+
+
+def completion_settings(request: Completion, base: GenerateConfig, max_tokens_cap: int) -> GenerateConfig:
+    """The run's generate: settings with the request's on top (max_tokens defaults to the run's length, capped)."""
+    overrides = {"length": min(base.length, max_tokens_cap)} | request.overrides
+    fields = {field: name for name, field in SETTINGS.items()} | {"stop": "stop"}
+    settings = dataclasses.replace(base, **overrides)
+    try:
+        return settings.check(lambda name: fields.get(name) or f"the run's generate.{name}")
+    except ConfigError as e:
+        raise APIError(400, str(e), code="invalid_value") from None
+
+
+def parse_suggest(body: dict) -> tuple[str, str, int]:
+    """model, text and k of a /v1/suggest body."""
+    _known_fields(body, SUGGEST_FIELDS)
+    text = body.get("text")
+    if not isinstance(text, str):
+        raise APIError(400, f"text must be a string, got {_json_type(text)}", "text", "invalid_type")
+    _prompt_length(text, "text")
+    return _model(body), text, _integer(body, "k", 1, MAX_SUGGESTIONS, default=10)
+
+
+def _known_fields(body: dict, known: set[str]) -> None:
+    for name in body:
+        if name not in known:
+            near = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise APIError(400, f"unknown field {shown(name)}{hint}", name, "unknown_field")
+
+
+def _model(body: dict) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise APIError(400, "model must name a served run (GET /v1/models lists them)", "model", "invalid_type")
+    return model
+
+
+def _prompts(value) -> list[str]:
+    prompts = [value] if isinstance(value, str) else value
+    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise APIError(400, f"prompt must be a string or a non-empty list of strings, got {_json_type(value)}",
+                       "prompt", "invalid_type")
+    if len(prompts) > MAX_ROWS:
+        raise APIError(400, f"prompt may list at most {MAX_ROWS} strings, got {len(prompts)}", "prompt",
+                       "invalid_value")
+    for prompt in prompts:
+        _prompt_length(prompt, "prompt")
+    return prompts
+
+
+def _prompt_length(text: str, name: str) -> None:
+    if len(text) > MAX_PROMPT_CHARS:
+        raise APIError(400, f"{name} must be at most {MAX_PROMPT_CHARS:,} characters, got {len(text):,}; "
+                            "send the end of the text", name, "invalid_value")
+
+
+def _setting(name: str, field: str, value):
+    """A settings field: its JSON type, then the range GenerateConfig declares for it."""
+    kind = _TYPES[field]
+    if kind is int and not _is_int(value):
+        raise APIError(400, f"{name} must be an integer, got {_json_type(value)}", name, "invalid_type")
+    if kind is float and not (_is_int(value) or isinstance(value, float)):
+        raise APIError(400, f"{name} must be a number, got {_json_type(value)}", name, "invalid_type")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise APIError(400, f"{name} must be a finite number, got {value}", name, "invalid_value")
+    if name == "temperature" and value == 0:
+        raise APIError(400, "temperature must be > 0 (0 does not mean greedy here); for the likeliest token each "
+                            "time send top_k 1", name, "invalid_value")
+    problem = _BOUNDS[field].problem(name, value, optional=False)
+    if problem:
+        raise APIError(400, problem, name, "invalid_value")
+    return value
+
+
+def _stops(value) -> list[str]:
+    stops = [value] if isinstance(value, str) else value
+    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+        raise APIError(400, f"stop must be a string or a list of strings, got {_json_type(value)}", "stop",
+                       "invalid_type")
+    if len(stops) > MAX_STOPS or any(not s or len(s) > MAX_STOP_CHARS for s in stops):
+        raise APIError(400, f"stop must hold at most {MAX_STOPS} non-empty strings of at most {MAX_STOP_CHARS} "
+                            "characters", "stop", "invalid_value")
+    return stops
+
+
+def _integer(body: dict, name: str, low: int, high: int, default):
+    value = body.get(name)
+    if value is None:
+        return default
+    if not _is_int(value):
+        raise APIError(400, f"{name} must be an integer, got {_json_type(value)}", name, "invalid_type")
+    if not low <= value <= high:
+        raise APIError(400, f"{name} must be in [{low}, {high:,}], got {shown(value)}", name, "invalid_value")
+    return value
+
+
+def _boolean(body: dict, name: str, param: str | None = None) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool) and value is not None:
+        raise APIError(400, f"{param or name} must be true or false, got {_json_type(value)}", param or name,
+                       "invalid_type")
+    return bool(value)
+
+
+def _string(body: dict, name: str, limit: int) -> None:
+    value = body.get(name)
+    if value is not None and not (isinstance(value, str) and len(value) <= limit):
+        raise APIError(400, f"{name} must be a string of at most {limit} characters", name, "invalid_type")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _json_type(value) -> str:
+    """A JSON value's type and a bounded look at it, for an error message."""
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+             dict: "an object", type(None): "null"}
+    return f"{names.get(type(value), type(value).__name__)} {shown(value)}" if value is not None else "null"
+
+
+class StopCut:
+    """A row's text as OpenAI returns it: generation ends at a stop string, and the stop string is left out.
+
+    Streaming holds back the end of the text while it could still become a stop string.
+    """
+
+    def __init__(self, stops: list[str]):
+        self.stops, self.held = stops, ""
+
+    def feed(self, text: str, finish: str | None) -> str:
+        """The text that can be sent now, given the row's new text and whether it has finished."""
+        text, self.held = self.held + text, ""
+        if finish == "stop":
+            cuts = [text.find(s) for s in self.stops if s in text]
+            return text[:min(cuts)] if cuts else text
+        if finish is None:
+            keep = max((k for s in self.stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
+            text, self.held = text[:len(text) - keep], text[len(text) - keep:]
+        return text
+
+
+def completion_object(ident: str, created: int, model: str, choices: list[tuple[str, str]], usage: dict,
+                      seed: int) -> dict:
+    """A whole /v1/completions answer; seed (our own field) repeats the request exactly."""
+    return {"id": ident, "object": "text_completion", "created": created, "model": model,
+            "choices": [{"text": text, "index": i, "logprobs": None, "finish_reason": finish}
+                        for i, (text, finish) in enumerate(choices)],
+            "usage": usage, "seed": seed}
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
+def event(data: dict | str) -> bytes:
+    """One Server-Sent Event."""
+    return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+class ChunkWriter:
+    """One streamed piece of one choice, in OpenAI's chunk format; the parts that never change are encoded once
+    (a stream sends thousands of chunks)."""
+
+    def __init__(self, ident: str, created: int, model: str, seed: int):
+        head = {"id": ident, "object": "text_completion", "created": created, "model": model, "seed": seed}
+        self.head = "data: " + json.dumps(head, ensure_ascii=False)[:-1] + ', "choices": [{"text": '
+
+    def __call__(self, index: int, text: str, finish: str | None) -> bytes:
+        tail = f', "index": {index}, "logprobs": null, "finish_reason": {json.dumps(finish)}}}]}}\n\n'
+        return (self.head + json.dumps(text, ensure_ascii=False) + tail).encode()
+
+
+DONE = event("[DONE]")
