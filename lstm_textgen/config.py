@@ -62,9 +62,11 @@ class ModelConfig:
     dropout: float = bounded(0.1, 0.0, 1.0, high_open=True)
     recurrent_dropout: float = bounded(0.0, 0.0, 1.0, high_open=True)  # > 0 keeps Keras off the fused cuDNN kernel
     dense_units: int = bounded(128, 1, cap=65_536)
+    dense_activation: Literal["relu", "linear", "tanh"] = "relu"  # linear: a projection, as the tied recipes use
     dense_dropout: float = bounded(0.2, 0.0, 1.0, high_open=True)
     objective: Literal["sequence", "last"] = "sequence"
     tie_weights: bool = False  # the output layer uses the embedding matrix transposed; needs dense_units = embedding.dim
+    init_range: Optional[float] = bounded(None, 0.0, low_open=True, cap=10.0)  # embedding and output uniform in +-r; null = Keras'
 
     def problems(self, key: Key) -> list[str]:
         return _problems(

@@ -57,11 +57,14 @@ def build_model(config: ModelConfig, vocab_size: int, embedding_dim: int,
     use_cudnn=False when masks may skip mid-window steps: Keras' cuDNN path asserts right-padded masks.
     """
     rnn_class = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[config.rnn]
+    uniform = {} if config.init_range is None else {  # PyTorch's word LM starts these uniform in +-0.1
+        "initializer": keras.initializers.RandomUniform(-config.init_range, config.init_range)}
     layers = [
         keras.Input(shape=(None,), dtype="int32", name="ids"),
         keras.layers.Embedding(
             vocab_size, embedding_dim, mask_zero=True, name="embedding",
-            trainable=embedding_trainable or embedding_matrix is None),
+            trainable=embedding_trainable or embedding_matrix is None,
+            **{f"embeddings_{k}": v for k, v in uniform.items()}),
         # Masks the steps whose embedding row is all zeros (pretrained words missing with missing=zeros).
         keras.layers.Masking(mask_value=0.0, name="masking"),
     ]
@@ -72,9 +75,10 @@ def build_model(config: ModelConfig, vocab_size: int, embedding_dim: int,
                         use_cudnn=use_cudnn, return_sequences=not last or config.objective == "sequence", name=name)
         layers.append(keras.layers.Bidirectional(rnn, name=name) if config.bidirectional else rnn)
     layers += [
-        keras.layers.Dense(config.dense_units, activation="relu", name="dense"),
+        keras.layers.Dense(config.dense_units, activation=config.dense_activation, name="dense"),
         keras.layers.Dropout(config.dense_dropout, name="dense_dropout"),
-        keras.layers.Dense(vocab_size, activation="softmax", name="next_word", dtype="float32"),
+        keras.layers.Dense(vocab_size, activation="softmax", name="next_word", dtype="float32",
+                           **{f"kernel_{k}": v for k, v in uniform.items()}),
     ]
     model = keras.Sequential(layers, name="lstm_textgen")
     if embedding_matrix is not None:  # set, not an initializer: a Constant would copy the matrix into config.json

@@ -23,12 +23,14 @@ def forward(model, ids, training):
     return tf.nn.bias_add(tf.matmul(features(model, ids, training), kernel), bias)
 
 
-def _pair(objective="last", layers=1, dropout=0.0, recurrent_dropout=0.0, dense_dropout=0.0, clipnorm=None):
+def _pair(objective="last", layers=1, dropout=0.0, recurrent_dropout=0.0, dense_dropout=0.0, clipnorm=None,
+          extra=()):
     """Two compiled copies of one model with equal weights: one keeps Keras' step, one gets the unrolled step."""
     config = load_config(None, [f"model.objective={objective}", f"model.layers={layers}", "model.units=12",
                                 "model.dense_units=10", f"model.dropout={dropout}",
                                 f"model.recurrent_dropout={recurrent_dropout}", f"model.dense_dropout={dense_dropout}",
-                                "embedding.dim=9", f"train.clipnorm={'null' if clipnorm is None else clipnorm}"])
+                                "embedding.dim=9", f"train.clipnorm={'null' if clipnorm is None else clipnorm}",
+                                *extra])
     models = []
     for _ in range(2):
         keras.utils.set_random_seed(3)
@@ -46,9 +48,11 @@ def _batch(objective, seed=0):
     return (x[:, :-1], x[:, -1]) if objective == "last" else (x[:, :-1], x[:, 1:])
 
 
-@pytest.mark.parametrize("objective,layers", [("last", 1), ("sequence", 1), ("last", 2), ("sequence", 2)])
-def test_forward_equals_the_keras_model(objective, layers):
-    _, plain, _ = _pair(objective, layers)
+@pytest.mark.parametrize("objective,layers,extra", [("last", 1, []), ("sequence", 1, []), ("last", 2, []),
+                                                    ("sequence", 2, ["model.dense_activation=linear"]),
+                                                    ("last", 1, ["model.dense_activation=tanh"])])
+def test_forward_equals_the_keras_model(objective, layers, extra):
+    _, plain, _ = _pair(objective, layers, extra=extra)
     x, _ = _batch(objective)
     probs = plain(x, training=False).numpy()
     logits = forward(plain, tf.constant(x), training=False).numpy()

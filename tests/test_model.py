@@ -174,3 +174,14 @@ def test_the_saved_model_is_the_plain_stack(tiny_corpus, tmp_path, extra):
     from lstm_textgen.fast.stepper import Stepper, softmax
     _, logits = Stepper(run.weights).prefill([ids])
     np.testing.assert_allclose(softmax(logits)[0], np.asarray(model(np.array([ids])))[0, -1], atol=1e-5)
+
+
+def test_init_range_starts_the_embedding_and_the_output_uniform_in_it():
+    config = load_config(None, ["model.init_range=0.1", "model.units=8", "model.dense_units=6", "embedding.dim=6"])
+    model = build_model(config.model, 5000, config.embedding.dim)
+    for layer, index in (("embedding", 0), ("next_word", 0)):
+        weights = model.get_layer(layer).get_weights()[index]
+        assert np.abs(weights).max() <= 0.1 and weights.std() == pytest.approx(0.1 / np.sqrt(3), rel=0.05)
+    default = build_model(load_config(None, ["model.units=8", "model.dense_units=6", "embedding.dim=6"]).model,
+                          5000, 6)
+    assert np.abs(default.get_layer("embedding").get_weights()[0]).max() <= 0.05  # Keras' own uniform +-0.05

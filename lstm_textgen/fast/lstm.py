@@ -101,25 +101,29 @@ def lstm_function(in_masks, h_masks, sequences: bool):
 def softmax_cross_entropy(x, kernel, bias, targets):
     """The next_word layer and its loss in one: (mean -log softmax(x K + b)[target], softmax probabilities).
 
-    The gradient is (softmax - one_hot) / n, taken straight from the probabilities: TensorFlow's own
-    SparseSoftmaxCrossEntropyWithLogits and a plain autodiff of log-sum-exp each make several more passes
-    over the (n, vocab) array, which for a vocabulary of thousands is most of a CPU step. The loss is
-    -log p[target], with p floored at float32's smallest normal number (a loss past 87 is capped).
+    The (n, vocab) gradient softmax - one_hot is never built: each of its three products is the same product
+    with the probabilities, less a correction the size of the targets, not of the vocabulary:
+      d x = (P K^T - K^T[target]) / n,   [d K; d b] = ([x, 1]^T P - [x, 1]^T onehot) / n,
+    where [x, 1]^T onehot is a segment sum of x's rows by target and the bias gradient rides on the kernel's
+    product as one more row. TensorFlow's own SparseSoftmaxCrossEntropyWithLogits and a plain autodiff each
+    make several more passes over the (n, vocab) array, which for a vocabulary of thousands is most of a CPU
+    step. The loss is -log p[target], with p floored at float32's smallest normal number (a loss past 87 is
+    capped).
     """
     @tf.custom_gradient
     def loss_of(x, kernel, bias):
         probs = tf.nn.softmax(tf.nn.bias_add(tf.matmul(x, kernel), bias))  # (n, vocab)
-        n = tf.shape(targets)[0]
+        n, vocab = tf.shape(targets)[0], tf.shape(kernel)[1]
         picked = tf.gather(probs, targets, batch_dims=1)
         scale = 1.0 / tf.cast(n, probs.dtype)
         loss = -tf.reduce_sum(tf.math.log(tf.maximum(picked, 1.1754944e-38))) * scale
 
         def grad(upstream):
-            rows = tf.stack([tf.range(n, dtype=targets.dtype), targets], axis=1)
-            residual = tf.tensor_scatter_nd_sub(probs, rows, tf.ones_like(picked))  # softmax - one_hot
-            step = upstream * scale  # applied to the small results, not to the (n, vocab) residual
-            return (tf.matmul(residual, kernel, transpose_b=True) * step,
-                    tf.matmul(x * step, residual, transpose_a=True),
-                    tf.reduce_sum(residual, axis=0) * step)
+            step = upstream * scale  # applied to the small factors, never to an (n, vocab) array
+            dx = (tf.matmul(probs, kernel, transpose_b=True) - tf.transpose(tf.gather(kernel, targets, axis=1))) * step
+            xa = tf.concat([x, tf.ones([n, 1], x.dtype)], axis=1) * step  # (n, dim + 1): the bias is the last row
+            dka = tf.matmul(xa, probs, transpose_a=True) - tf.transpose(
+                tf.math.unsorted_segment_sum(xa, targets, vocab))  # (dim + 1, vocab)
+            return dx, dka[:-1], dka[-1]
         return (loss, tf.stop_gradient(probs)), lambda upstream, _: grad(upstream)
     return loss_of(x, kernel, bias)

@@ -67,7 +67,7 @@ def features(model, ids, training: bool):
         x = _lstm(layer, x, training)  # (time, batch, units), or (batch, units) for the last of `last`
     x = tf.reshape(x, [-1, x.shape[-1]])
     dense, dropout = model.get_layer("dense"), model.get_layer("dense_dropout")
-    x = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, dense.kernel.value), dense.bias.value))
+    x = dense.activation(tf.nn.bias_add(tf.matmul(x, dense.kernel.value), dense.bias.value))
     if training and dropout.rate > 0:
         x = keras.random.dropout(x, dropout.rate, seed=dropout.seed_generator)
     return x
