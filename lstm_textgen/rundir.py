@@ -246,15 +246,6 @@ def saved_config_values(run_dir: Path) -> dict:
     return raw
 
 
-def training_config(path, overrides, values: dict, restart: bool = False) -> Config:
-    """The config a train command means: defaults, file, --set and flags; for a run that exists (and is not
-    being restarted), its own saved settings take the defaults' place, so `train --run DIR` continues it."""
-    config = load_config(path, overrides, values)
-    if restart or folder_kind(config.run_dir) != "run":
-        return config
-    return load_config(path, overrides, values, base=saved_config_values(config.run_dir))
-
-
 def load_saved_config(run_dir: Path) -> Config:
     path = Path(run_dir) / CONFIG
     raw = saved_config_values(run_dir)

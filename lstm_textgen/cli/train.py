@@ -23,8 +23,8 @@ def train(corpus, config_path, overrides, run_dir, mode):
     Run the same command again to continue an interrupted run where it stopped.
     """
     from lstm_textgen.quiet import quiet_tensorflow
-    from lstm_textgen.resume import Stopped
-    from lstm_textgen.rundir import read_metrics, training_config
+    from lstm_textgen.resume import Stopped, training_config
+    from lstm_textgen.rundir import read_metrics
 
     with user_errors():
         values = {key: value for key, value in (("data.corpus", corpus), ("train.run_dir", run_dir)) if value}
