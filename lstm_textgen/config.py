@@ -6,16 +6,15 @@ values, however it arrived (YAML, --set, a command flag).
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
-import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
 from lstm_textgen.errors import ConfigError
-from lstm_textgen.values import Key, bounded, convert, nearest, parse_override, range_problems, read_yaml, shown, type_name
+from lstm_textgen.values import (Key, bounded, convert, nearest, parse_override, range_problems, read_yaml, run_name,
+                                 shown, type_name)
 
 SCHEMA_VERSION = 1  # bump when a saved config.yaml can no longer be read as before
 DEFAULT_CORPUS = "data/tinyshakespeare.txt"
@@ -180,20 +179,6 @@ class Config:
         if self.train.run_dir:
             return Path(self.train.run_dir)
         return Path("runs") / run_name(self.data.corpus)
-
-
-def run_name(corpus: str) -> str:
-    """A folder name for the corpus: its file's stem, its folder's name, or a glob's fixed folder; letters,
-    digits, '.', '_' and '-' only, never '.' or '..' (so runs/<name> is always a folder right under runs/)."""
-    path = Path(os.path.expanduser(corpus.strip()))
-    magic = next((i for i, part in enumerate(path.parts) if glob.has_magic(part)), None)
-    if magic is not None:  # a glob: its fixed leading folder
-        path = Path(*path.parts[:magic]) if magic else Path(".")
-    if any(part in (".", "..") for part in path.parts) or not path.parts:
-        path = Path(os.path.abspath(path))
-    name = path.stem if path.suffix and magic is None else path.name
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")
-    return name or "run"
 
 
 SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
