@@ -147,8 +147,8 @@ def check_outside_corpus(run_dir: Path, corpus: str) -> None:
                               "choose another --run")
 
 
-def save_config(run_dir: Path, config: Config) -> None:
-    write_text(run_dir / CONFIG, config_yaml(config, __version__))
+def save_config(run_dir: Path, config: Config, origin: dict | None = None) -> None:
+    write_text(run_dir / CONFIG, config_yaml(config, __version__, origin))
 
 
 def save_model(model, path: Path) -> None:
