@@ -6,20 +6,20 @@ values, however it arrived (YAML, --set, a command flag).
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
-import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
 from lstm_textgen.errors import ConfigError
-from lstm_textgen.values import Key, bounded, convert, nearest, parse_override, range_problems, read_yaml, shown, type_name
+from lstm_textgen.values import (Key, bounded, convert, nearest, parse_override, range_problems, read_yaml, run_name,
+                                 shown, type_name)
 
 SCHEMA_VERSION = 1  # bump when a saved config.yaml can no longer be read as before
 DEFAULT_CORPUS = "data/tinyshakespeare.txt"
 META_KEY = "lstm_textgen"  # {version, schema} written into saved config.yaml files
+ORIGIN_KEY = "origin"  # a fine-tuned run's record of its base run in its config.yaml: read back, never a setting
 
 
 def _problems(*checks: tuple[bool, str]) -> list[str]:
@@ -36,6 +36,7 @@ class DataConfig:
     window_size: int = bounded(20, 1, cap=100_000)
     val_fraction: float = bounded(0.1, 0.0, 1.0, low_open=True, high_open=True)
     stride: Optional[int] = bounded(None, 1, cap=100_000)  # null = 1 for objective last, window_size for sequence
+    base_vocab: Literal["keep", "extend"] = "keep"  # with train.init_from: the base run's vocabulary, or it + new words
 
     def problems(self, key: Key) -> list[str]:
         return _problems(
@@ -68,6 +69,14 @@ class ModelConfig:
     tie_weights: bool = False  # the output layer uses the embedding matrix transposed; needs dense_units = embedding.dim
     init_range: Optional[float] = bounded(None, 0.0, low_open=True, cap=10.0)  # embedding and output uniform in +-r; null = Keras'
 
+    def recurrent_layers(self) -> list[str]:
+        """The recurrent layers' names, as build_model gives them: lstm_1, lstm_2, ... (gru_1, ...)."""
+        return [f"{self.rnn}_{i + 1}" for i in range(self.layers)]
+
+    def weighted_layers(self) -> list[str]:
+        """The names of the layers that hold weights, input to output (those train.freeze may name)."""
+        return ["embedding", *self.recurrent_layers(), "dense", "next_word"]
+
     def problems(self, key: Key) -> list[str]:
         return _problems(
             (self.bidirectional and self.objective == "sequence",
@@ -78,6 +87,8 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     run_dir: Optional[str] = None  # null = runs/<corpus name>
+    init_from: Optional[str] = None  # a trained run to start from (fine-tuning); null = from scratch
+    freeze: list[str] = field(default_factory=list)  # layers that keep the base run's weights (with init_from)
     epochs: int = bounded(10, 1, cap=10_000_000)
     steps_per_epoch: Optional[int] = bounded(None, 1, cap=2**40)  # null = one full pass over the training windows
     batch_size: int = bounded(64, 1, cap=1_000_000)
@@ -184,20 +195,6 @@ class Config:
         return Path("runs") / run_name(self.data.corpus)
 
 
-def run_name(corpus: str) -> str:
-    """A folder name for the corpus: its file's stem, its folder's name, or a glob's fixed folder; letters,
-    digits, '.', '_' and '-' only, never '.' or '..' (so runs/<name> is always a folder right under runs/)."""
-    path = Path(os.path.expanduser(corpus.strip()))
-    magic = next((i for i, part in enumerate(path.parts) if glob.has_magic(part)), None)
-    if magic is not None:  # a glob: its fixed leading folder
-        path = Path(*path.parts[:magic]) if magic else Path(".")
-    if any(part in (".", "..") for part in path.parts) or not path.parts:
-        path = Path(os.path.abspath(path))
-    name = path.stem if path.suffix and magic is None else path.name
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")
-    return name or "run"
-
-
 SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
 
 
@@ -251,6 +248,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: typing.Iterabl
         else:
             raw[section] = body
     raw.pop(META_KEY, None)
+    raw.pop(ORIGIN_KEY, None)
     errors: list[str] = []
     for text in overrides:
         _merge(raw, *parse_override(text), errors)
@@ -277,11 +275,13 @@ def load_config(path: str | os.PathLike | None = None, overrides: typing.Iterabl
     return config
 
 
-def config_yaml(config: Config, version: str) -> str:
-    """The resolved config as YAML, stamped with the schema and lstm-textgen version."""
+def config_yaml(config: Config, version: str, origin: dict | None = None) -> str:
+    """The resolved config as YAML, stamped with the schema and lstm-textgen version; a fine-tuned run's
+    origin (its base run) follows the settings."""
     import yaml
 
-    body = {META_KEY: {"version": version, "schema": SCHEMA_VERSION}, **config.to_dict()}
+    body = {META_KEY: {"version": version, "schema": SCHEMA_VERSION}, **config.to_dict(),
+            **({ORIGIN_KEY: origin} if origin else {})}
     return yaml.safe_dump(body, sort_keys=False)
 
 

@@ -10,10 +10,6 @@ import numpy as np
 from lstm_textgen.config import EmbeddingConfig, ModelConfig, TrainConfig
 
 
-def recurrent_layer_names(config: ModelConfig) -> list[str]:
-    return [f"{config.rnn}_{i + 1}" for i in range(config.layers)]
-
-
 def cudnn_blockers(model: ModelConfig, embedding: EmbeddingConfig) -> list[str]:
     """Why Keras would not use its fused cuDNN LSTM/GRU kernel on a GPU, one line per reason, with the fix.
 
@@ -68,7 +64,7 @@ def build_model(config: ModelConfig, vocab_size: int, embedding_dim: int,
         # Masks the steps whose embedding row is all zeros (pretrained words missing with missing=zeros).
         keras.layers.Masking(mask_value=0.0, name="masking"),
     ]
-    names = recurrent_layer_names(config)
+    names = config.recurrent_layers()
     for i, name in enumerate(names):
         last = i == len(names) - 1
         rnn = rnn_class(config.units, dropout=config.dropout, recurrent_dropout=config.recurrent_dropout,

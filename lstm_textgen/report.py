@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lstm_textgen.curves import best_epoch, read_history
 from lstm_textgen.fast.h5 import read_model_weights
+from lstm_textgen.finetune import saved_origin
 from lstm_textgen.rundir import (CONFIG, HISTORY, MODEL, TOKENIZER, check_run_dir, check_run_files, folder_kind,
                                  load_saved_config, load_tokenizer, read_metrics)
 from lstm_textgen.errors import TextgenError
@@ -21,10 +22,14 @@ def _count(weights: dict) -> int:
 
 
 def _describe(layer: dict) -> str:
+    frozen = "" if layer["config"].get("trainable", True) else ", frozen"  # a frozen pretrained matrix, train.freeze
+    return _layer_shape(layer) + frozen
+
+
+def _layer_shape(layer: dict) -> str:
     kind, config = layer["class_name"], layer["config"]
     if kind == "Embedding":
-        frozen = "" if config.get("trainable", True) else ", frozen"
-        return f"{config['input_dim']:,} x {config['output_dim']}{frozen}"
+        return f"{config['input_dim']:,} x {config['output_dim']}"
     if kind == "Bidirectional":
         inner = config["layer"]["config"]
         return f"{config['layer']['class_name']} {inner['units']} units x 2 directions"
@@ -77,6 +82,7 @@ def run_info(run_dir: Path) -> dict:
         "tokens_per_second": metrics.get("tokens_per_second"),
         "embedding_coverage": metrics.get("embedding_coverage"),
         "embedding_path": config.embedding.path,
+        "origin": saved_origin(run_dir),  # a fine-tuned run's base
         "files": _files(run_dir),
     }
 
@@ -137,12 +143,21 @@ def format_info(info: dict) -> str:
                  f"{_maybe(info['best_val_bits_per_char'], '{:.3f}')} bits per character")
     lines.append(f"speed        {_maybe(info['tokens_per_second'], '{:,.0f}')} tokens/s "
                  f"({_maybe(info['tokens_seen'])} tokens seen)")
+    origin = info["origin"]
+    if origin:
+        vocabulary = ("kept" if origin.get("base_vocab") == "keep" else
+                      f"extended by {_maybe(origin.get('added_tokens'))} tokens")
+        lines.append(f"base run     {origin.get('init_from')} ({origin.get('path')}; config sha256 "
+                     f"{str(origin.get('config_sha256'))[:12]}, best val perplexity "
+                     f"{_maybe(_finite(origin.get('best_val_perplexity')), '{:,.2f}')}); its vocabulary {vocabulary}, "
+                     f"{_maybe(origin.get('unknown_share'), '{:.1%}')} of the corpus's tokens unknown to it")
     coverage = info["embedding_coverage"]
     if coverage:
         lines.append(f"embedding    {coverage.get('path', info['embedding_path'])}: "
                      f"{coverage['vocab_share']:.1%} of the vocabulary, {coverage['token_share']:.1%} of corpus tokens")
     else:
-        lines.append("embedding    learned from scratch (no pretrained vectors)")
+        lines.append("embedding    " + ("the base run's, then trained on (unless frozen)" if origin else
+                                      "learned from scratch (no pretrained vectors)"))
     lines.append("files")
     width = max(len(entry["name"]) for entry in info["files"]) if info["files"] else 0
     for entry in info["files"]:

@@ -1,5 +1,6 @@
-"""Resuming a run: the training state, what may change on resume, start-or-resume, and restoring a model to
-where training stopped (falling back to an epoch checkpoint when the state's weights are damaged)."""
+"""Resuming a run: the config a train command means, the training state, what may change on resume,
+start-or-resume, and restoring a model to where training stopped (falling back to an epoch checkpoint when
+the state's weights are damaged)."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lstm_textgen.atomic import replacing
-from lstm_textgen.config import Config
+from lstm_textgen.config import Config, load_config
 from lstm_textgen.curves import read_history
 from lstm_textgen.errors import CheckpointError
+from lstm_textgen.finetune import base_settings
 from lstm_textgen.rundir import (CHECKPOINTS, MODEL, STATE, epoch_checkpoint, folder_kind, load_saved_config,
-                                 read_json, read_metrics, save_json, trained_files)
+                                 read_json, read_metrics, save_json, saved_config_values, trained_files)
 from lstm_textgen.values import shown
 
 log = logging.getLogger("lstm_textgen")
@@ -86,6 +88,18 @@ class TrainingState:
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
                 raise CheckpointError(f"{path} is damaged ({name} is {type(value).__name__})")
         return state  # a missing or damaged weights file is handled by restore_state
+
+
+def training_config(path, overrides, values: dict, restart: bool = False) -> Config:
+    """The config a train command means: defaults, file, --set and flags; for a run that exists (and is not
+    being restarted), its own saved settings take the defaults' place, so `train --run DIR` continues it; for
+    a new run with train.init_from (--from), the base run's settings do (finetune.base_settings)."""
+    config = load_config(path, overrides, values)
+    if not restart and folder_kind(config.run_dir) == "run":
+        return load_config(path, overrides, values, base=saved_config_values(config.run_dir))
+    if config.train.init_from:
+        return load_config(path, overrides, values, base=base_settings(config.train.init_from))
+    return config
 
 
 def config_changes(old: Config, new: Config) -> tuple[list[str], list[str]]:

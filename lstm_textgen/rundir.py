@@ -147,8 +147,8 @@ def check_outside_corpus(run_dir: Path, corpus: str) -> None:
                               "choose another --run")
 
 
-def save_config(run_dir: Path, config: Config) -> None:
-    write_text(run_dir / CONFIG, config_yaml(config, __version__))
+def save_config(run_dir: Path, config: Config, origin: dict | None = None) -> None:
+    write_text(run_dir / CONFIG, config_yaml(config, __version__, origin))
 
 
 def save_model(model, path: Path) -> None:
@@ -244,15 +244,6 @@ def saved_config_values(run_dir: Path) -> dict:
         raise CheckpointError(f"{e}; the run's settings are lost: copy it back from a backup of the run, or train a "
                               "new run") from None
     return raw
-
-
-def training_config(path, overrides, values: dict, restart: bool = False) -> Config:
-    """The config a train command means: defaults, file, --set and flags; for a run that exists (and is not
-    being restarted), its own saved settings take the defaults' place, so `train --run DIR` continues it."""
-    config = load_config(path, overrides, values)
-    if restart or folder_kind(config.run_dir) != "run":
-        return config
-    return load_config(path, overrides, values, base=saved_config_values(config.run_dir))
 
 
 def load_saved_config(run_dir: Path) -> Config:

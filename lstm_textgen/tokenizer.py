@@ -87,6 +87,19 @@ class Tokenizer:
         return cls(level, lowercase, [PAD, UNK] + [t for t, _ in kept], [0, unk_count] + [c for _, c in kept],
                    unk_count)
 
+    def recounted(self, counter: Counter, extend: bool = False, max_vocab: int | None = None,
+                  min_count: int = 1) -> "Tokenizer":
+        """This vocabulary, every token at its id, with the counts of another text's tokens (made by split());
+        extend: followed by that text's tokens it lacks that pass min_count, commonest first (ties in
+        first-seen order), up to max_vocab tokens in all."""
+        new = []
+        if extend:
+            room = None if max_vocab is None else max(max_vocab - self.vocab_size, 0)
+            new = [(t, c) for t, c in Counter(counter).most_common() if c >= min_count and t not in self.index][:room]
+        counts = [0, 0] + [counter.get(t, 0) for t in self.vocab[2:]] + [c for _, c in new]
+        counts[UNK_ID] = sum(counter.values()) - sum(counts)  # a literal <unk> or <pad> of the text included
+        return Tokenizer(self.level, self.lowercase, self.vocab + [t for t, _ in new], counts, counts[UNK_ID])
+
     def encode(self, text: str) -> list[int]:
         return [self.index.get(t, UNK_ID) for t in self.split(text)]
 

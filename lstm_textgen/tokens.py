@@ -6,7 +6,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -86,7 +86,8 @@ def _manifest(config: DataConfig) -> dict:
 
 
 def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: int = BLOCK,
-                    tokenizer: BPETokenizer | None = None) -> Tokens:
+                    tokenizer: BPETokenizer | None = None,
+                    vocabulary: Callable[[Counter], Tokenizer] | None = None) -> Tokens:
     """Fit the tokenizer and encode the corpus, streaming: the same result as Tokenizer.fit and encode on
     whole files, but holding one chunk of text at a time (plus the counts and the int32 ids).
 
@@ -94,6 +95,8 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: i
     the counts of those numbers give the vocabulary, and a lookup table turns them into token ids,
     block by block, each block freed once placed: the ids are in memory once, plus one block.
     The bpe level learns its merges in a pass of its own (tokenize_bpe), unless given its tokenizer.
+    vocabulary(counts) gives the other levels' vocabulary instead of fitting one (a fine-tuned run's: a base
+    run's tokenizer recounted on this corpus, Tokenizer.recounted).
     """
     files = find_files(config.corpus)
     if config.level == BPETokenizer.level:
@@ -127,13 +130,14 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: i
         at += len(numbers)
     tokens = list(first_seen)
     del first_seen
-    tokenizer = Tokenizer.from_counts(Counter(dict(zip(tokens, counts.tolist()))), config.level,
-                                      config.lowercase, config.max_vocab, config.min_count)
-    if tokenizer.vocab_size <= 2:  # only <pad> and <unk>: every token of the corpus would be unknown
+    counter = Counter(dict(zip(tokens, counts.tolist())))
+    tokenizer = vocabulary(counter) if vocabulary else Tokenizer.from_counts(
+        counter, config.level, config.lowercase, config.max_vocab, config.min_count)
+    if vocabulary is None and tokenizer.vocab_size <= 2:  # only <pad> and <unk>: every token would be unknown
         raise CorpusError(f"data.min_count={config.min_count} keeps no token of the corpus (its commonest appears "
                           f"{int(counts.max())} times); lower --set data.min_count")
     lookup = np.array([tokenizer.index.get(t, UNK_ID) for t in tokens], np.int32)  # number -> token id
-    del tokens, counts
+    del tokens, counts, counter
 
     starts = [0, *ends[:-1]]
     cuts = [split_point(end - start, config.val_fraction) for start, end in zip(starts, ends)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -18,6 +19,7 @@ from lstm_textgen.data import (check_long_enough, check_streams_long_enough, cou
                                make_stream_dataset, stream_windows, stride_for)
 from lstm_textgen.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
 from lstm_textgen.errors import CheckpointError
+from lstm_textgen.finetune import Base, check_start, saved_origin
 from lstm_textgen.memory import check_fits, release_freed_memory
 from lstm_textgen.resume import TrainingState, finished, plan_run, restore_best_model
 from lstm_textgen.rundir import (CHECKPOINTS, LOCK, STATE, TOKENIZER, TOKENS, check_outside_corpus, folder_kind,
@@ -28,14 +30,19 @@ from lstm_textgen.tokens import load_token_cache, save_token_cache, tokenize_cor
 log = logging.getLogger("lstm_textgen")
 
 
-def train(config: Config, mode: str = "auto") -> Path:
+def train(config: Config, mode: str = "auto", init_from: str | os.PathLike | None = None) -> Path:
     """Train the configured model; returns the run directory.
 
     mode: "auto" continues a run already in the directory (or starts one), "resume" insists on
     continuing, "restart" starts over, removing the run's own files once the whole command checks out.
+    init_from: a trained run to start from (fine-tuning), as train.init_from sets it; the config's shape,
+    level and tokenizer settings must be the base run's (finetune.py).
     """
+    if init_from is not None:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, init_from=str(init_from)))
     role = read_role(config.train.distribute)
     config = _for_worker(config, role)
+    check_start(config)  # before the lock: a --run that is the base run must not get a lock file
     run_dir = config.run_dir
     existed = run_dir.exists()
     with RunLock(run_dir, LOCK) as lock:
@@ -67,8 +74,9 @@ def _train(config: Config, role, plan, lock) -> None:
     for reason in cudnn_blockers(config.model, config.embedding):
         log.warning(f"warning: {reason}")
 
+    base = Base(config) if config.train.init_from and plan.state is None else None  # read, never written
     tokenizer, train_ids, val_ids, val_chars = _tokens(config, run_dir, resuming=plan.state is not None,
-                                                       cached=not plan.restart)
+                                                       cached=not plan.restart, base=base)
     check_long_enough(train_ids, val_ids, data)
     if config.train.stateful:
         check_streams_long_enough(train_ids, val_ids, data, config.train.batch_size)
@@ -76,37 +84,40 @@ def _train(config: Config, role, plan, lock) -> None:
     log.info(f"corpus: {len(train_ids):,} training and {len(val_ids):,} validation tokens, "
              f"vocabulary {tokenizer.vocab_size:,} ({data.level} level)")
     embedding_matrix, coverage = None, None
-    if config.embedding.path and plan.state is None:  # a resumed run takes its matrix from the saved weights
+    if config.embedding.path and plan.state is None and base is None:  # else the matrix is in the weights
         from lstm_textgen.embeddings import load_embedding_matrix
         embedding_matrix, coverage = load_embedding_matrix(config.embedding, tokenizer, train_ids,
                                                            seed=config.train.seed)
         log.info(coverage["summary"])
+    start = base.start_weights(tokenizer, config) if base else None
+    origin = base.origin(tokenizer) if base else saved_origin(run_dir) if plan.state is not None else None
 
     if plan.restart:
         remove_run_files(run_dir)  # only now: the whole command has checked out
     prepare_run_dir(run_dir, new=plan.state is None)
     lock.acquire()
-    save_config(run_dir, config)
+    save_config(run_dir, config, origin)
     if plan.state is None:
         tokenizer.save(run_dir / TOKENIZER, __version__)
     train_ids, val_ids = save_token_cache(run_dir / TOKENS, data, train_ids, val_ids, val_chars)  # mapped from it
     if plan.state is not None:
         restore_best_model(run_dir, plan.state)
     summary = {"corpus": data.corpus, "vocab_size": tokenizer.vocab_size, "train_tokens": int(len(train_ids)),
-               "val_tokens": int(len(val_ids)), "val_chars": val_chars, "embedding_coverage": coverage}
+               "val_tokens": int(len(val_ids)), "val_chars": val_chars, "embedding_coverage": coverage,
+               **({"origin": origin} if origin else {})}
     with precision(config.train.mixed_precision):  # the global policy is put back even on an error
-        _fit(config, plan.state or TrainingState(), strategy, tokenizer, train_ids, val_ids, embedding_matrix,
+        _fit(config, plan.state or TrainingState(), strategy, tokenizer, train_ids, val_ids, (embedding_matrix, start),
              summary)
 
 
-def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, val_ids, embedding_matrix,
+def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, val_ids, initial: tuple,
          summary: dict) -> None:
     """Build (or restore) the model and run model.fit with the run directory's callbacks."""
     from lstm_textgen.callbacks import Session, StreamResets
     from lstm_textgen.monitor import monitoring_callbacks
 
     run_dir, data, train_config = config.run_dir, config.data, config.train
-    models, step = _models(config, state, strategy, tokenizer.vocab_size, embedding_matrix)
+    models, step = _models(config, state, strategy, tokenizer.vocab_size, *initial)
     objective, batch = config.model.objective, train_config.batch_size
     stride = stride_for(data, objective)
     n_windows = count_windows(len(train_ids), data.window_size, stride)
@@ -149,9 +160,15 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
             progress.on_train_end()  # clear the bars, so an error message starts on a line of its own
 
 
-def _models(config: Config, state: TrainingState, strategy, vocab_size: int, embedding_matrix):
-    """The compiled model.Models, restored to where the state stands, and which training step runs them."""
+def _models(config: Config, state: TrainingState, strategy, vocab_size: int, embedding_matrix, start):
+    """The compiled model.Models, restored to where the state stands, and which training step runs them.
+
+    A new run starts from a pretrained embedding_matrix, or a fine-tuned one from its base's weights (start,
+    by layer name); train.freeze's layers are made untrainable before compiling.
+    """
     import keras
+
+    from lstm_textgen.finetune import freeze, set_weights
 
     from lstm_textgen.fast.step import unrolled_blocker, use_unrolled_step
     from lstm_textgen.model import Models, build_model, compile_model, mid_sequence_masks
@@ -161,7 +178,10 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
     with strategy_scope(strategy):
         plain = build_model(config.model, vocab_size, config.embedding.dim, embedding_matrix,
                             config.embedding.trainable, use_cudnn=False if mid_sequence_masks(config.embedding) else "auto")
+        if start:
+            set_weights(plain, start)  # before Models: a training copy starts as the plain stack
         models = Models(plain, config.model, config.train)
+        freeze(models, config.train.freeze)
         compile_model(models.training, config.train)
         restore_state(models, config.run_dir, state, current_learning_rate(state, config.train.learning_rate))
     blocker = unrolled_blocker(config.model, config.embedding, config.train, strategy)
@@ -193,17 +213,22 @@ def _for_worker(config: Config, role) -> Config:
     return dataclasses.replace(config, train=dataclasses.replace(config.train, run_dir=str(run_dir)))
 
 
-def _tokens(config: Config, run_dir: Path, resuming: bool, cached: bool = True):
-    """The tokenizer and token arrays: from the run's cache when it is current (and wanted: a restart removes
-    it), else from the corpus; a resumed run's corpus must give back the very vocabulary it started with (a
-    moved run, a deleted cache)."""
+def _tokens(config: Config, run_dir: Path, resuming: bool, cached: bool = True, base: Base | None = None):
+    """The tokenizer and token arrays: a new fine-tuned run's from its base (finetune.Base.tokenize), else from
+    the run's cache when it is current (and wanted: a restart removes it), else from the corpus; a resumed
+    run's corpus must give back the very vocabulary it started with (a moved run, a deleted cache)."""
+    if base is not None:
+        return base.tokenize(config.data)
     cache = load_token_cache(run_dir / TOKENS, run_dir / TOKENIZER, config.data) if cached else None
     if cache is not None:
         log.info(f"using the tokenized corpus cached in {run_dir / TOKENS}")
         return cache
     saved = load_tokenizer(run_dir) if resuming else None
-    # A resumed bpe run encodes with the merges it learned (learning them again could break a tie otherwise).
-    tokens = tokenize_corpus(config.data, tokenizer=saved if isinstance(saved, BPETokenizer) else None)
+    # A resumed bpe run encodes with the merges it learned (learning them again could break a tie otherwise),
+    # a resumed fine-tuned run with its own vocabulary (its base's, kept or extended when it started).
+    bpe = saved if isinstance(saved, BPETokenizer) else None
+    recount = saved.recounted if saved is not None and bpe is None and config.train.init_from else None
+    tokens = tokenize_corpus(config.data, tokenizer=bpe, vocabulary=recount)
     if saved is not None:
         if (saved.vocab, saved.counts) != (tokens.tokenizer.vocab, tokens.tokenizer.counts):
             raise CheckpointError(f"cannot resume {run_dir}: the corpus {config.data.corpus} is not the text the run "

@@ -1,11 +1,13 @@
-"""Config values: YAML read with a bound on its size, `--set KEY=VALUE`, typed conversion, and the range each
-number setting declares (stdlib + yaml only)."""
+"""Config values: YAML read with a bound on its size, `--set KEY=VALUE`, typed conversion, the range each
+number setting declares, and the run folder name a corpus gives (stdlib + yaml only)."""
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import glob
 import math
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,3 +208,17 @@ def range_problems(section, key: Key) -> list[str]:
             problem = bounds.problem(key(f.name), value, optional=type(None) in typing.get_args(types[f.name]))
             problems += [problem] if problem else []
     return problems
+
+
+def run_name(corpus: str) -> str:
+    """A folder name for the corpus: its file's stem, its folder's name, or a glob's fixed folder; letters,
+    digits, '.', '_' and '-' only, never '.' or '..' (so runs/<name> is always a folder right under runs/)."""
+    path = Path(os.path.expanduser(corpus.strip()))
+    magic = next((i for i, part in enumerate(path.parts) if glob.has_magic(part)), None)
+    if magic is not None:  # a glob: its fixed leading folder
+        path = Path(*path.parts[:magic]) if magic else Path(".")
+    if any(part in (".", "..") for part in path.parts) or not path.parts:
+        path = Path(os.path.abspath(path))
+    name = path.stem if path.suffix and magic is None else path.name
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")
+    return name or "run"

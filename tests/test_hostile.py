@@ -188,6 +188,31 @@ CASES = [
     Case("--resume where there is no run", lambda w: train(w, w.corpus, "--resume"), "has no run to resume"),
     Case("train into a path under a file", lambda w: ["train", w.corpus, "--run", w.corpus / "run", *TINY],
          "cannot write to run directory"),
+    # fine-tuning (--from): the base run is only read, and a refused start leaves no new run
+    Case("fine-tune from a base that does not exist", lambda w: train(w, w.corpus, "--from", w.root / "nothing"),
+         "does not exist; train one with"),
+    Case("fine-tune from a folder that is not a run", lambda w: train(w, w.corpus, "--from", w.user),
+         "is not an lstm-textgen run directory"),
+    Case("fine-tune from a damaged model.keras", lambda w: train(w, w.corpus, "--from", w.broken(
+        lambda c: (c / "model.keras").write_bytes((c / "model.keras").read_bytes()[:5000]))), "corrupt"),
+    Case("fine-tune from a base with no finished epoch", lambda w: train(w, w.corpus, "--from", w.broken(half_trained)),
+         "training has not finished an epoch"),
+    Case("fine-tune on a corpus with no word the base knows", lambda w: train(
+        w, corpus(w.root, "zebra giraffe okapi yak " * 60), "--from", w.run), "the base run knows no word-level token"),
+    Case("fine-tune freezing a layer the model lacks", lambda w: train(
+        w, w.corpus, "--from", w.run, "--set", "train.freeze=[lstm_9]"), "train.freeze names 'lstm_9'"),
+    Case("fine-tune with another model shape", lambda w: train(w, w.corpus, "--from", w.run, "--set", "model.units=9"),
+         "model.units (8 -> 9)"),
+    Case("fine-tune at another level", lambda w: train(w, w.corpus, "--from", w.run, "--set", "data.level=char"),
+         "data.level ('word' -> 'char')"),
+    Case("fine-tune with pretrained vectors", lambda w: train(
+        w, w.corpus, "--from", w.run, "--set", f"embedding.path={vectors(w.root, GOOD_VECTORS)}"),
+        "embedding.path (None ->"),
+    Case("extend below the base's vocabulary", lambda w: train(
+        w, w.corpus, "--from", w.run, "--set", "data.base_vocab=extend", "--set", "data.max_vocab=5"),
+        "is below the base run's vocabulary"),
+    Case("fine-tune into the base run itself", lambda w: ["train", w.corpus, "--from", w.run, "--run", w.run, *TINY],
+         "which fine-tuning only reads"),
     # run directories
     Case("run directory that is not one", lambda w: gen(w.user), "is not an lstm-textgen run directory"),
     Case("run directory that does not exist", lambda w: gen(w.root / "nothing"), "does not exist"),

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from lstm_textgen.rundir import load_run
 from lstm_textgen.atomic import PREFIX
 from lstm_textgen.cli import cli
+from lstm_textgen.resume import training_config
 from lstm_textgen.rundir import LOCK
 
 from conftest import SHARED_DATA, TINY_SETTINGS, train_tiny
@@ -284,3 +285,14 @@ def test_a_damaged_state_of_a_tied_stateful_run_falls_back_to_its_plain_epoch_ch
     after = history(run)
     assert [r["epoch"] for r in after] == ["1", "2", "3"] and after[:2] == before
     assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] == 3
+
+
+def test_a_train_command_on_a_run_continues_with_its_saved_settings(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    config = training_config(None, ["train.epochs=5"], {"train.run_dir": str(run)})
+    assert (config.model.units, config.train.epochs) == (8, 5)  # its own units, the new epochs
+    assert config.data.corpus == json.loads((run / "metrics.json").read_text())["corpus"]
+    restart = training_config(None, [], {"train.run_dir": str(run)}, restart=True)
+    assert restart.model.units == 128  # a restart starts from the defaults
+    assert training_config(None, [], {"train.run_dir": str(tmp_path / "new")}).model.units == 128

@@ -8,7 +8,7 @@ import pytest
 
 from lstm_textgen.errors import CheckpointError
 from lstm_textgen.rundir import (MARKER, check_outside_corpus, check_run_dir, folder_kind, read_metrics,
-                                 remove_run_files, training_config)
+                                 remove_run_files)
 
 from conftest import REPO, TINY_TEXT
 
@@ -60,17 +60,6 @@ def test_a_run_never_sits_where_its_corpus_is_read(tmp_path, monkeypatch):
     for run, corpus, message in refused:
         with pytest.raises(CheckpointError, match=message):
             check_outside_corpus(tmp_path / run, corpus)
-
-
-def test_a_train_command_on_a_run_continues_with_its_saved_settings(tiny_run, tmp_path):
-    run = tmp_path / "run"
-    shutil.copytree(tiny_run, run)
-    config = training_config(None, ["train.epochs=5"], {"train.run_dir": str(run)})
-    assert (config.model.units, config.train.epochs) == (8, 5)  # its own units, the new epochs
-    assert config.data.corpus == json.loads((run / "metrics.json").read_text())["corpus"]
-    restart = training_config(None, [], {"train.run_dir": str(run)}, restart=True)
-    assert restart.model.units == 128  # a restart starts from the defaults
-    assert training_config(None, [], {"train.run_dir": str(tmp_path / "new")}).model.units == 128
 
 
 def test_metrics_of_the_wrong_type_are_left_out(tiny_run, tmp_path):

@@ -31,6 +31,31 @@ def test_max_vocab_and_min_count_send_rare_words_to_unk():
     assert "c" not in tok.vocab and "b" in tok.vocab
 
 
+def test_recounted_keeps_every_id_and_counts_another_text():
+    from collections import Counter
+
+    base = fit_tokenizer(["b a b c b a"], "word", max_vocab=None)
+    counts = Counter({"a": 4, "zebra": 3, "c": 1, "yak": 3, "ox": 1})
+    kept = base.recounted(counts)
+    assert kept.vocab == base.vocab  # every token at its id
+    assert kept.counts == [0, 7, 0, 4, 1] and kept.unk_count == 7  # b unseen; zebra, yak, ox unknown
+    assert kept.encode("a zebra") == [3, UNK_ID]
+
+
+def test_recounted_extend_adds_the_new_tokens_after_the_old_commonest_first_up_to_the_caps():
+    from collections import Counter
+
+    base = fit_tokenizer(["b a b c b a"], "word", max_vocab=None)
+    counts = Counter({"a": 4, "zebra": 3, "c": 1, "yak": 3, "ox": 1, "<unk>": 2})
+    grown = base.recounted(counts, extend=True)
+    assert grown.vocab == base.vocab + ["zebra", "yak", "ox"]  # ties in first-seen order; a literal <unk> stays unknown
+    assert grown.counts == [0, 2, 0, 4, 1, 3, 3, 1]
+    assert base.recounted(counts, extend=True, min_count=2).vocab == base.vocab + ["zebra", "yak"]
+    assert base.recounted(counts, extend=True, max_vocab=6).vocab == base.vocab + ["zebra"]
+    assert base.recounted(counts, extend=True, max_vocab=3).vocab == base.vocab  # already past the cap
+    assert base.recounted(counts, extend=True, max_vocab=6).unk_count == 2 + 3 + 1  # <unk>, yak, ox
+
+
 def test_lowercase_folds_case():
     assert fit_tokenizer(["The the THE"], "word", lowercase=True).vocab[2:] == ["the"]
     assert len(fit_tokenizer(["The the THE"], "word", lowercase=False).vocab) == 5

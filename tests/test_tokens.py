@@ -35,6 +35,27 @@ def test_streaming_tokenization_equals_reading_it_all(tmp_path, level, lowercase
         assert train.dtype == np.int32
 
 
+@pytest.mark.parametrize("extend", [False, True])
+def test_streaming_tokenization_in_a_given_vocabulary_equals_encoding_it_all(tmp_path, extend):
+    from collections import Counter
+
+    text = (SHARED_DATA / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    base = fit_tokenizer([text[:5000]], "word", True, 200)
+    (tmp_path / "a.txt").write_text(text[20000:26000], encoding="utf-8")
+    config = DataConfig(corpus=str(tmp_path / "a.txt"), val_fraction=0.2)
+    whole = text[20000:26000]
+    expected_tok = base.recounted(Counter(base.split(whole)), extend, 260, 2)
+    ids = expected_tok.encode_array(whole)
+    cut = split_point(len(ids), 0.2)
+    for chunk_bytes, block in ((97, 50), (1 << 20, 1 << 20)):
+        tok, train, val, _ = tokenize_corpus(config, chunk_bytes, block,
+                                             vocabulary=lambda counts: base.recounted(counts, extend, 260, 2))
+        assert tok.vocab == expected_tok.vocab and tok.counts == expected_tok.counts
+        assert tok.vocab[:200] == base.vocab and len(tok.vocab) == (260 if extend else 200)
+        np.testing.assert_array_equal(train, ids[:cut])
+        np.testing.assert_array_equal(val, ids[cut:])
+
+
 def test_streaming_tokenization_refuses_an_empty_corpus(tmp_path):
     (tmp_path / "a.txt").write_text(" \n\n  ")
     (tmp_path / "b.txt").write_text("")

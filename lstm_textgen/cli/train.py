@@ -15,19 +15,23 @@ from lstm_textgen.cli.base import cli, user_errors
 @click.option("overrides", "--set", multiple=True, metavar="KEY=VALUE",
               help="Override a config value, e.g. --set model.units=128 (repeatable).")
 @click.option("run_dir", "--run", metavar="DIR", help="Run directory (train.run_dir; default runs/<corpus name>).")
+@click.option("init_from", "--from", metavar="RUN",
+              help="Fine-tune: start from this trained run's weights, tokenizer and settings (train.init_from).")
 @click.option("--restart", "mode", flag_value="restart", help="Delete the run already in DIR and start over.")
 @click.option("--resume", "mode", flag_value="resume", help="Only continue the run in DIR; never start a new one.")
-def train(corpus, config_path, overrides, run_dir, mode):
+def train(corpus, config_path, overrides, run_dir, init_from, mode):
     """Train a model on CORPUS (a file, folder or glob) and save it to a run directory.
 
-    Run the same command again to continue an interrupted run where it stopped.
+    Run the same command again to continue an interrupted run where it stopped. With --from RUN the new run
+    starts from a trained run (read, never written) and trains on CORPUS: the README's Fine-tuning section.
     """
     from lstm_textgen.quiet import quiet_tensorflow
-    from lstm_textgen.resume import Stopped
-    from lstm_textgen.rundir import read_metrics, training_config
+    from lstm_textgen.resume import Stopped, training_config
+    from lstm_textgen.rundir import read_metrics
 
     with user_errors():
-        values = {key: value for key, value in (("data.corpus", corpus), ("train.run_dir", run_dir)) if value}
+        values = {key: value for key, value in (("data.corpus", corpus), ("train.run_dir", run_dir),
+                                                ("train.init_from", init_from)) if value}
         config = training_config(config_path, overrides, values, restart=mode == "restart")
         quiet_tensorflow()
         from lstm_textgen.training import train as train_model  # TensorFlow loads here

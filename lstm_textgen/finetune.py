@@ -1,0 +1,219 @@
+"""Fine-tuning (train.init_from, `train --from RUN`): a new run that starts from a trained one.
+
+The base run is only read (its config.yaml, tokenizer.json, metrics.json and model.keras; never its corpus or
+token cache). Owned here: the base's settings under the new run's, the settings that must stay the base's,
+the vocabulary kept or extended on the new corpus, the first weights (the base's, with a row and a column
+for each added token), the layers train.freeze keeps, and the origin record the new run carries.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from lstm_textgen.bpe import BPETokenizer
+from lstm_textgen.config import ORIGIN_KEY, Config, DataConfig
+from lstm_textgen.errors import CheckpointError, ConfigError, CorpusError, TextgenError
+from lstm_textgen.rundir import CONFIG, Run, check_run_dir, saved_config_values
+from lstm_textgen.tokenizer import UNK_ID, Tokenizer
+from lstm_textgen.tokens import Tokens, tokenize_corpus
+from lstm_textgen.values import shown
+
+log = logging.getLogger("lstm_textgen")
+
+# What a fine-tuned run may set apart from its base: the corpus and how it is cut into windows, the dropouts,
+# how to treat the vocabulary, and every train: and generate: key. The model's shape, its level and its
+# tokenizer settings stay the base's (embedding.trainable is not used: train.freeze says what stays).
+MAY_DIFFER = {"data.corpus", "data.window_size", "data.val_fraction", "data.stride", "data.base_vocab",
+              "model.dropout", "model.recurrent_dropout", "model.dense_dropout", "embedding.trainable"}
+PICK_NEW_WORDS = {"data.max_vocab", "data.min_count"}  # may differ under extend: they pick the words it adds
+# Keys of the base's own making, not inherited: where it was written, its own base, what it froze, its vocabulary.
+OWN_KEYS = {"train": ("run_dir", "init_from", "freeze"), "data": ("base_vocab",)}
+SHOWN_WORDS = 10  # unknown words named before training
+
+
+def check_start(config: Config) -> None:
+    """Refuse, before anything is read or written, what cannot start: fine-tuning keys without a base, frozen
+    layers the model lacks (or all of them), extend at the bpe level, a base that is the run directory."""
+    train, data = config.train, config.data
+    for needed, key in ((train.freeze, "train.freeze"), (data.base_vocab == "extend", "data.base_vocab=extend")):
+        if needed and not train.init_from:
+            raise ConfigError(f"{key} is about a base run's weights and vocabulary: it needs train.init_from "
+                              "(train --from RUN)")
+    layers = config.model.weighted_layers()
+    unknown = [name for name in train.freeze if name not in layers]
+    if unknown:
+        raise ConfigError(f"train.freeze names {', '.join(shown(name) for name in unknown[:5])}, which the model "
+                          f"does not have; its layers with weights are {', '.join(layers)}")
+    if set(layers) <= set(train.freeze):
+        raise ConfigError("train.freeze lists every layer with weights, so nothing would train; leave one out")
+    if data.level == BPETokenizer.level and data.base_vocab == "extend":
+        raise ConfigError("data.base_vocab=extend adds words to a word, whitespace or char vocabulary; the bpe "
+                          "level encodes any text with the base run's merges: set --set data.base_vocab=keep")
+    if train.init_from:
+        base, run_dir = Path(train.init_from).expanduser().resolve(), config.run_dir.resolve()
+        if run_dir == base or base in run_dir.parents:
+            raise CheckpointError(f"the run directory {config.run_dir} is the base run {train.init_from} (or inside "
+                                  "it), which fine-tuning only reads; choose another --run")
+
+
+def _base_error(init_from: str, error: TextgenError) -> CheckpointError:
+    return CheckpointError(f"cannot fine-tune from {init_from}: {error}")
+
+
+def base_settings(init_from: str) -> dict:
+    """The base run's saved settings for a new run to start from (what the new run's config file and --set
+    values go on top of), without the keys of its own making (OWN_KEYS)."""
+    path = Path(init_from).expanduser()
+    try:
+        check_run_dir(path)
+        raw = saved_config_values(path)
+    except TextgenError as e:
+        raise _base_error(init_from, e) from None
+    raw = {section: dict(body) if isinstance(body, dict) else body for section, body in raw.items()}
+    raw.pop(ORIGIN_KEY, None)
+    for section, keys in OWN_KEYS.items():
+        for key in keys:
+            (raw.get(section) or {}).pop(key, None)
+    return raw
+
+
+def conflicts(base: Config, config: Config) -> list[str]:
+    """The settings that differ from the base's but may not, as 'key (base -> new)'."""
+    allowed = MAY_DIFFER | (PICK_NEW_WORDS if config.data.base_vocab == "extend" else set())
+    old, new = base.to_dict(), config.to_dict()
+    return [f"{section}.{key} ({shown(old[section][key])} -> {shown(value)})"
+            for section in ("data", "embedding", "model") for key, value in new[section].items()
+            if value != old[section][key] and f"{section}.{key}" not in allowed]
+
+
+class Base:
+    """A finished run read as the start of a new one: its config, tokenizer, metrics and weights (numpy, by layer)."""
+
+    def __init__(self, config: Config):
+        self.given = config.train.init_from
+        self.path = Path(self.given).expanduser()
+        try:
+            run = Run(self.path)  # a run with a finished epoch (model.keras), a config and a tokenizer
+            self.config, self.tokenizer, self.metrics = run.config, run.tokenizer, run.metrics()
+            self.config_sha256 = hashlib.sha256((self.path / CONFIG).read_bytes()).hexdigest()
+            self.weights = {layer.name: layer.get_weights() for layer in run.model.layers if layer.weights}
+        except TextgenError as e:  # run.model names a damaged model.keras
+            raise _base_error(self.given, e) from None
+        changed = conflicts(self.config, config)
+        if changed:
+            raise ConfigError(f"cannot fine-tune from {self.given}: the settings differ from the base run's in "
+                              f"{', '.join(changed)}; the model's shape, level and tokenizer stay the base's (and, "
+                              "unless data.base_vocab=extend, its max_vocab and min_count): drop those values")
+        cap = config.data.max_vocab
+        if cap is not None and cap < self.tokenizer.vocab_size:
+            raise ConfigError(f"data.max_vocab={cap} is below the base run's vocabulary of "
+                              f"{self.tokenizer.vocab_size:,} tokens, all of which extend keeps; set --set "
+                              f"data.max_vocab={self.tokenizer.vocab_size} or more (null: no cap)")
+        self.vocabulary: BaseVocabulary | None = None
+        log.info(f"Starting from the base run {self.given} (vocabulary {self.tokenizer.vocab_size:,}, best val "
+                 f"perplexity {self.metrics.get('best_val_perplexity', float('nan')):,.2f})")
+
+    def tokenize(self, data: DataConfig) -> Tokens:
+        """The new corpus in the base's vocabulary, kept or extended (bpe: the base's merges, no <unk>)."""
+        if isinstance(self.tokenizer, BPETokenizer):
+            log.info("vocabulary: the base run's bpe merges (any text encodes, no token is unknown)")
+            return tokenize_corpus(data, tokenizer=self.tokenizer)
+        self.vocabulary = BaseVocabulary(self.tokenizer, data)
+        tokens = tokenize_corpus(data, vocabulary=self.vocabulary)
+        log.info(self.vocabulary.summary)
+        return tokens
+
+    def start_weights(self, tokenizer, config: Config) -> dict[str, list[np.ndarray]]:
+        """The new run's first weights by layer name: the base's, grown for the tokens extend added."""
+        added = tokenizer.vocab_size - self.tokenizer.vocab_size
+        return grow(self.weights, tokenizer.counts[-added:], config.model.tie_weights) if added else self.weights
+
+    def origin(self, tokenizer) -> dict:
+        """What the new run records of its start (config.yaml, metrics.json, info)."""
+        vocabulary = self.vocabulary
+        return {"init_from": self.given, "path": str(self.path.resolve()), "config_sha256": self.config_sha256,
+                "best_val_perplexity": self.metrics.get("best_val_perplexity"),
+                "best_epoch": self.metrics.get("best_epoch"),
+                "base_vocab": vocabulary.mode if vocabulary else "keep", "base_vocab_size": self.tokenizer.vocab_size,
+                "added_tokens": tokenizer.vocab_size - self.tokenizer.vocab_size,
+                "unknown_share": vocabulary.unknown_share if vocabulary else 0.0}
+
+
+class BaseVocabulary:
+    """tokenize_corpus's vocabulary for a fine-tuned run: from the new corpus's token counts, the base's
+    vocabulary kept, or extended by the new tokens that pass data.min_count (up to data.max_vocab); it notes
+    what the base did not know, for the line shown before training."""
+
+    def __init__(self, base: Tokenizer, data: DataConfig):
+        self.base, self.data, self.mode = base, data, data.base_vocab
+        self.unknown_share, self.summary = 0.0, ""
+
+    def __call__(self, counts: Counter) -> Tokenizer:
+        base, data = self.base, self.data
+        tokenizer = base.recounted(counts, self.mode == "extend", data.max_vocab, data.min_count)
+        total = sum(counts.values())
+        unknown = sum(c for t, c in counts.items() if base.index.get(t, UNK_ID) == UNK_ID)
+        if self.mode == "keep" and unknown == total:
+            raise CorpusError(f"the base run knows no {base.level}-level token of {shown(data.corpus)}, so under "
+                              "data.base_vocab=keep every token would be <unk>; set --set data.base_vocab=extend, or "
+                              "start from a run trained on text like it")
+        self.unknown_share = unknown / total
+        left = Counter({t: c for t, c in counts.items() if tokenizer.index.get(t, UNK_ID) == UNK_ID})
+        commonest = ", ".join(f"{shown(t)} ({c:,})" for t, c in left.most_common(SHOWN_WORDS))
+        if self.mode == "keep":
+            self.summary = (f"vocabulary: the base run's {base.vocab_size:,} tokens, kept; {self.unknown_share:.1%} of "
+                            f"the corpus's {total:,} tokens are unknown to it and become <unk>")
+        else:
+            self.summary = (f"vocabulary: the base run's {base.vocab_size:,} tokens and "
+                            f"{tokenizer.vocab_size - base.vocab_size:,} new ones (data.min_count={data.min_count}, "
+                            f"data.max_vocab={data.max_vocab}); {self.unknown_share:.1%} of the corpus's {total:,} "
+                            f"tokens were unknown to the base, {sum(left.values()) / total:.1%} stay <unk>")
+        self.summary += f"; commonest unknown: {commonest}" if commonest else ""
+        return tokenizer
+
+
+def grow(weights: dict[str, list[np.ndarray]], counts: list[int], tied: bool) -> dict[str, list[np.ndarray]]:
+    """The base's weights with an embedding row and an output column (and bias) for each added token, whose
+    corpus counts are `counts`; every row and column of the base stays as it was, bit for bit.
+
+    A new token starts as the base's <unk>, which stood for it until now: its embedding row and output column
+    are <unk>'s, so the recurrent layers see what keep would show them. Its output bias is <unk>'s plus the log
+    of its share of the added tokens' counts: the added tokens split between them what the base gave <unk>, the
+    commoner ones more, and <unk> keeps its own. Training separates them from there (they appear in different
+    contexts, so their gradients differ). With tied weights the output kernel is the grown embedding transposed.
+    """
+    grown = dict(weights)
+    (matrix,) = weights["embedding"]
+    n = len(counts)
+    matrix = np.concatenate([matrix, np.repeat(matrix[UNK_ID: UNK_ID + 1], n, axis=0)])
+    grown["embedding"] = [matrix]
+    kernel, bias = weights["next_word"]
+    share = np.asarray(counts, np.float64) / sum(counts)
+    bias = np.concatenate([bias, (bias[UNK_ID] + np.log(share)).astype(bias.dtype)])
+    kernel = matrix.T.copy() if tied else np.concatenate([kernel, np.repeat(kernel[:, UNK_ID: UNK_ID + 1], n, 1)], 1)
+    grown["next_word"] = [kernel, bias]
+    return grown
+
+
+def set_weights(plain, weights: dict[str, list[np.ndarray]]) -> None:
+    """Put weights (by layer name) into a freshly built plain stack of the same shape."""
+    for name, values in weights.items():
+        plain.get_layer(name).set_weights(values)
+
+
+def freeze(models, names: list[str]) -> None:
+    """Make the named layers untrainable in the saved stack and the training copy (model.Models), before
+    compiling: both training steps update model.trainable_weights only, so they keep the base's weights."""
+    for model in {id(m): m for m in (models.plain, models.training)}.values():
+        for name in names:
+            model.get_layer(name).trainable = False
+
+
+def saved_origin(run_dir: Path) -> dict | None:
+    """A fine-tuned run's origin record from its own config.yaml (a resumed run never reads its base)."""
+    origin = saved_config_values(run_dir).get(ORIGIN_KEY)
+    return origin if isinstance(origin, dict) else None
