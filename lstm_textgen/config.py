@@ -16,7 +16,6 @@ from lstm_textgen.errors import ConfigError
 from lstm_textgen.values import (Key, bounded, convert, nearest, parse_override, range_problems, read_yaml, run_name,
                                  shown, type_name)
 
-SCHEMA_VERSION = 1  # bump when a saved config.yaml can no longer be read as before
 DEFAULT_CORPUS = "data/tinyshakespeare.txt"
 META_KEY = "lstm_textgen"  # {version, schema} written into saved config.yaml files
 ORIGIN_KEY = "origin"  # a fine-tuned run's record of its base run in its config.yaml: read back, never a setting
@@ -273,26 +272,3 @@ def load_config(path: str | os.PathLike | None = None, overrides: typing.Iterabl
     if problems:
         raise ConfigError("; ".join(problems))
     return config
-
-
-def config_yaml(config: Config, version: str, origin: dict | None = None) -> str:
-    """The resolved config as YAML, stamped with the schema and lstm-textgen version; a fine-tuned run's
-    origin (its base run) follows the settings."""
-    import yaml
-
-    body = {META_KEY: {"version": version, "schema": SCHEMA_VERSION}, **config.to_dict(),
-            **({ORIGIN_KEY: origin} if origin else {})}
-    return yaml.safe_dump(body, sort_keys=False)
-
-
-def check_saved_meta(raw: dict, path: Path) -> None:
-    """Refuse a saved config.yaml that lstm-textgen did not write, or wrote with a schema this version cannot read."""
-    meta = raw.get(META_KEY) or {}
-    schema = meta.get("schema") if isinstance(meta, dict) else None
-    if schema is None:
-        raise ConfigError(f"{path} is {'empty' if not raw else 'damaged'}: it lacks the {META_KEY}: stamp that "
-                          "lstm-textgen writes into a run's config")
-    if schema != SCHEMA_VERSION:
-        made_by = meta.get("version", "an unknown version") if isinstance(meta, dict) else "an unknown version"
-        raise ConfigError(f"{path} has config schema {shown(schema)} (written by lstm-textgen {shown(made_by)}); "
-                          f"this lstm-textgen reads schema {SCHEMA_VERSION}: retrain the run with this version")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from lstm_textgen import __version__, atomic
 from lstm_textgen.atomic import remove_temporaries, replacing, write_text
-from lstm_textgen.config import META_KEY, Config, check_saved_meta, config_yaml, load_config
+from lstm_textgen.config import META_KEY, Config, load_config
+from lstm_textgen.stamp import check_saved_meta, config_yaml
 from lstm_textgen.corpus import corpus_reads
 from lstm_textgen.errors import CheckpointError, ConfigError, TextgenError, TokenizerError
 from lstm_textgen.fast.h5 import ModelWeights, read_model_weights
