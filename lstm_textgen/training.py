@@ -192,8 +192,8 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
 
 def _run_callbacks(config: Config, session, models, summary: dict) -> list:
     """The callbacks that keep the run directory current, in the order they must run (callbacks.py)."""
-    from lstm_textgen.callbacks import (Backup, BestModel, EarlyStop, HistoryWriter, Plateau, StepCounter,
-                                        TimeBudget)
+    from lstm_textgen.callbacks import Backup, BestModel, EarlyStop, HistoryWriter, StepCounter, TimeBudget
+    from lstm_textgen.schedules import Plateau
 
     train = config.train
     plateau = ([Plateau(session, train.reduce_lr_patience, train.reduce_lr_factor, train.min_learning_rate,

@@ -57,7 +57,7 @@ def test_a_loss_that_is_no_longer_a_number_stops_training_with_what_to_do(tmp_pa
 def test_plateau_min_delta_counts_only_improvements_larger_than_it():
     """Keras' min_delta: 5.0 -> 4.95 is not better by 0.1, so the rate drops; the best stays 5.0, and 4.85
     (0.15 below it) is better."""
-    from lstm_textgen.callbacks import Plateau
+    from lstm_textgen.schedules import Plateau
 
     optimizer, state = keras.optimizers.Adam(learning_rate=1.0), TrainingState()
     plateau = Plateau(None, patience=1, factor=0.5, min_learning_rate=0.0, min_delta=0.1)
