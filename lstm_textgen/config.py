@@ -34,12 +34,15 @@ class DataConfig:
     min_count: int = bounded(1, 1, cap=2**31 - 1)
     window_size: int = bounded(20, 1, cap=100_000)
     val_fraction: float = bounded(0.1, 0.0, 1.0, low_open=True, high_open=True)
+    val_corpus: Optional[str] = None  # a separate validation text (file, folder or glob); null = each file's tail
     stride: Optional[int] = bounded(None, 1, cap=100_000)  # null = 1 for objective last, window_size for sequence
     base_vocab: Literal["keep", "extend"] = "keep"  # with train.init_from: the base run's vocabulary, or it + new words
 
     def problems(self, key: Key) -> list[str]:
         return _problems(
             (not self.corpus.strip(), f"{key('corpus')} must name a file, folder or glob, got an empty string"),
+            (self.val_corpus is not None and not self.val_corpus.strip(),
+             f"{key('val_corpus')} must name a file, folder or glob, or be null for each file's tail; got an empty string"),
             (self.level == "bpe" and (self.max_vocab or 0) < 258,  # <pad>, <unk> and a token for every byte
              f"{key('max_vocab')} is the vocabulary size data.level=bpe learns up to: at least 258 (<pad>, <unk> and "
              f"the 256 bytes), got {'null' if self.max_vocab is None else self.max_vocab}; set e.g. --set {key('max_vocab')}=4000"))

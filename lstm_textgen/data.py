@@ -28,8 +28,17 @@ def check_long_enough(train_ids: np.ndarray, val_ids: np.ndarray, config: DataCo
                           f"window of {need} (data.window_size={config.window_size} plus its target); "
                           "use more text or a smaller --set data.window_size")
     if len(val_ids) < need:
-        raise CorpusError(f"the validation tail has {len(val_ids)} tokens, fewer than one window of {need}; "
-                          "raise --set data.val_fraction, lower data.window_size or use more text")
+        raise CorpusError(f"the {validation(config)} has {len(val_ids)} tokens, fewer than one window of {need}; "
+                          f"{more_validation(config)}, lower data.window_size or use more text")
+
+
+def validation(config: DataConfig) -> str:
+    """What the validation tokens are, for an error line."""
+    return "validation tail" if config.val_corpus is None else f"validation corpus {config.val_corpus}"
+
+
+def more_validation(config: DataConfig) -> str:
+    return "raise --set data.val_fraction" if config.val_corpus is None else "give a longer data.val_corpus"
 
 
 def make_dataset(ids: np.ndarray, window_size: int, batch_size: int, objective: str, stride: int,
@@ -81,7 +90,7 @@ def stream_windows(n_tokens: int, window_size: int, batch_size: int) -> int:
 def check_streams_long_enough(train_ids, val_ids, config: DataConfig, batch_size: int) -> None:
     """train.stateful cuts each split into batch_size streams: each must hold one window and its targets."""
     for name, ids, more in (("training text", train_ids, "use more text"),
-                            ("validation tail", val_ids, "raise data.val_fraction or use more text")):
+                            (validation(config), val_ids, f"{more_validation(config)} or use more text")):
         if stream_windows(len(ids), config.window_size, batch_size) == 0:
             raise CorpusError(f"the {name} has {len(ids)} tokens: cut into train.batch_size={batch_size} streams, "
                               f"each is shorter than one window of {config.window_size + 1}; lower --set "

@@ -27,7 +27,7 @@ log = logging.getLogger("lstm_textgen")
 # What a fine-tuned run may set apart from its base: the corpus and how it is cut into windows, the dropouts,
 # how to treat the vocabulary, and every train: and generate: key. The model's shape, its level and its
 # tokenizer settings stay the base's (embedding.trainable is not used: train.freeze says what stays).
-MAY_DIFFER = {"data.corpus", "data.window_size", "data.val_fraction", "data.stride", "data.base_vocab",
+MAY_DIFFER = {"data.corpus", "data.val_corpus", "data.window_size", "data.val_fraction", "data.stride", "data.base_vocab",
               "model.dropout", "model.recurrent_dropout", "model.dense_dropout", "embedding.trainable"}
 PICK_NEW_WORDS = {"data.max_vocab", "data.min_count"}  # may differ under extend: they pick the words it adds
 # Keys of the base's own making, not inherited: where it was written, its own base, what it froze, its vocabulary.

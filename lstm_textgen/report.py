@@ -63,6 +63,7 @@ def run_info(run_dir: Path) -> dict:
     return {
         "run": str(run_dir),
         "corpus": config.data.corpus,
+        "val_corpus": config.data.val_corpus,
         "train_tokens": metrics.get("train_tokens"),
         "val_tokens": metrics.get("val_tokens"),
         "level": tokenizer.level,
@@ -124,7 +125,8 @@ def format_info(info: dict) -> str:
     """run_info() as aligned text for the terminal."""
     lines = [f"run          {info['run']}",
              f"corpus       {info['corpus']} ({_maybe(info['train_tokens'])} training and "
-             f"{_maybe(info['val_tokens'])} validation tokens)",
+             f"{_maybe(info['val_tokens'])} validation tokens"
+             f"{'' if info['val_corpus'] is None else ' from ' + info['val_corpus']})",
              f"tokenizer    {info['level']} level, {'lower-cased' if info['lowercase'] else 'case kept'}, "
              f"vocabulary {info['vocab_size']:,} (with <pad> and <unk>)"]
     if info["layers"] is None:

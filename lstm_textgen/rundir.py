@@ -137,14 +137,15 @@ def prepare_run_dir(run_dir: Path, new: bool) -> None:
                               "or choose a writable --run") from None
 
 
-def check_outside_corpus(run_dir: Path, corpus: str) -> None:
-    """Refuse a run directory that the corpus would read back (its samples.txt is text), or that holds it."""
+def check_outside_corpus(run_dir: Path, corpus: str, what: str = "corpus") -> None:
+    """Refuse a run directory that the corpus would read back (its samples.txt is text), or that holds it;
+    what names the corpus in the error (the validation corpus, data.val_corpus, is checked the same way)."""
     clash = corpus_reads(corpus, Path(run_dir) / SAMPLES)
     if clash:
         raise CheckpointError(f"run directory {run_dir} {clash}, so the run's own {SAMPLES} would become part of "
-                              "the corpus; choose a --run outside it")
+                              f"the {what}; choose a --run outside it")
     if Path(corpus).is_file() and Path(run_dir).resolve() in Path(corpus).resolve().parents:
-        raise CheckpointError(f"the corpus {corpus} is inside the run directory {run_dir}; move it out, or "
+        raise CheckpointError(f"the {what} {corpus} is inside the run directory {run_dir}; move it out, or "
                               "choose another --run")
 
 

@@ -1,6 +1,7 @@
 """Streaming tokenization of a whole corpus, and the run's memory-mapped token cache (tokens/)."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -82,7 +83,8 @@ def _mapped_from(ids: np.ndarray, path: Path) -> bool:
 def _manifest(config: DataConfig) -> dict:
     """What a token cache was made from: the corpus files as they were, and the data settings."""
     keys = ("level", "lowercase", "max_vocab", "min_count", "val_fraction")
-    return {"corpus": corpus_fingerprint(config.corpus), "data": {k: getattr(config, k) for k in keys}}
+    return {"corpus": corpus_fingerprint(config.corpus), "data": {k: getattr(config, k) for k in keys},
+            **({"val_corpus": corpus_fingerprint(config.val_corpus)} if config.val_corpus is not None else {})}
 
 
 def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: int = BLOCK,
@@ -97,7 +99,10 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: i
     The bpe level learns its merges in a pass of its own (tokenize_bpe), unless given its tokenizer.
     vocabulary(counts) gives the other levels' vocabulary instead of fitting one (a fine-tuned run's: a base
     run's tokenizer recounted on this corpus, Tokenizer.recounted).
+    With data.val_corpus, all of data.corpus trains and val_corpus validates (tokenize_with_val_corpus).
     """
+    if config.val_corpus is not None:
+        return tokenize_with_val_corpus(config, chunk_bytes, block, tokenizer, vocabulary)
     files = find_files(config.corpus)
     if config.level == BPETokenizer.level:
         return tokenize_bpe(config, files, chunk_bytes, block, tokenizer)
@@ -150,6 +155,19 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: i
         _place(blocks, block, lookup, start + cut, end, val[at_val: at_val + end - start - cut])
         at_train, at_val = at_train + cut, at_val + end - start - cut
     return Tokens(tokenizer, train, val, val_chars)
+
+
+def tokenize_with_val_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: int = BLOCK,
+                             tokenizer: BPETokenizer | None = None,
+                             vocabulary: Callable[[Counter], Tokenizer] | None = None) -> Tokens:
+    """data.val_corpus: every file of data.corpus trains whole (val_fraction is unused) and gives the vocabulary;
+    every token of val_corpus validates, in that vocabulary (an unseen word is <unk>; bpe encodes any text)."""
+    trained = tokenize_corpus(dataclasses.replace(config, val_corpus=None, val_fraction=0.0), chunk_bytes, block,
+                              tokenizer, vocabulary)
+    held_out = dataclasses.replace(config, corpus=config.val_corpus, val_corpus=None, val_fraction=1.0)
+    bpe = trained.tokenizer if isinstance(trained.tokenizer, BPETokenizer) else None
+    val = tokenize_corpus(held_out, chunk_bytes, block, tokenizer=bpe, vocabulary=lambda counts: trained.tokenizer)
+    return Tokens(trained.tokenizer, trained.train, val.val, val.val_chars)
 
 
 def _bar(files: list[Path], what: str) -> tqdm:
@@ -219,7 +237,7 @@ def tokenize_bpe(config: DataConfig, files: list[Path], chunk_bytes: int = CHUNK
                     n[part] = _append(blocks[part], block, n[part], ids)
     if not seen["text"]:
         raise no_text_error(config.corpus, files)
-    if not n["val"]:
+    if not n["val"] and config.val_fraction:
         raise CorpusError(f"no file of corpus {config.corpus} has a line start in its last {config.val_fraction:.0%}, "
                           "where the bpe level's validation text begins; break the text into lines or raise --set "
                           "data.val_fraction")
@@ -236,7 +254,8 @@ def bpe_parts(path: Path, val_fraction: float, chunk_bytes: int = CHUNK_BYTES,
     first line start past (1 - val_fraction) of the text's UTF-8 bytes (none after it: no tail), wherever
     the chunks end. progress(bytes) hears of each chunk read."""
     size = _text_bytes(path)
-    cut, offset, part = size - int(round(size * val_fraction)), 0, "train"
+    cut, offset = size - int(round(size * val_fraction)), 0
+    part = "train" if cut > 0 else "val"  # val_fraction 1: all of it (a data.val_corpus)
     for text, read in read_chunks(path, chunk_bytes):
         progress(read)
         data = text.encode()

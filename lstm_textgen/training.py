@@ -68,6 +68,8 @@ def _train(config: Config, role, plan, lock) -> None:
     """Every input checked (corpus, vocabulary, memory, vectors), then the run directory written and trained."""
     run_dir, data = config.run_dir, config.data
     check_outside_corpus(run_dir, data.corpus)
+    if data.val_corpus is not None:
+        check_outside_corpus(run_dir, data.val_corpus, "validation corpus (data.val_corpus)")
     release_freed_memory()  # before TensorFlow allocates anything
     strategy = make_strategy(role)  # before any other TensorFlow work
     from lstm_textgen.model import cudnn_blockers, precision

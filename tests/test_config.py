@@ -52,6 +52,7 @@ def test_float_fields_accept_ints_and_int_fields_refuse_fractions():
     ("model.units=0", "model.units must be >= 1, got 0"),
     ("data.max_vocab=2", "data.max_vocab must be >= 3"),
     ("data.val_fraction=1.5", "data.val_fraction must be between 0 and 1"),
+    ("data.val_corpus=' '", "data.val_corpus must name a file, folder or glob, or be null"),
     ("model.dropout=-0.1", "model.dropout must be in [0, 1)"),
     ("generate.top_p=0", "generate.top_p must be in (0, 1]"),
     ("generate.temperature=0", "generate.temperature must be > 0"),

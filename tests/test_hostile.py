@@ -114,8 +114,18 @@ CASES = [
     Case("missing corpus", lambda w: train(w, w.root / "absent.txt"), "does not exist"),
     Case("vocabulary that keeps no word", lambda w: train(w, w.corpus, "--set", "data.min_count=100000"),
          "data.min_count=100000 keeps no token"),
+    Case("missing validation corpus", lambda w: train(w, w.corpus, "--set", f"data.val_corpus={w.root / 'v.txt'}"),
+         "does not exist"),
+    Case("empty validation corpus", lambda w: train(w, w.corpus, "--set",
+                                                    f"data.val_corpus={corpus(w.root, ' ', 'v.txt')}"), "holds no text"),
+    Case("validation corpus shorter than one window", lambda w: train(
+        w, w.corpus, "--set", f"data.val_corpus={corpus(w.root, 'the cat', 'v.txt')}"),
+         "has 2 tokens, fewer than one window of 6; give a longer data.val_corpus"),
+    Case("validation corpus glob that would read the run's samples", lambda w: train(
+        w, w.corpus, "--set", f"data.val_corpus={w.root}/*/*.txt"),
+         "would become part of the validation corpus (data.val_corpus)"),
     Case("too short a validation tail for the streams names val_fraction", lambda w: train(
-        w, w.corpus, "--set", "train.stateful=true", "--set", "train.batch_size=60"), "raise data.val_fraction"),
+        w, w.corpus, "--set", "train.stateful=true", "--set", "train.batch_size=60"), "raise --set data.val_fraction"),
     # configs
     Case("YAML that does not parse", lambda w: train(w, w.corpus, "--config", corpus(w.root, "a: [1,", "c.yaml")),
          "not valid YAML"),

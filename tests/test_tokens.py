@@ -8,6 +8,7 @@ from lstm_textgen.config import DataConfig
 from lstm_textgen.corpus import find_files, read_text, split_point
 from lstm_textgen.errors import CorpusError
 from lstm_textgen.rundir import TOKENS
+from lstm_textgen.tokenizer import UNK_ID
 from lstm_textgen.tokens import load_token_cache, save_token_cache, tokenize_corpus
 
 from conftest import SHARED_DATA, fit_tokenizer
@@ -159,3 +160,54 @@ def test_bpe_refuses_a_corpus_with_no_line_start_in_its_validation_tail(tmp_path
     (tmp_path / "a.txt").write_text("a first line\n" + "one long line " * 200, encoding="utf-8")
     with pytest.raises(CorpusError, match="no file of corpus .* has a line start in its last 10%"):
         tokenize_corpus(DataConfig(corpus=str(tmp_path / "a.txt"), level="bpe", max_vocab=300))
+
+
+@pytest.mark.parametrize("level", ["word", "char"])
+def test_a_val_corpus_validates_whole_in_the_vocabulary_of_all_of_the_corpus(tmp_path, level):
+    text = (SHARED_DATA / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "a.txt").write_text(text[:4000], encoding="utf-8")
+    (tmp_path / "train" / "b.txt").write_text(text[4000:9000], encoding="utf-8")
+    held_out = text[9000:12000] + "\nzyzzyva, quoth Xerxes ß\n"  # words and a letter the corpus lacks
+    (tmp_path / "valid.txt").write_bytes(("\ufeff" + held_out).replace("\n", "\r\n").encode())
+    config = DataConfig(corpus=str(tmp_path / "train"), val_corpus=str(tmp_path / "valid.txt"), level=level,
+                        max_vocab=None, val_fraction=0.3)  # val_fraction is unused
+    expected_tok = fit_tokenizer([text[:4000], text[4000:9000]], level)
+    for chunk_bytes, block in ((97, 50), (1 << 20, 1 << 20)):
+        tok, train, val, val_chars = tokenize_corpus(config, chunk_bytes, block)
+        assert tok.vocab == expected_tok.vocab and tok.counts == expected_tok.counts  # from the corpus alone
+        np.testing.assert_array_equal(train, expected_tok.encode_array(text[:9000]))  # all of it trains
+        np.testing.assert_array_equal(val, expected_tok.encode_array(held_out))  # every token validates
+        assert val_chars == len(held_out)  # as read: no BOM, CRLF as LF
+    assert (val == UNK_ID).any() and not (train == UNK_ID).any()
+
+
+def test_a_val_corpus_at_the_bpe_level_validates_every_byte_with_the_corpus_merges(tmp_path):
+    config = bpe_corpus(tmp_path)
+    (tmp_path / "valid").mkdir()
+    held_out = "zyzzyva qwxj\n" + BPE_TEXT[:3000] + "\ncafé 👋🏽"  # starts with a line the corpus never has
+    (tmp_path / "valid" / "v.txt").write_text(held_out, encoding="utf-8")
+    config.val_corpus = str(tmp_path / "valid" / "v.txt")
+    tok, train, val, val_chars = tokenize_corpus(config)
+    corpus_text = "".join(read_text(path) for path in find_files(config.corpus))
+    assert tok.decode(train) == corpus_text and tok.decode(val) == held_out  # all of the corpus trains
+    assert val_chars == len(held_out) and tok.counts == np.bincount(train, minlength=700).tolist()
+    whole = tokenize_corpus(DataConfig(corpus=config.corpus, level="bpe", lowercase=False, max_vocab=700,
+                                       val_fraction=0.2))
+    assert tok.vocab != whole.tokenizer.vocab  # learned on all of the corpus, its tails included
+
+
+def test_the_token_cache_is_keyed_by_the_val_corpus(tmp_path):
+    (tmp_path / "a.txt").write_text("one two three four five six seven eight nine ten " * 3)
+    (tmp_path / "v.txt").write_text("one two three four")
+    config = DataConfig(corpus=str(tmp_path / "a.txt"), val_corpus=str(tmp_path / "v.txt"))
+    tokens = tokenize_corpus(config)
+    folder = tmp_path / "run" / TOKENS
+    folder.mkdir(parents=True)
+    tokens.tokenizer.save(tmp_path / "run" / "tokenizer.json", "0")
+    save_token_cache(folder, config, tokens.train, tokens.val, tokens.val_chars)
+    assert load_token_cache(folder, tmp_path / "run" / "tokenizer.json", config) is not None
+    (tmp_path / "v.txt").write_text("one two three four five")  # the validation text changed: tokenized again
+    assert load_token_cache(folder, tmp_path / "run" / "tokenizer.json", config) is None
+    alone = DataConfig(corpus=str(tmp_path / "a.txt"))
+    assert load_token_cache(folder, tmp_path / "run" / "tokenizer.json", alone) is None

@@ -282,3 +282,38 @@ def test_logs_are_plain_lines_off_a_terminal_and_bars_on_one(tiny_corpus, tmp_pa
     text = shown.decode(errors="replace")
     assert "\r" in text and "3/3" in text and "3.00/3" not in text  # bars, counting whole batches
     assert not re.search(r"^epoch 1/2: loss", text, re.M)
+
+
+def test_a_separate_validation_corpus_is_what_the_run_validates_on(tiny_corpus, tmp_path):
+    from click.testing import CliRunner
+
+    from lstm_textgen.cli import cli
+    from conftest import TINY_SETTINGS
+
+    held_out = tmp_path / "valid.txt"
+    held_out.write_text("the cat sat on the zebra mat .\n" * 12, encoding="utf-8")
+    run = train_tiny(tiny_corpus, tmp_path / "run", f"data.val_corpus={held_out}", "train.epochs=2")
+    loaded = load_run(run)
+    val = np.load(run / "tokens" / "val.npy")
+    np.testing.assert_array_equal(val, loaded.tokenizer.encode_array(held_out.read_text()))  # every token of it
+    train_ids = np.load(run / "tokens" / "train.npy")
+    np.testing.assert_array_equal(train_ids, loaded.tokenizer.encode_array(tiny_corpus.read_text()))  # all of it
+    assert "zebra" not in loaded.tokenizer.vocab  # the vocabulary is the corpus's
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["val_tokens"] == len(val) and metrics["val_chars"] == len(held_out.read_text())
+    # The run's own validation loss is the model's on that text: the saved model scores it the same way.
+    history = read_history(run)
+    windows = np.lib.stride_tricks.sliding_window_view(val, 6)[::5]  # window 5 plus its next token, tiled
+    model = keras.saving.load_model(run / "model.keras")
+    probs = model.predict(windows[:, :5], verbose=0)
+    loss = -np.mean(np.log(np.take_along_axis(probs, windows[:, 1:, None], axis=-1)))
+    assert float(history[int(metrics["best_epoch"]) - 1]["val_loss"]) == pytest.approx(loss, rel=1e-4)
+    flat = [a for s in TINY_SETTINGS for a in ("--set", s)]
+    other = tmp_path / "other.txt"
+    other.write_text("the dog sat on the mat .\n" * 12, encoding="utf-8")
+    refused = CliRunner().invoke(cli, ["train", str(tiny_corpus), "--run", str(run), *flat, "--set", "train.epochs=3",
+                                       "--set", f"data.val_corpus={other}"])
+    assert refused.exit_code == 1 and "data.val_corpus" in refused.output  # resuming on other validation text
+    info = CliRunner().invoke(cli, ["info", "--run", str(run)])
+    assert f"validation tokens from {held_out})" in info.output
+
