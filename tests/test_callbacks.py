@@ -1,4 +1,4 @@
-"""The run-directory callbacks on their own: the plateau schedule's rule, early stopping, the time budget and a
+"""The run-directory callbacks on their own: early stopping, the time budget and a
 diverging loss."""
 import keras
 import pytest
@@ -52,18 +52,3 @@ def test_a_loss_that_is_no_longer_a_number_stops_training_with_what_to_do(tmp_pa
     with pytest.raises(TrainingError, match=r"training diverged: the loss is nan at epoch 1, step 2; .*--set "
                                             r"train.learning_rate"):
         counter.on_train_batch_end(1, {"loss": float("nan")})
-
-
-def test_plateau_min_delta_counts_only_improvements_larger_than_it():
-    """Keras' min_delta: 5.0 -> 4.95 is not better by 0.1, so the rate drops; the best stays 5.0, and 4.85
-    (0.15 below it) is better."""
-    from lstm_textgen.schedules import Plateau
-
-    optimizer, state = keras.optimizers.Adam(learning_rate=1.0), TrainingState()
-    plateau = Plateau(None, patience=1, factor=0.5, min_learning_rate=0.0, min_delta=0.1)
-    rates = []
-    for loss in [5.0, 4.95, 4.85, 4.8, None]:
-        plateau.update(optimizer, state, loss)
-        rates.append(state.learning_rate)
-    assert rates == [1.0, 0.5, 0.5, 0.25, 0.125]  # no validation (None) is no improvement either
-    assert state.lr_best == 4.85

@@ -203,45 +203,6 @@ def test_max_minutes_stops_between_batches_validates_and_finishes(tiny_corpus, t
     assert longer.exit_code == 0 and len(read_history(run)) == 3
 
 
-def plateau_rates(losses, rate, patience, factor, minimum, min_delta=0.0):
-    """The learning rate of each epoch under ReduceLROnPlateau's rule, worked out from the val losses."""
-    rates, best, wait = [], None, 0
-    for loss in losses:
-        rates.append(rate)
-        improved = best is None or loss < best - min_delta
-        best = loss if improved else best
-        wait = 0 if improved else wait + 1
-        if wait >= patience and rate > minimum:
-            rate, wait = max(rate * factor, minimum), 0
-    return rates
-
-
-def test_plateau_schedule_lowers_the_rate_logs_it_and_survives_resume(tiny_corpus, tmp_path):
-    # A rate this high makes val_loss bounce, so the plateau rule has something to do.
-    rate = 5.0
-    settings = [f"train.learning_rate={rate}", "train.reduce_lr_patience=1", "train.reduce_lr_factor=0.5",
-                "train.min_learning_rate=0.1", "train.early_stopping_patience=null"]
-    whole = read_history(train_tiny(tiny_corpus, tmp_path / "whole", *settings, "train.epochs=6"))
-    rates = [float(r["learning_rate"]) for r in whole]
-    expected = plateau_rates([float(r["val_loss"]) for r in whole], rate, 1, 0.5, 0.1)
-    assert rates == pytest.approx(expected, rel=1e-6)
-    assert rates[-1] < rates[0]  # it did lower the rate
-    train_tiny(tiny_corpus, tmp_path / "parts", *settings, "train.epochs=3")
-    parts = read_history(train_tiny(tiny_corpus, tmp_path / "parts", *settings, "train.epochs=6"))
-    assert [float(r["learning_rate"]) for r in parts] == pytest.approx(rates, rel=1e-6)
-    assert [float(r["val_loss"]) for r in parts] == pytest.approx([float(r["val_loss"]) for r in whole], rel=1e-5)
-
-
-def test_plateau_min_delta_from_the_config_lowers_the_rate_of_a_run_that_improves_slowly(tiny_corpus, tmp_path):
-    settings = ["train.reduce_lr_patience=1", "train.reduce_lr_factor=0.5", "train.reduce_lr_min_delta=0.5",
-                "train.early_stopping_patience=null", "train.epochs=4"]
-    rows = read_history(train_tiny(tiny_corpus, tmp_path / "run", *settings))
-    rates, losses = [float(r["learning_rate"]) for r in rows], [float(r["val_loss"]) for r in rows]
-    rate = rates[0]
-    assert rates == pytest.approx(plateau_rates(losses, rate, 1, 0.5, 0.0, min_delta=0.5), rel=1e-6)
-    assert rates != pytest.approx(plateau_rates(losses, rate, 1, 0.5, 0.0), rel=1e-6)  # min_delta made the difference
-
-
 @pytest.mark.slow
 def test_logs_are_plain_lines_off_a_terminal_and_bars_on_one(tiny_corpus, tmp_path):
     import fcntl
@@ -316,4 +277,3 @@ def test_a_separate_validation_corpus_is_what_the_run_validates_on(tiny_corpus, 
     assert refused.exit_code == 1 and "data.val_corpus" in refused.output  # resuming on other validation text
     info = CliRunner().invoke(cli, ["info", "--run", str(run)])
     assert f"validation tokens from {held_out})" in info.output
-
