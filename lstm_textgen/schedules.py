@@ -1,8 +1,9 @@
 """The learning rate over a run: keras.callbacks.ReduceLROnPlateau's rule with its counters kept in the training
-state, so that a resumed run continues the schedule where it stood."""
+state, so that a resumed run continues the schedule where it stood; or a decay along the run's budget."""
 from __future__ import annotations
 
 import logging
+import math
 
 import keras
 
@@ -39,3 +40,31 @@ class Plateau(keras.callbacks.Callback):
             state.lr_wait = 0
             rate = new_rate
         state.learning_rate = rate
+
+
+class Decay(keras.callbacks.Callback):
+    """train.lr_decay: before every step the rate is set from how much of the run is done, falling from
+    train.learning_rate to train.min_learning_rate in a line or along a half cosine (Loshchilov & Hutter's SGDR
+    without restarts). Done is the larger of the share of train.max_minutes spent and the share of train.epochs'
+    steps taken, whichever budget ends the run; both are in the training state, so a resumed run continues the
+    curve (a time budget makes the curve follow the clock, as the run's end does)."""
+
+    def __init__(self, session: Session, kind: str, rate: float, floor: float, max_minutes: float | None,
+                 total_steps: int):
+        super().__init__()
+        self.session, self.kind, self.rate, self.floor = session, kind, rate, floor
+        self.max_seconds = None if max_minutes is None else max_minutes * 60.0
+        self.total_steps = max(total_steps, 1)
+
+    def done(self) -> float:
+        shares = [self.session.state.global_step / self.total_steps]
+        if self.max_seconds is not None:
+            shares.append(self.session.spent() / self.max_seconds)
+        return min(max(shares), 1.0)
+
+    def rate_at(self, done: float) -> float:
+        left = 1.0 - done if self.kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * done))
+        return self.floor + (self.rate - self.floor) * left
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate = self.rate_at(self.done())

@@ -135,7 +135,7 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
     shard = shard_by_data if strategy is not None else (lambda dataset: dataset)
     monitoring = monitoring_callbacks(config, run_dir, models)  # may refuse a setting: before any bar is drawn
     progress = _progress_bar(session, train_config.epochs)
-    callbacks = [*_run_callbacks(config, session, models, summary), *monitoring, progress]
+    callbacks = [*_run_callbacks(config, session, models, summary, steps), *monitoring, progress]
     if train_config.stateful:  # stateful runs train on one device (config refuses a strategy): no sharding
         val_set = make_stream_dataset(val_ids, data.window_size, batch)
         callbacks.insert(0, StreamResets(state))
@@ -192,16 +192,19 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
     return models, "unrolled" if blocker is None else f"Keras ({blocker})"
 
 
-def _run_callbacks(config: Config, session, models, summary: dict) -> list:
-    """The callbacks that keep the run directory current, in the order they must run (callbacks.py)."""
+def _run_callbacks(config: Config, session, models, summary: dict, steps: int) -> list:
+    """The callbacks that keep the run directory current, in the order they must run (callbacks.py); steps: an
+    epoch's."""
     from lstm_textgen.callbacks import Backup, BestModel, EarlyStop, HistoryWriter, StepCounter, TimeBudget
-    from lstm_textgen.schedules import Plateau
+    from lstm_textgen.schedules import Decay, Plateau
 
     train = config.train
-    plateau = ([Plateau(session, train.reduce_lr_patience, train.reduce_lr_factor, train.min_learning_rate,
-                        train.reduce_lr_min_delta)] if train.reduce_lr_patience else [])
+    schedule = ([Plateau(session, train.reduce_lr_patience, train.reduce_lr_factor, train.min_learning_rate,
+                         train.reduce_lr_min_delta)] if train.reduce_lr_patience else
+                [Decay(session, train.lr_decay, train.learning_rate, train.min_learning_rate, train.max_minutes,
+                       train.epochs * steps)] if train.lr_decay != "none" else [])
     return [StepCounter(session), BestModel(session, models, train.keep_checkpoints),
-            EarlyStop(session, train.early_stopping_patience), *plateau, TimeBudget(session, train.max_minutes),
+            EarlyStop(session, train.early_stopping_patience), *schedule, TimeBudget(session, train.max_minutes),
             HistoryWriter(session, summary), Backup(session, train.backup_every_steps)]
 
 

@@ -48,9 +48,12 @@ def test_resumed_run_equals_an_uninterrupted_one(tiny_corpus, tmp_path, optimize
         assert column(parts, name) == pytest.approx(column(whole, name), rel=1e-6)
 
 
-def test_resume_mid_epoch_continues_at_the_same_step(tiny_corpus, tmp_path):
-    """SIGINT mid-epoch saves the state at that step; the rerun finishes the epoch and matches."""
-    settings = ["train.epochs=2", "train.steps_per_epoch=40", "train.backup_every_steps=3"]
+@pytest.mark.parametrize("schedule", [[], ["train.lr_decay=cosine", "train.learning_rate=0.01"]],
+                         ids=["constant", "decay"])
+def test_resume_mid_epoch_continues_at_the_same_step(tiny_corpus, tmp_path, schedule):
+    """SIGINT mid-epoch saves the state at that step; the rerun finishes the epoch and matches (at the same
+    rates, with the learning rate decaying by the step)."""
+    settings = ["train.epochs=2", "train.steps_per_epoch=40", "train.backup_every_steps=3", *schedule]
     whole = history(train_tiny(tiny_corpus, tmp_path / "whole", *settings))
     run = tmp_path / "parts"
     args = [sys.executable, "-m", "lstm_textgen", "train", str(tiny_corpus), "--run", str(run),
@@ -71,6 +74,7 @@ def test_resume_mid_epoch_continues_at_the_same_step(tiny_corpus, tmp_path):
     assert [r["epoch"] for r in parts] == ["1", "2"]
     assert column(parts, "val_loss") == pytest.approx(column(whole, "val_loss"), rel=1e-6)
     assert column(parts, "loss") == pytest.approx(column(whole, "loss"), rel=1e-5)
+    assert column(parts, "learning_rate") == pytest.approx(column(whole, "learning_rate"), rel=1e-6)
 
 
 def test_finished_run_has_nothing_to_do_and_restart_starts_over(tiny_run, tmp_path):

@@ -1,8 +1,13 @@
-"""The learning rate over a run: the plateau rule, on its own and in real runs."""
+"""The learning rate over a run: the plateau rule and the decay along the run's budget, on their own and in
+real runs."""
+import math
+
 import keras
 import pytest
 
+from lstm_textgen.callbacks import Session
 from lstm_textgen.resume import TrainingState
+from lstm_textgen.schedules import Decay
 
 from conftest import train_tiny
 
@@ -65,3 +70,55 @@ def read_history(run_dir):
     import csv
     with open(run_dir / "history.csv") as f:
         return list(csv.DictReader(f))
+
+
+def test_decay_falls_in_a_line_or_a_half_cosine_by_the_larger_share_of_the_budget_spent(tmp_path):
+    state = TrainingState(global_step=0)
+    session = Session(tmp_path, state, 1, 1)
+    linear = Decay(session, "linear", 1.0e-2, 1.0e-3, max_minutes=None, total_steps=10)
+    cosine = Decay(session, "cosine", 1.0e-2, 1.0e-3, max_minutes=None, total_steps=10)
+    quarter = 1.0e-3 + 9.0e-3 * 0.5 * (1 + math.cos(math.pi / 4))
+    for done, line, cos in ((0.0, 1.0e-2, 1.0e-2), (0.5, 5.5e-3, 5.5e-3), (0.25, 7.75e-3, quarter),
+                            (1.0, 1.0e-3, 1.0e-3)):
+        assert linear.rate_at(done) == pytest.approx(line) and cosine.rate_at(done) == pytest.approx(cos)
+    state.global_step = 3
+    assert linear.done() == pytest.approx(0.3)  # no time budget: the steps
+    timed = Decay(session, "linear", 1.0e-2, 0.0, max_minutes=1.0, total_steps=10)
+    session.spent_before = 45.0  # three quarters of the minute: more than 3 of 10 steps
+    assert timed.done() == pytest.approx(0.75, abs=0.01)
+    session.spent_before, state.global_step = 0.0, 20  # past the last step: the floor, not below it
+    assert timed.done() == 1.0 and timed.rate_at(timed.done()) == 0.0
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(learning_rate=1.0), "mse")
+    linear.set_model(model)
+    state.global_step = 5
+    linear.on_train_batch_begin(0)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(5.5e-3)
+
+
+def test_a_decaying_run_trains_each_step_at_its_rate_and_resumes_on_the_same_curve(tiny_corpus, tmp_path):
+    settings = ["train.lr_decay=linear", "train.learning_rate=0.01", "train.min_learning_rate=0.001",
+                "train.epochs=3"]
+    whole = read_history(train_tiny(tiny_corpus, tmp_path / "whole", *settings))
+    steps = 3  # TINY_SETTINGS' steps_per_epoch: the rate of an epoch's last step is in its row
+    expected = [0.001 + 0.009 * (1 - (steps * (e + 1) - 1) / (3 * steps)) for e in range(3)]
+    assert [float(r["learning_rate"]) for r in whole] == pytest.approx(expected, rel=1e-5)
+    train_tiny(tiny_corpus, tmp_path / "parts", *settings[:-1], "train.epochs=1", "train.max_minutes=null")
+    # A run of one epoch decays over one epoch: its second session, for 3, continues from where that left off.
+    parts = read_history(train_tiny(tiny_corpus, tmp_path / "parts", *settings))
+    assert float(parts[0]["learning_rate"]) == pytest.approx(0.001 + 0.009 * (1 - 2 / 3), rel=1e-5)
+    assert [float(r["learning_rate"]) for r in parts[1:]] == pytest.approx(expected[1:], rel=1e-5)
+
+
+@pytest.mark.parametrize("override, message", [
+    (["train.lr_decay=cosine", "train.reduce_lr_patience=1"],
+     "train.lr_decay=cosine and train.reduce_lr_patience both set the learning rate"),
+    (["train.lr_decay=linear", "train.min_learning_rate=0.01"],
+     "train.lr_decay falls from train.learning_rate 0.001 to train.min_learning_rate 0.01, which must be lower"),
+    (["train.lr_decay=step"], "train.lr_decay must be 'none' or 'linear' or 'cosine', got 'step'")])
+def test_decay_settings_that_cannot_work_are_refused(override, message):
+    from lstm_textgen.config import load_config
+    from lstm_textgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        load_config(None, override)
