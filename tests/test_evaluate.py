@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from lstm_textgen.evaluate import score_ids
 from lstm_textgen.rundir import load_run
 from lstm_textgen.cli import cli
 
@@ -78,3 +79,27 @@ def test_metrics_json_turns_the_best_val_loss_into_bits_per_character(tiny_run, 
             assert len(val) == metrics["val_tokens"] and metrics["val_chars"] == len(text) // 10
         assert metrics["best_val_bits_per_char"] == pytest.approx(
             metrics["best_val_loss"] / math.log(2) * metrics["val_tokens"] / metrics["val_chars"])
+
+
+def test_a_stateful_runs_validation_figure_is_its_model_over_batch_size_carried_streams(tmp_path):
+    """The epoch-1 figure of a stateful run measures what it says: the validation split cut into batch_size
+    equal streams (as training cuts its text), each read from a zero state with the state carried from window
+    to window; the Keras model run over each whole stream gives the same loss. The per-token figure
+    (score_ids, evaluate's) reads the split as one stream instead: the two differ by the streams' cold starts."""
+    corpus = tmp_path / "ptb.txt"
+    corpus.write_text(PTB_STYLE * 3)
+    batch, window = 3, 4
+    run_dir = train_tiny(corpus, tmp_path / "run", "data.level=whitespace", f"data.window_size={window}",
+                         "train.stateful=true", f"train.batch_size={batch}", "train.epochs=1")
+    run = load_run(run_dir)
+    val = np.load(run_dir / "tokens" / "val.npy")
+    length = len(val) // batch
+    steps = (length - 1) // window  # whole windows (and their targets) per stream
+    streams = val[: length * batch].reshape(batch, length)[:, : steps * window + 1]
+    probs = np.asarray(run.model(streams[:, :-1], training=False))  # each stream whole: its state carried
+    nll = -np.log(np.take_along_axis(probs, streams[:, 1:, None], axis=-1))
+    history = json.loads((run_dir / "metrics.json").read_text())
+    assert history["best_val_loss"] == pytest.approx(float(nll.mean()), rel=1e-4)
+    one_stream = np.asarray(run.model(val[None, :-1], training=False))[0]
+    expected = math.exp(-np.mean(np.log(one_stream[np.arange(len(val) - 1), val[1:]])))
+    assert score_ids(run, val)["perplexity"] == pytest.approx(expected, rel=1e-4)  # bench_quality's column
