@@ -1,38 +1,64 @@
-"""The arithmetic floor of one reference training step on this machine: how fast any implementation could go.
+"""The arithmetic floor of one training step on this machine: how fast any implementation could go.
 
-A step of the reference configuration (batch 128, window 20, Embedding 100, LSTM 64, Dense 64, vocabulary
-10,000, objective `last`) has to do these matrix products, whatever the framework:
+A step of a configuration (configs/reference.yaml by default: batch 128, window 20, Embedding 100, LSTM 64,
+Dense 64, vocabulary 10,000, objective `last`) has to do these matrix products, whatever the framework:
 
-- the LSTM's input projection of the window, its 20 recurrent products forward and 20 backward, and the
-  three weight/input gradients over the window;
-- the softmax layer's forward product and its two gradient products, and the exponentials of the softmax;
-- Adam's update of all 1.7 million weights (the embedding and the softmax layer included: Adam's
-  moments decay every step, touched or not).
+- each LSTM layer's input projection of the window, its recurrent products forward and backward at every
+  step, its weight/input gradients over the window (the first layer needs no input gradient);
+- the Dense layer's forward product and its two gradient products;
+- the softmax layer's forward product and its two gradient products (over every position for objective
+  `sequence`, the last only for `last`), and the exponentials of the softmax;
+- Adam's update of all the weights (the embedding and the softmax layer included: Adam's moments decay
+  every step, touched or not; a tied output shares the embedding's).
 
 Each product and the exponentials are timed on their own, best of several, with numpy (the BLAS matrix
 product behind the issue's FLOP figure; a call from Python costs a microsecond or two), and Adam with
 TensorFlow's one-pass ResourceApplyAdam kernel (numpy would need a temporary per operation), less the cost
-of calling an empty tf.function. The times are summed. The sum leaves out everything else a step does (the gates' element-wise arithmetic,
-the gathers, dropout, the gradient of the Dense layer, the loss), so the windows/s it gives is an upper
-bound that no implementation reaches. It is printed next to the 2048 x 2048 matrix product's GFLOP/s,
-the figure behind the issue's "physical limit" (9.1 MFLOP a window at that rate).
+of calling an empty tf.function. The times are summed. The sum leaves out everything else a step does (the
+gates' element-wise arithmetic, the gathers, dropout, the loss), so the windows/s it gives is an upper bound
+that no implementation reaches. It is printed next to the 2048 x 2048 matrix product's GFLOP/s.
 
-    .venv/bin/python benchmarks/bench_floor.py [--repeats 5]
+    .venv/bin/python benchmarks/bench_floor.py [--config configs/quality.yaml] [--repeats 5] [--json]
 
-Run nothing else meanwhile: the figures are for this machine as it is during the run.
+--json prints one JSON line instead ({"windows_per_second", "targets_per_second", "gflops"}), for
+bench_train.py's table. Run nothing else meanwhile: the figures are for this machine as it is during the run.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-BATCH, WINDOW, DIM, UNITS, DENSE, VOCAB = 128, 20, 100, 64, 64, 10_000
+ROOT = Path(__file__).resolve().parents[1]
 TARGET = 10_500  # windows/s that issue 5 asks of the reference configuration
-FLOP_PER_WINDOW = 9.1e6  # the issue's count
+
+
+class Shape(NamedTuple):
+    batch: int
+    window: int
+    dim: int
+    units: int
+    layers: int
+    dense: int
+    vocab: int
+    sequence: bool  # objective sequence: a softmax row per position
+    tied: bool
+
+    @classmethod
+    def of(cls, path: Path) -> "Shape":
+        import sys
+        sys.path.insert(0, str(ROOT))
+        from lstm_textgen.config import load_config
+
+        c = load_config(path)
+        return cls(c.train.batch_size, c.data.window_size, c.embedding.dim, c.model.units, c.model.layers,
+                   c.model.dense_units, c.data.max_vocab, c.model.objective == "sequence", c.model.tie_weights)
 
 
 def best_seconds(fn, calls: int, repeats: int) -> float:
@@ -47,47 +73,72 @@ def best_seconds(fn, calls: int, repeats: int) -> float:
     return min(times)
 
 
-def products():
+def products(s: Shape):
     """(name, a shape, b shape, transpose a, transpose b, times a step) of every matrix product of a step."""
-    n, g = BATCH * WINDOW, 4 * UNITS
-    return [
-        ("LSTM input projection (time*batch, 100) x (100, 256)", (n, DIM), (DIM, g), False, False, 1),
-        ("LSTM recurrent forward (128, 64) x (64, 256)", (BATCH, UNITS), (UNITS, g), False, False, WINDOW),
-        ("LSTM recurrent backward (128, 256) x (64, 256)^T", (BATCH, g), (UNITS, g), False, True, WINDOW),
-        ("LSTM recurrent kernel gradient (time*batch, 64)^T x (time*batch, 256)", (n, UNITS), (n, g), True, False, 1),
-        ("LSTM input kernel gradient (time*batch, 100)^T x (time*batch, 256)", (n, DIM), (n, g), True, False, 1),
-        ("LSTM input gradient (time*batch, 256) x (100, 256)^T", (n, g), (DIM, g), False, True, 1),
-        ("softmax layer forward (128, 64) x (64, 10000)", (BATCH, DENSE), (DENSE, VOCAB), False, False, 1),
-        ("softmax layer input gradient (128, 10000) x (64, 10000)^T", (BATCH, VOCAB), (DENSE, VOCAB), False, True, 1),
-        ("softmax layer kernel gradient (128, 64)^T x (128, 10000)", (BATCH, DENSE), (BATCH, VOCAB), True, False, 1),
+    n, g, rows = s.batch * s.window, 4 * s.units, s.batch * (s.window if s.sequence else 1)
+    out = []
+    for layer in range(s.layers):
+        d = s.dim if layer == 0 else s.units
+        name = f"LSTM {layer + 1}"
+        out += [
+            (f"{name} input projection (time*batch, {d}) x ({d}, {g})", (n, d), (d, g), False, False, 1),
+            (f"{name} recurrent forward ({s.batch}, {s.units}) x ({s.units}, {g})", (s.batch, s.units),
+             (s.units, g), False, False, s.window),
+            (f"{name} recurrent backward ({s.batch}, {g}) x ({s.units}, {g})^T", (s.batch, g), (s.units, g),
+             False, True, s.window),
+            (f"{name} recurrent kernel gradient (time*batch, {s.units})^T x (time*batch, {g})", (n, s.units), (n, g),
+             True, False, 1),
+            (f"{name} input kernel gradient (time*batch, {d})^T x (time*batch, {g})", (n, d), (n, g), True, False, 1),
+            (f"{name} input gradient (time*batch, {g}) x ({d}, {g})^T", (n, g), (d, g), False, True, 1),  # to the
+        ]  # layer below, or to the trained embedding rows
+    out += [
+        (f"Dense forward ({rows}, {s.units}) x ({s.units}, {s.dense})", (rows, s.units), (s.units, s.dense), False, False, 1),
+        (f"Dense input gradient ({rows}, {s.dense}) x ({s.units}, {s.dense})^T", (rows, s.dense), (s.units, s.dense),
+         False, True, 1),
+        (f"Dense kernel gradient ({rows}, {s.units})^T x ({rows}, {s.dense})", (rows, s.units), (rows, s.dense),
+         True, False, 1),
+        (f"softmax layer forward ({rows}, {s.dense}) x ({s.dense}, {s.vocab})", (rows, s.dense), (s.dense, s.vocab),
+         False, False, 1),
+        (f"softmax layer input gradient ({rows}, {s.vocab}) x ({s.dense}, {s.vocab})^T", (rows, s.vocab),
+         (s.dense, s.vocab), False, True, 1),
+        (f"softmax layer kernel gradient ({rows}, {s.dense})^T x ({rows}, {s.vocab})", (rows, s.dense),
+         (rows, s.vocab), True, False, 1),
     ]
+    return out
 
 
-def parameter_count() -> int:
-    return VOCAB * DIM + (DIM + UNITS + 1) * 4 * UNITS + (UNITS + 1) * DENSE + (DENSE + 1) * VOCAB
+def parameter_count(s: Shape) -> int:
+    lstm = sum((d + s.units + 1) * 4 * s.units for d in [s.dim] + [s.units] * (s.layers - 1))
+    return (s.vocab * s.dim + lstm + (s.units + 1) * s.dense + s.vocab * (0 if s.tied else s.dense) + s.vocab)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "reference.yaml",
+                        help="the configuration whose step to cost")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print one JSON line of the figures")
     args = parser.parse_args()
     import tensorflow as tf
 
+    shape = Shape.of(args.config)
     rng = np.random.default_rng(0)
     big = rng.standard_normal((2048, 2048), dtype=np.float32)
     gflops = 2 * 2048 ** 3 / best_seconds(lambda: big @ big, 5, args.repeats) / 1e9
 
     rows = []
-    for name, a_shape, b_shape, ta, tb, count in products():
+    for name, a_shape, b_shape, ta, tb, count in products(shape):
         a, b = rng.standard_normal(a_shape, dtype=np.float32), rng.standard_normal(b_shape, dtype=np.float32)
         a_op, b_op = (a.T if ta else a), (b.T if tb else b)
         calls = 2000 if a.size < 100_000 else 200
         rows.append((f"{name}{f' x {count}' if count > 1 else ''}",
                      best_seconds(lambda: a_op @ b_op, calls, args.repeats) * count))
-    logits = rng.standard_normal((BATCH, VOCAB), dtype=np.float32)
-    rows.append(("softmax exponentials (128, 10000)", best_seconds(lambda: np.exp(logits), 200, args.repeats)))
+    softmax_rows = shape.batch * (shape.window if shape.sequence else 1)
+    logits = rng.standard_normal((softmax_rows, shape.vocab), dtype=np.float32)
+    rows.append((f"softmax exponentials ({softmax_rows}, {shape.vocab})",
+                 best_seconds(lambda: np.exp(logits), 20 if softmax_rows > 1000 else 200, args.repeats)))
 
-    size = parameter_count()
+    size = parameter_count(shape)
     var, m, v = (tf.Variable(rng.standard_normal(size, dtype=np.float32) * 0.01) for _ in range(3))
     v.assign(tf.abs(v))
     grad = tf.constant(rng.standard_normal(size, dtype=np.float32))
@@ -103,20 +154,24 @@ def main() -> None:
     adam_s = best_seconds(adam, 50, args.repeats) - best_seconds(nothing, 500, args.repeats)
     rows.append((f"Adam on {size:,} weights (TensorFlow's ResourceApplyAdam)", adam_s))
 
+    total = sum(r[1] for r in rows)
+    windows = shape.batch / total
+    if args.json:
+        print(json.dumps({"windows_per_second": windows, "targets_per_second": softmax_rows / total,
+                          "gflops": gflops}))
+        return
     width = max(len(r[0]) for r in rows)
     print(f"numpy float32 2048 x 2048 matrix product: {gflops:.0f} GFLOP/s on this machine now")
-    print(f"  -> the issue's 'physical limit' at that rate: {gflops * 1e9 / FLOP_PER_WINDOW:,.0f} windows/s "
-          f"(9.1 MFLOP a window; the issue measured 190 GFLOP/s -> 21,000)")
     print()
-    print(f"{'what a step must compute':{width}}  {'ms':>7}")
+    print(f"{'what a step of ' + args.config.name + ' must compute':{width}}  {'ms':>7}")
     for name, seconds in rows:
         print(f"{name:{width}}  {seconds * 1e3:7.3f}")
-    total = sum(r[1] for r in rows)
-    print(f"{'sum: the floor of one step of 128 windows':{width}}  {total * 1e3:7.3f}")
+    print(f"{f'sum: the floor of one step of {shape.batch} windows':{width}}  {total * 1e3:7.3f}")
     print()
-    print(f"upper bound: {BATCH / total:,.0f} windows/s ({BATCH / total / TARGET:.2f}x the 10,500 target); "
-          f"at the issue's 190 GFLOP/s: {BATCH / total * 190 / gflops:,.0f}")
-    print("(not counted: the gates' element-wise arithmetic, gathers, dropout, the loss, the Dense layer)")
+    print(f"upper bound: {windows:,.0f} windows/s, {softmax_rows / total:,.0f} targets/s"
+          + (f" ({windows / TARGET:.2f}x the 10,500 target)" if args.config.name == "reference.yaml" else ""))
+    print("(not counted: the gates' element-wise arithmetic, gathers, dropout, the loss)")
+
 
 if __name__ == "__main__":
     main()
