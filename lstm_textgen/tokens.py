@@ -20,9 +20,8 @@ from lstm_textgen.errors import CorpusError, TextgenError
 from lstm_textgen.tokenizer import UNK_ID, AnyTokenizer, Tokenizer, load_tokenizer
 
 SPLITS = ("train.npy", "val.npy")  # the cache folder's token arrays, beside its manifest.json
-# Token numbers per block while tokenizing: 32 MiB, which glibc's malloc always maps on its own, so a
-# freed block goes back to the system at once instead of staying in the heap.
-BLOCK = 8 << 20
+BLOCK = 8 << 20  # token numbers per block while tokenizing: 32 MiB, which glibc's malloc always maps on its own,
+# so a freed block goes back to the system at once instead of staying in the heap
 SLICE = 1 << 20  # token numbers counted or looked up at a time (numpy makes an int64 copy of them)
 
 
@@ -87,6 +86,17 @@ def _manifest(config: DataConfig) -> dict:
             **({"val_corpus": corpus_fingerprint(config.val_corpus)} if config.val_corpus is not None else {})}
 
 
+def _count_numbers(blocks: list, block: int, n: int, size: int) -> np.ndarray:
+    """How often each of the numbers 0..size-1 occurs among the first n numbers of the blocks."""
+    counts, at = np.zeros(size, np.int64), 0
+    while at < n:  # bincount makes an int64 copy: a slice at a time keeps it small
+        i, j = divmod(at, block)
+        numbers = blocks[i][j: j + min(SLICE, block - j, n - at)]
+        counts += np.bincount(numbers, minlength=size)
+        at += len(numbers)
+    return counts
+
+
 def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: int = BLOCK,
                     tokenizer: BPETokenizer | None = None,
                     vocabulary: Callable[[Counter], Tokenizer] | None = None) -> Tokens:
@@ -126,13 +136,7 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: i
     if not has_text:
         raise no_text_error(config.corpus, files)
 
-    counts = np.zeros(len(first_seen), np.int64)
-    at = 0
-    while at < n:  # bincount makes an int64 copy: a slice at a time keeps it small
-        i, j = divmod(at, block)
-        numbers = blocks[i][j: j + min(SLICE, block - j, n - at)]
-        counts += np.bincount(numbers, minlength=len(counts))
-        at += len(numbers)
+    counts = _count_numbers(blocks, block, n, len(first_seen))
     tokens = list(first_seen)
     del first_seen
     counter = Counter(dict(zip(tokens, counts.tolist())))
