@@ -146,7 +146,6 @@ c = load_config(config_path)
 m, B, W = c.model, c.train.batch_size, c.data.window_size
 TARGETS = W  # a target at every position
 _, ids, _, _ = tokenize_corpus(c.data)
-V = int(ids.max()) + 1
 n = len(ids) // B
 streams = torch.from_numpy(np.asarray(ids[: n * B], dtype=np.int64)).view(B, n).t().contiguous()  # (time, batch)
 activation = {"relu": nn.ReLU(), "tanh": nn.Tanh(), "linear": nn.Identity()}[m.dense_activation]
