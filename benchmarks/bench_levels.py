@@ -2,14 +2,15 @@
 
     .venv/bin/python benchmarks/bench_levels.py [--minutes 10] [--corpus ../shared/data/warpeace_input.txt]
                                                 [--units 256] [--bpe-vocab 2000] [--chars N] [--keep DIR]
+                                                [--set KEY=VALUE ...] [--rescore]
 
 The corpus is cut once at a line start: its first 90% is every level's training file (each run keeps the
 last 10% of that as its own validation split, for the best model and early stopping), the last 10% is the
 held-out text all three are scored on with `lstm-textgen evaluate`, so the figures compare directly. Each
 level trains for --minutes of wall time (train.max_minutes) with the same recurrent size (--units, one LSTM
 layer, dense layer and embedding of the same width, objective sequence); windows cover about the same
-text (word 32, bpe 48, char 160 tokens). --chars trains on the corpus's first N characters only (for a
-quick check of the script itself).
+text (word 32, bpe 48, char 160 tokens); --set adds a setting to every level's run alike. --chars trains
+on the corpus's first N characters only (for a quick check of the script itself).
 
 Why a bpe vocabulary of 2,000 by default: War and Peace is 3.2 MB; at 2,000 tokens a token is about
 3 characters (char level: 1, word level: about 5.5), so a window sees three times the text a char
@@ -17,7 +18,11 @@ window does, while the output layer is 5 times cheaper than word level's 10,000 
 seen hundreds of times in the training text. Try --bpe-vocab 1000 or 4000 to see the trade.
 
 Word level's bits per character flatter it: an <unk> costs one prediction however long the word it
-hides, so the table prints the share of held-out characters inside <unk> tokens beside it.
+hides, so the table prints the share of held-out characters inside <unk> tokens beside it. When word and char
+both run, one more line gives word level a complete code for the text as char and bpe levels have: the word
+run's bits plus, for every <unk>, the char run's bits for the characters it hides and for the one after it
+(which ends the spelling) -- a word model that spells its unknown words with the char model. --rescore
+scores the runs already in --keep DIR again, without training.
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "data" / "warpeace_input.txt"
@@ -58,10 +65,11 @@ def run_level(level: str, train: Path, held_out: Path, runs: Path, args) -> dict
               "model.objective=sequence", "train.sample_every=null", "train.batch_size=32",
               f"data.max_vocab={args.bpe_vocab}" if level == "bpe" else "data.min_count=1"]
     command = [*cli(), "train", str(train), "--run", str(run)]
-    for setting in [*shared, *LEVELS[level]]:
+    for setting in [*shared, *LEVELS[level], *args.settings]:
         command += ["--set", setting]
-    print(f"[{level}] training for {args.minutes} minutes ...", file=sys.stderr, flush=True)
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    if not args.rescore:
+        print(f"[{level}] training for {args.minutes} minutes ...", file=sys.stderr, flush=True)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     scored = subprocess.run([*cli(), "evaluate", "--run", str(run), str(held_out), "--json"], check=True,
                             capture_output=True, text=True)
     report = json.loads(scored.stdout)
@@ -70,6 +78,32 @@ def run_level(level: str, train: Path, held_out: Path, runs: Path, args) -> dict
             "tokens_per_second": metrics["tokens_per_second"], "epochs": metrics["epochs"],
             "bits_per_char": report["bits_per_char"], "unk_char_share": report["unk_char_share"],
             "val_bits_per_char": metrics.get("best_val_bits_per_char")}
+
+
+def spelled_word_bits(word_run: Path, char_run: Path, held_out: Path) -> float:
+    """Held-out bits per character of the word run with every <unk> spelled by the char run (see above)."""
+    from lstm_textgen.corpus import read_text
+    from lstm_textgen.evaluate import predictions
+    from lstm_textgen.rundir import load_run
+    from lstm_textgen.tokenizer import OPENING, UNK_ID, WORD_RE
+
+    def bits(run, ids: np.ndarray) -> np.ndarray:  # bits of each token given those before it (first: 0)
+        out = [np.zeros(1)]
+        for probs, targets in predictions(run, ids):
+            out.append(-np.log2(np.maximum(probs[np.arange(len(targets)), targets].astype(np.float64), 1e-30)))
+        return np.concatenate(out)
+
+    text = read_text(held_out)
+    words, chars = load_run(word_run), load_run(char_run)
+    assert words.tokenizer.lowercase == chars.tokenizer.lowercase
+    char_bits = bits(chars, chars.tokenizer.encode_array(text))  # one per character of the (folded) text
+    total = bits(words, words.tokenizer.encode_array(text)).sum()
+    folded = text.lower() if words.tokenizer.lowercase else text
+    for m in WORD_RE.finditer(folded):
+        token = OPENING.get(m.lastgroup, m.group()) if m.lastgroup in OPENING else m.group()
+        if words.tokenizer.index.get(token, UNK_ID) == UNK_ID:
+            total += char_bits[m.start(): m.end() + 1].sum()
+    return float(total / len(text))
 
 
 def main() -> None:
@@ -81,7 +115,12 @@ def main() -> None:
     parser.add_argument("--chars", type=int, default=None, help="use only the corpus's first N characters")
     parser.add_argument("--levels", default="word,char,bpe", help="comma-separated levels to run")
     parser.add_argument("--keep", type=Path, default=None, help="keep the runs in this folder")
+    parser.add_argument("--rescore", action="store_true", help="score the runs in --keep DIR; train nothing")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for every level's run (repeatable), after the script's own")
     args = parser.parse_args()
+    if args.rescore and args.keep is None:
+        parser.error("--rescore needs --keep DIR, the folder of the runs to score")
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -89,11 +128,16 @@ def main() -> None:
         print(f"corpus {args.corpus.name}: {train.stat().st_size:,} bytes to train on, "
               f"{held_out.stat().st_size:,} held out; {args.minutes} minutes a level, {args.units} units")
         rows = [run_level(level, train, held_out, folder / "runs", args) for level in args.levels.split(",")]
+        spelled = None
+        if {"word", "char"} <= {r["level"] for r in rows}:
+            spelled = spelled_word_bits(folder / "runs" / "word", folder / "runs" / "char", held_out)
     print(f"{'level':<6} {'vocabulary':>10} {'parameters':>11} {'tokens/s':>9} {'epochs':>6} "
           f"{'bits/char':>9} {'in <unk>':>8}")
     for r in rows:
         print(f"{r['level']:<6} {r['vocabulary']:>10,} {r['parameters']:>11,} {r['tokens_per_second']:>9,.0f} "
               f"{r['epochs']:>6} {r['bits_per_char']:>9.4f} {r['unk_char_share']:>8.2%}")
+    if spelled is not None:
+        print(f"word, every <unk> spelled by the char run: {spelled:.4f} bits per character, none in <unk>")
     best = min(rows, key=lambda r: r["bits_per_char"])
     print(f"lowest held-out bits per character: {best['level']} ({best['bits_per_char']:.4f})")
 
