@@ -5,11 +5,12 @@
                                                   [--keep DIR] [--tiny]
 
 The base run trains on ../shared/data/warpeace_input.txt for --base-minutes (once: with --keep DIR, a base
-already in DIR is reused). The target corpus is the first --target-bytes of ../shared/data/nietzsche.txt (cut
-at a line end); the next --held-out-bytes after it, which no run sees, is the text every run is scored on
-(`evaluate`: perplexity, bits per character, the share of characters inside <unk>). Each of these then trains
-for --minutes on the target corpus (train.max_minutes, no early stopping: model.keras is the best epoch on the
-target's own validation tail), at word level and at char level:
+already in DIR is reused; the runs on the target corpus are made again). The target corpus is the first
+--target-bytes of ../shared/data/nietzsche.txt (cut at a line end); the next --held-out-bytes after it, which
+no run sees, is the text every run is scored on (`evaluate`: perplexity, bits per character, the share of
+characters inside <unk>). Each of these then trains for --minutes on the target corpus (train.max_minutes, no
+early stopping: model.keras is the best epoch on the target's own validation tail), at word level and at char
+level:
 
 - scratch: a new model trained from scratch with the base's tokenizer (through the library: fine-tuning from
   a copy of the base whose weights are the fresh initial ones a new run gets), so it predicts the same tokens
@@ -118,6 +119,7 @@ def fine_tune(name: str, base: Path, target: Path, held_out: Path, runs: Path, a
     from lstm_textgen.rundir import load_run
 
     run = runs / f"{base.name}_{name}"
+    shutil.rmtree(run, ignore_errors=True)  # made again each time (a kept one would resume, or stop at once)
     start_from = blank_copy(base, runs / f"{base.name}_blank") if name == "scratch" else base
     settings = [*VARIANTS[name], f"train.max_minutes={args.minutes}", "train.epochs=100000",
                 "train.early_stopping_patience=null", "train.sample_every=null", *args.tune]
