@@ -88,28 +88,28 @@ def run_level(level: str, train: Path, held_out: Path, runs: Path, args) -> dict
             "val_bits_per_char": metrics.get("best_val_bits_per_char")}
 
 
-def spelled_word_bits(word_run: Path, char_run: Path, held_out: Path) -> float:
-    """Held-out bits per character of the word run with every <unk> spelled by the char run (see above)."""
+def spelled_word_bits(word: dict, word_run: Path, char_run: Path, held_out: Path) -> float:
+    """Held-out bits per character of the word run (word: its row, scored by evaluate) with every <unk>
+    spelled by the char run (see above)."""
     from lstm_textgen.corpus import read_text
     from lstm_textgen.evaluate import predictions
     from lstm_textgen.rundir import load_run
-    from lstm_textgen.tokenizer import OPENING, UNK_ID, WORD_RE
-
-    def bits(run, ids: np.ndarray) -> np.ndarray:  # bits of each token given those before it (first: 0)
-        out = [np.zeros(1)]
-        for probs, targets in predictions(run, ids):
-            out.append(-np.log2(np.maximum(probs[np.arange(len(targets)), targets].astype(np.float64), 1e-30)))
-        return np.concatenate(out)
+    from lstm_textgen.tokenizer import UNK_ID, WORD_RE
 
     text = read_text(held_out)
     words, chars = load_run(word_run), load_run(char_run)
     assert words.tokenizer.lowercase == chars.tokenizer.lowercase
-    char_bits = bits(chars, chars.tokenizer.encode_array(text))  # one per character of the (folded) text
-    total = bits(words, words.tokenizer.encode_array(text)).sum()
+    char_ids = chars.tokenizer.encode_array(text)  # one per character of the (folded) text
+    char_bits = np.zeros(len(char_ids))  # the first character is not predicted
+    at = 1
+    for probs, targets in predictions(chars, char_ids):
+        picked = probs[np.arange(len(targets)), targets].astype(np.float64)
+        char_bits[at: at + len(targets)] = -np.log2(np.maximum(picked, 1e-30))
+        at += len(targets)
+    total = word["bits_per_char"] * len(text)
     folded = text.lower() if words.tokenizer.lowercase else text
-    for m in WORD_RE.finditer(folded):
-        token = OPENING.get(m.lastgroup, m.group()) if m.lastgroup in OPENING else m.group()
-        if words.tokenizer.index.get(token, UNK_ID) == UNK_ID:
+    for m, token_id in zip(WORD_RE.finditer(folded), words.tokenizer.encode_array(text)):  # one match a token
+        if token_id == UNK_ID:
             total += char_bits[m.start(): m.end() + 1].sum()
     return float(total / len(text))
 
@@ -136,9 +136,11 @@ def main() -> None:
         print(f"corpus {args.corpus.name}: {train.stat().st_size:,} bytes to train on, "
               f"{held_out.stat().st_size:,} held out; {args.minutes} minutes a level, {args.units} units")
         rows = [run_level(level, train, held_out, folder / "runs", args) for level in args.levels.split(",")]
+        by_level = {r["level"]: r for r in rows}
         spelled = None
-        if {"word", "char"} <= {r["level"] for r in rows}:
-            spelled = spelled_word_bits(folder / "runs" / "word", folder / "runs" / "char", held_out)
+        if {"word", "char"} <= by_level.keys():
+            spelled = spelled_word_bits(by_level["word"], folder / "runs" / "word", folder / "runs" / "char",
+                                        held_out)
     print(f"{'level':<6} {'vocabulary':>10} {'parameters':>11} {'tokens/s':>9} {'epochs':>6} "
           f"{'bits/char':>9} {'in <unk>':>8}")
     for r in rows:
