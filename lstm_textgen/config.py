@@ -108,6 +108,7 @@ class TrainConfig:
     tensorboard: bool = False  # write TensorBoard logs under <run_dir>/tensorboard
     mixed_precision: bool = False  # float16 compute, float32 weights (faster on recent GPUs)
     unrolled: bool = True  # on a CPU, train with the unrolled step of lstm_textgen/fast/step.py (same model, faster)
+    bfloat16: bool = False  # the unrolled step multiplies in bfloat16, where the CPU has bfloat16 matrix units
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # multi_worker reads TF_CONFIG
     max_minutes: Optional[float] = bounded(None, 0.0, low_open=True, cap=1.0e7, null="for no time limit")
     stateful: bool = False  # batch_size parallel streams, recurrent state carried from window to window (TBPTT)

@@ -172,7 +172,7 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
 
     from lstm_textgen.finetune import freeze, set_weights
 
-    from lstm_textgen.fast.step import unrolled_blocker, use_unrolled_step
+    from lstm_textgen.fast.step import step_name, unrolled_blocker, use_unrolled_step
     from lstm_textgen.model import Models, build_model, compile_model, mid_sequence_masks
     from lstm_textgen.resume import current_learning_rate, restore_state
 
@@ -187,9 +187,11 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
         compile_model(models.training, config.train)
         restore_state(models, config.run_dir, state, current_learning_rate(state, config.train.learning_rate))
     blocker = unrolled_blocker(config.model, config.embedding, config.train, strategy)
-    if blocker is None:
-        use_unrolled_step(models.training)
-    return models, "unrolled" if blocker is None else f"Keras ({blocker})"
+    if blocker is not None:
+        return models, f"Keras ({blocker})"
+    name, bfloat16 = step_name(config.train)
+    use_unrolled_step(models.training, bfloat16)
+    return models, name
 
 
 def _run_callbacks(config: Config, session, models, summary: dict, steps: int) -> list:

@@ -8,29 +8,34 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def _per_gate_matmul(a, a_masks, weights, parts):  # a (n, k) -> (n, 4 units): gate g sees a * a_masks[g]
-    if a_masks is None:
-        return tf.matmul(a, weights)
-    if not isinstance(a_masks, list):
-        return tf.matmul(a * a_masks, weights)
-    return tf.concat([tf.matmul(a * m, w) for m, w in zip(a_masks, parts)], axis=1)
+def bf16_matmul(a, b, **kwargs):
+    """tf.matmul of a and b rounded to bfloat16, the product back in float32 (oneDNN sums in float32)."""
+    return tf.cast(tf.matmul(tf.cast(a, tf.bfloat16), tf.cast(b, tf.bfloat16), **kwargs), a.dtype)
 
 
-def _per_gate_matmul_t(dz, a_masks, weights, parts):  # dz (n, 4 units) -> d a (n, k): the transpose
+def _per_gate_matmul(a, a_masks, weights, parts, matmul=tf.matmul):  # a (n, k) -> (n, 4 units): gate g sees a * a_masks[g]
     if a_masks is None:
-        return tf.matmul(dz, weights, transpose_b=True)
+        return matmul(a, weights)
     if not isinstance(a_masks, list):
-        return tf.matmul(dz, weights, transpose_b=True) * a_masks
-    return tf.add_n([tf.matmul(d, w, transpose_b=True) * m for d, m, w in
+        return matmul(a * a_masks, weights)
+    return tf.concat([matmul(a * m, w) for m, w in zip(a_masks, parts)], axis=1)
+
+
+def _per_gate_matmul_t(dz, a_masks, weights, parts, matmul=tf.matmul):  # dz (n, 4 units) -> d a (n, k): the transpose
+    if a_masks is None:
+        return matmul(dz, weights, transpose_b=True)
+    if not isinstance(a_masks, list):
+        return matmul(dz, weights, transpose_b=True) * a_masks
+    return tf.add_n([matmul(d, w, transpose_b=True) * m for d, m, w in
                      zip(tf.split(dz, 4, axis=1), a_masks, parts)])
 
 
-def _weight_grad(a, a_masks, dz):  # a (n, k), dz (n, 4 units) -> d weights (k, 4 units)
+def _weight_grad(a, a_masks, dz, matmul=tf.matmul):  # a (n, k), dz (n, 4 units) -> d weights (k, 4 units)
     if a_masks is None:
-        return tf.matmul(a, dz, transpose_a=True)
+        return matmul(a, dz, transpose_a=True)
     if not isinstance(a_masks, list):
-        return tf.matmul(a * a_masks, dz, transpose_a=True)
-    return tf.concat([tf.matmul(a * m, d, transpose_a=True) for m, d in zip(a_masks, tf.split(dz, 4, axis=1))],
+        return matmul(a * a_masks, dz, transpose_a=True)
+    return tf.concat([matmul(a * m, d, transpose_a=True) for m, d in zip(a_masks, tf.split(dz, 4, axis=1))],
                      axis=1)
 
 
@@ -42,21 +47,26 @@ def _tiled(masks, steps):  # a (batch, k) mask per gate -> the same for the (tim
     return tf.tile(masks, [steps, 1])
 
 
-def lstm_function(in_masks, h_masks, sequences: bool):
+def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False):
     """The LSTM over a window with its backward pass written out, as cuDNN's is: one recurrent matmul (per
     mask) a step each way, and the weight gradients as single matmuls over the whole window afterwards.
 
     in_masks: None, one (batch, features) mask, or four (one per gate); h_masks: None or four (batch, units).
     The function returns the output and the last h and c, from a start state (h0, c0) that gets no gradient.
+    bfloat16: every product takes bfloat16 operands and sums in float32; the state, the gate arithmetic and
+    the weights stay float32.
     """
+    matmul = bf16_matmul if bfloat16 else tf.matmul
+
     @tf.custom_gradient
     def run(x, kernel, recurrent, bias, h0, c0):
         steps, batch, features = x.shape[0], tf.shape(x)[1], x.shape[-1]
         units = recurrent.shape[0]
         flat = tf.reshape(x, [-1, features])  # (time * batch, features)
         x_masks = _tiled(in_masks, steps)
-        kernels, recurrents = tf.split(kernel, 4, axis=1), tf.split(recurrent, 4, axis=1)
-        projected = tf.unstack(tf.reshape(tf.nn.bias_add(_per_gate_matmul(flat, x_masks, kernel, kernels), bias),
+        step_weights = tf.cast(recurrent, tf.bfloat16) if bfloat16 else recurrent  # cast once, not every step
+        kernels, recurrents = tf.split(kernel, 4, axis=1), tf.split(step_weights, 4, axis=1)
+        projected = tf.unstack(tf.reshape(tf.nn.bias_add(_per_gate_matmul(flat, x_masks, kernel, kernels, matmul), bias),
                                           [steps, batch, 4 * units]))
         # One sigmoid over all four gates: tanh(z) = 2 sigmoid(2 z) - 1 for the cell input g, so the
         # columns of g are scaled by 2 going in, and the derivative of every gate is s (1 - s) * slope.
@@ -66,7 +76,7 @@ def lstm_function(in_masks, h_masks, sequences: bool):
         h, c = h0, c0
         saved = []  # per step: h before, c before, the gates i, f, g, o, tanh(c) and d gates / d z
         for t in range(steps):
-            s_ = tf.sigmoid((projected[t] + _per_gate_matmul(h, h_masks, recurrent, recurrents)) * scale)
+            s_ = tf.sigmoid((projected[t] + _per_gate_matmul(h, h_masks, step_weights, recurrents, matmul)) * scale)
             i, f, g2, o = tf.split(s_, 4, axis=1)
             g = 2.0 * g2 - 1.0
             c_before, h_before = c, h
@@ -88,17 +98,18 @@ def lstm_function(in_masks, h_masks, sequences: bool):
                 dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
                 dzs[t] = tf.concat([dc * g, dc * c_before, dc * i, dh * tanh_c], axis=1) * d_gates
                 dc = dc * f
-                dh = _per_gate_matmul_t(dzs[t], h_masks, recurrent, recurrents)
+                dh = _per_gate_matmul_t(dzs[t], h_masks, step_weights, recurrents, matmul)
             dz = tf.concat(dzs, axis=0)  # (time * batch, 4 units), rows in the order of flat
             h_before = tf.concat([s_[0] for s_ in saved], axis=0)
-            dx = tf.reshape(_per_gate_matmul_t(dz, x_masks, kernel, kernels), [steps, batch, features])
-            return (dx, _weight_grad(flat, x_masks, dz), _weight_grad(h_before, _tiled(h_masks, steps), dz),
+            dx = tf.reshape(_per_gate_matmul_t(dz, x_masks, kernel, kernels, matmul), [steps, batch, features])
+            return (dx, _weight_grad(flat, x_masks, dz, matmul),
+                    _weight_grad(h_before, _tiled(h_masks, steps), dz, matmul),
                     tf.reduce_sum(dz, axis=0), None, None)
         return (output, tf.stop_gradient(h), tf.stop_gradient(c)), grad
     return run
 
 
-def softmax_cross_entropy(x, kernel, bias, targets):
+def softmax_cross_entropy(x, kernel, bias, targets, bfloat16: bool = False):
     """The next_word layer and its loss in one: (mean -log softmax(x K + b)[target], softmax probabilities).
 
     The (n, vocab) gradient softmax - one_hot is never built: each of its three products is the same product
@@ -109,10 +120,15 @@ def softmax_cross_entropy(x, kernel, bias, targets):
     make several more passes over the (n, vocab) array, which for a vocabulary of thousands is most of a CPU
     step. The loss is -log p[target], with p floored at float32's smallest normal number (a loss past 87 is
     capped).
+
+    bfloat16: the three products take bfloat16 operands (float32 sums, on CPUs with bfloat16 matrix units
+    several times faster: see train.bfloat16); the softmax, the loss and the corrections stay float32.
     """
+    matmul = bf16_matmul if bfloat16 else tf.matmul
+
     @tf.custom_gradient
     def loss_of(x, kernel, bias):
-        probs = tf.nn.softmax(tf.nn.bias_add(tf.matmul(x, kernel), bias))  # (n, vocab)
+        probs = tf.nn.softmax(tf.nn.bias_add(matmul(x, kernel), bias))  # (n, vocab)
         n, vocab = tf.shape(targets)[0], tf.shape(kernel)[1]
         picked = tf.gather(probs, targets, batch_dims=1)
         scale = 1.0 / tf.cast(n, probs.dtype)
@@ -120,9 +136,9 @@ def softmax_cross_entropy(x, kernel, bias, targets):
 
         def grad(upstream):
             step = upstream * scale  # applied to the small factors, never to an (n, vocab) array
-            dx = (tf.matmul(probs, kernel, transpose_b=True) - tf.transpose(tf.gather(kernel, targets, axis=1))) * step
+            dx = (matmul(probs, kernel, transpose_b=True) - tf.transpose(tf.gather(kernel, targets, axis=1))) * step
             xa = tf.concat([x, tf.ones([n, 1], x.dtype)], axis=1) * step  # (n, dim + 1): the bias is the last row
-            dka = tf.matmul(xa, probs, transpose_a=True) - tf.transpose(
+            dka = matmul(xa, probs, transpose_a=True) - tf.transpose(
                 tf.math.unsorted_segment_sum(xa, targets, vocab))  # (dim + 1, vocab)
             return dx, dka[:-1], dka[-1]
         return (loss, tf.stop_gradient(probs)), lambda upstream, _: grad(upstream)

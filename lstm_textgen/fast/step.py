@@ -11,10 +11,11 @@ keras.Sequential of DESIGN.md. tests/test_unrolled.py pins losses, gradients and
 """
 from __future__ import annotations
 
+import functools
 import types
 
 from lstm_textgen.config import EmbeddingConfig, ModelConfig, TrainConfig
-from lstm_textgen.fast.lstm import lstm_function, softmax_cross_entropy
+from lstm_textgen.fast.lstm import bf16_matmul, lstm_function, softmax_cross_entropy
 
 
 def unrolled_blocker(model: ModelConfig, embedding: EmbeddingConfig, train: TrainConfig,
@@ -38,13 +39,34 @@ def unrolled_blocker(model: ModelConfig, embedding: EmbeddingConfig, train: Trai
     return None
 
 
-def use_unrolled_step(model) -> None:
+def bfloat16_units(cpuinfo="/proc/cpuinfo") -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (Intel AMX-BF16 or AVX512-BF16, from
+    /proc/cpuinfo's flags): elsewhere TensorFlow converts each operand and bfloat16 is slower than float32."""
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def step_name(train: TrainConfig) -> tuple[str, bool]:
+    """The unrolled step's name for the start line, and whether it multiplies in bfloat16 (train.bfloat16)."""
+    if not train.bfloat16:
+        return "unrolled", False
+    if bfloat16_units():
+        return "unrolled, bfloat16 products", True
+    return "unrolled, float32 (train.bfloat16: this CPU has no bfloat16 matrix units)", False
+
+
+def use_unrolled_step(model, bfloat16: bool = False) -> None:
     """Replace model.train_step/test_step and its optimizer's Adam update with the unrolled versions.
 
     The model must be compiled (Adam or SGD, sparse categorical cross-entropy, accuracy) and built by
-    build_model; SGD keeps Keras' update (one multiply and one subtraction).
+    build_model; SGD keeps Keras' update (one multiply and one subtraction). bfloat16: the training step's
+    softmax products take bfloat16 operands (bfloat16_products; validation stays float32).
     """
-    model.train_step = types.MethodType(_train_step, model)
+    model.train_step = types.MethodType(functools.partial(_train_step, bfloat16=bfloat16), model)
     model.test_step = types.MethodType(_test_step, model)
     import keras
 
@@ -54,7 +76,7 @@ def use_unrolled_step(model) -> None:
 
 # --- the forward pass ---------------------------------------------------------------------------
 
-def features(model, ids, training: bool):
+def features(model, ids, training: bool, bfloat16: bool = False):
     """(batch, time) ids -> the input of the softmax layer: (time * batch, dense_units) time-major for
     `sequence` (row t * batch + b is window b at step t), (batch, dense_units) for `last`."""
     import keras
@@ -64,10 +86,11 @@ def features(model, ids, training: bool):
     x = tf.gather(embedding.embeddings.value, tf.transpose(ids))  # (time, batch, dim)
     recurrent = [layer for layer in model.layers if layer.name.startswith("lstm_")]
     for layer in recurrent:
-        x = _lstm(layer, x, training)  # (time, batch, units), or (batch, units) for the last of `last`
+        x = _lstm(layer, x, training, bfloat16)  # (time, batch, units), or (batch, units) for the last of `last`
     x = tf.reshape(x, [-1, x.shape[-1]])
     dense, dropout = model.get_layer("dense"), model.get_layer("dense_dropout")
-    x = dense.activation(tf.nn.bias_add(tf.matmul(x, dense.kernel.value), dense.bias.value))
+    matmul = bf16_matmul if bfloat16 else tf.matmul  # its gradients, through the casts, are bfloat16 products too
+    x = dense.activation(tf.nn.bias_add(matmul(x, dense.kernel.value), dense.bias.value))
     if training and dropout.rate > 0:
         x = keras.random.dropout(x, dropout.rate, seed=dropout.seed_generator)
     return x
@@ -84,7 +107,7 @@ def head_weights(model):
     return tf.transpose(model.get_layer("embedding").embeddings.value), head.bias.value
 
 
-def _lstm(layer, x, training: bool):
+def _lstm(layer, x, training: bool, bfloat16: bool = False):
     """keras.layers.LSTM on time-major x (time, batch, features) -> every step's h, (time, batch, units),
     or the last step's, (batch, units), for a layer that does not return sequences.
 
@@ -107,7 +130,7 @@ def _lstm(layer, x, training: bool):
     per_gate = cell.implementation == 1
     in_masks = masks(features, cell.dropout, 4 if per_gate else 1) if training and cell.dropout > 0 else None
     h_masks = masks(cell.units, cell.recurrent_dropout, 4) if training and per_gate else None
-    run = lstm_function(in_masks, h_masks, layer.return_sequences)
+    run = lstm_function(in_masks, h_masks, layer.return_sequences, bfloat16)
     if layer.stateful:
         h0, c0 = (state.value for state in layer.states)
     else:
@@ -121,22 +144,22 @@ def _lstm(layer, x, training: bool):
 
 # --- the Keras hooks ----------------------------------------------------------------------------
 
-def _loss_and_probs(model, x, y, training: bool):
+def _loss_and_probs(model, x, y, training: bool, bfloat16: bool = False):
     """The mean loss, and the softmax (targets, vocab) with its targets in the same (time-major) order."""
     import tensorflow as tf
 
     targets = tf.cast(tf.reshape(tf.transpose(y) if y.shape.rank == 2 else y, [-1]), tf.int32)
-    loss, probs = softmax_cross_entropy(features(model, x, training), *head_weights(model), targets)
+    loss, probs = softmax_cross_entropy(features(model, x, training, bfloat16), *head_weights(model), targets, bfloat16)
     return loss, probs, targets
 
 
-def _train_step(self, data):
+def _train_step(self, data, bfloat16: bool = False):
     """Keras' TensorFlow train_step with the unrolled forward pass (keras/src/backend/tensorflow/trainer.py)."""
     import tensorflow as tf
 
     x, y = data[0], data[1]
     with tf.GradientTape() as tape:
-        loss, probs, targets = _loss_and_probs(self, x, y, training=True)
+        loss, probs, targets = _loss_and_probs(self, x, y, training=True, bfloat16=bfloat16)
     weights = self.trainable_weights
     gradients = tape.gradient(loss, weights)
     self.optimizer.apply_gradients(zip(gradients, weights))
