@@ -13,7 +13,8 @@ def bf16_matmul(a, b, **kwargs):
     return tf.cast(tf.matmul(tf.cast(a, tf.bfloat16), tf.cast(b, tf.bfloat16), **kwargs), a.dtype)
 
 
-def _per_gate_matmul(a, a_masks, weights, parts, matmul=tf.matmul):  # a (n, k) -> (n, 4 units): gate g sees a * a_masks[g]
+def _per_gate_matmul(a, a_masks, weights, parts, matmul=tf.matmul):  # a (n, k) -> (n, 4 units)
+    # gate g sees a * a_masks[g]
     if a_masks is None:
         return matmul(a, weights)
     if not isinstance(a_masks, list):
@@ -66,8 +67,8 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False):
         x_masks = _tiled(in_masks, steps)
         step_weights = tf.cast(recurrent, tf.bfloat16) if bfloat16 else recurrent  # cast once, not every step
         kernels, recurrents = tf.split(kernel, 4, axis=1), tf.split(step_weights, 4, axis=1)
-        projected = tf.unstack(tf.reshape(tf.nn.bias_add(_per_gate_matmul(flat, x_masks, kernel, kernels, matmul), bias),
-                                          [steps, batch, 4 * units]))
+        projection = _per_gate_matmul(flat, x_masks, kernel, kernels, matmul)
+        projected = tf.unstack(tf.reshape(tf.nn.bias_add(projection, bias), [steps, batch, 4 * units]))
         # One sigmoid over all four gates: tanh(z) = 2 sigmoid(2 z) - 1 for the cell input g, so the
         # columns of g are scaled by 2 going in, and the derivative of every gate is s (1 - s) * slope.
         ones = tf.ones([units])
