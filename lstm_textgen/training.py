@@ -18,7 +18,7 @@ from lstm_textgen.config import Config
 from lstm_textgen.data import (check_long_enough, check_streams_long_enough, count_windows, make_dataset,
                                make_stream_dataset, stream_windows, stride_for)
 from lstm_textgen.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
-from lstm_textgen.errors import CheckpointError
+from lstm_textgen.errors import CheckpointError, ConfigError
 from lstm_textgen.finetune import Base, check_start, saved_origin
 from lstm_textgen.memory import check_fits, release_freed_memory
 from lstm_textgen.resume import TrainingState, finished, plan_run, restore_best_model
@@ -75,6 +75,7 @@ def _train(config: Config, role, plan, lock) -> None:
     from lstm_textgen.model import cudnn_blockers, precision
     for reason in cudnn_blockers(config.model, config.embedding):
         log.warning(f"warning: {reason}")
+    check_weight_drop(config, strategy)
 
     base = Base(config) if config.train.init_from and plan.state is None else None  # read, never written
     tokenizer, train_ids, val_ids, val_chars = _tokens(config, run_dir, resuming=plan.state is not None,
@@ -110,6 +111,16 @@ def _train(config: Config, role, plan, lock) -> None:
     with precision(config.train.mixed_precision):  # the global policy is put back even on an error
         _fit(config, plan.state or TrainingState(), strategy, tokenizer, train_ids, val_ids, (embedding_matrix, start),
              summary)
+
+
+def check_weight_drop(config: Config, strategy) -> None:
+    """model.weight_drop is the unrolled step's: refuse it where Keras' own step would train (and drop nothing)."""
+    from lstm_textgen.fast.step import unrolled_blocker
+
+    blocker = unrolled_blocker(config.model, config.embedding, config.train, strategy)
+    if config.model.weight_drop > 0 and blocker is not None:
+        raise ConfigError(f"model.weight_drop={config.model.weight_drop:g} needs the unrolled CPU step, and this run "
+                          f"would train on Keras' own step ({blocker}); set --set model.weight_drop=0")
 
 
 def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, val_ids, initial: tuple,
@@ -190,7 +201,7 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
     if blocker is not None:
         return models, f"Keras ({blocker})"
     name, bfloat16 = step_name(config.train)
-    use_unrolled_step(models.training, bfloat16)
+    use_unrolled_step(models.training, bfloat16, config.model.weight_drop)
     return models, name
 
 

@@ -59,14 +59,16 @@ def step_name(train: TrainConfig) -> tuple[str, bool]:
     return "unrolled, float32 (train.bfloat16: this CPU has no bfloat16 matrix units)", False
 
 
-def use_unrolled_step(model, bfloat16: bool = False) -> None:
+def use_unrolled_step(model, bfloat16: bool = False, weight_drop: float = 0.0) -> None:
     """Replace model.train_step/test_step and its optimizer's Adam update with the unrolled versions.
 
     The model must be compiled (Adam or SGD, sparse categorical cross-entropy, accuracy) and built by
     build_model; SGD keeps Keras' update (one multiply and one subtraction). bfloat16: the training step's
-    softmax products take bfloat16 operands (bfloat16_products; validation stays float32).
+    products take bfloat16 operands (validation stays float32). weight_drop: the training step drops this share
+    of each LSTM's recurrent kernel (model.weight_drop).
     """
-    model.train_step = types.MethodType(functools.partial(_train_step, bfloat16=bfloat16), model)
+    model.train_step = types.MethodType(functools.partial(_train_step, bfloat16=bfloat16, weight_drop=weight_drop),
+                                        model)
     model.test_step = types.MethodType(_test_step, model)
     import keras
 
@@ -76,7 +78,7 @@ def use_unrolled_step(model, bfloat16: bool = False) -> None:
 
 # --- the forward pass ---------------------------------------------------------------------------
 
-def features(model, ids, training: bool, bfloat16: bool = False):
+def features(model, ids, training: bool, bfloat16: bool = False, weight_drop: float = 0.0):
     """(batch, time) ids -> the input of the softmax layer: (time * batch, dense_units) time-major for
     `sequence` (row t * batch + b is window b at step t), (batch, dense_units) for `last`."""
     import keras
@@ -86,7 +88,7 @@ def features(model, ids, training: bool, bfloat16: bool = False):
     x = tf.gather(embedding.embeddings.value, tf.transpose(ids))  # (time, batch, dim)
     recurrent = [layer for layer in model.layers if layer.name.startswith("lstm_")]
     for layer in recurrent:
-        x = _lstm(layer, x, training, bfloat16)  # (time, batch, units), or (batch, units) for the last of `last`
+        x = _lstm(layer, x, training, bfloat16, weight_drop)  # (time, batch, units), or (batch, units) for `last`
     x = tf.reshape(x, [-1, x.shape[-1]])
     dense, dropout = model.get_layer("dense"), model.get_layer("dense_dropout")
     matmul = bf16_matmul if bfloat16 else tf.matmul  # its gradients, through the casts, are bfloat16 products too
@@ -107,13 +109,15 @@ def head_weights(model):
     return tf.transpose(model.get_layer("embedding").embeddings.value), head.bias.value
 
 
-def _lstm(layer, x, training: bool, bfloat16: bool = False):
+def _lstm(layer, x, training: bool, bfloat16: bool = False, weight_drop: float = 0.0):
     """keras.layers.LSTM on time-major x (time, batch, features) -> every step's h, (time, batch, units),
     or the last step's, (batch, units), for a layer that does not return sequences.
 
     Keras' cell, implementation 2 (no recurrent dropout): one input dropout mask, z = x K + h U + b.
     Implementation 1 (recurrent_dropout > 0): four input and four recurrent masks, one per gate, as
     keras.layers.LSTMCell draws them; each mask holds for the whole window.
+    weight_drop (model.weight_drop, in training): DropConnect, one dropout mask on the recurrent kernel's
+    weights for the whole batch, as AWD-LSTM draws it; the gradient reaches the kept weights only.
     A stateful layer (train.stateful) starts from its state variables and leaves its last h and c in them,
     as Keras' RNN.call does; no gradient flows back into the carried state (truncated BPTT).
     """
@@ -135,7 +139,10 @@ def _lstm(layer, x, training: bool, bfloat16: bool = False):
         h0, c0 = (state.value for state in layer.states)
     else:
         h0 = c0 = tf.zeros([batch, cell.units])
-    output, h, c = run(x, cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value, h0, c0)
+    recurrent = cell.recurrent_kernel.value
+    if training and weight_drop > 0:
+        recurrent = keras.random.dropout(recurrent, weight_drop, seed=cell.seed_generator)
+    output, h, c = run(x, cell.kernel.value, recurrent, cell.bias.value, h0, c0)
     if layer.stateful:
         for state, value in zip(layer.states, (h, c)):
             state.assign(value)
@@ -144,22 +151,23 @@ def _lstm(layer, x, training: bool, bfloat16: bool = False):
 
 # --- the Keras hooks ----------------------------------------------------------------------------
 
-def _loss_and_probs(model, x, y, training: bool, bfloat16: bool = False):
+def _loss_and_probs(model, x, y, training: bool, bfloat16: bool = False, weight_drop: float = 0.0):
     """The mean loss, and the softmax (targets, vocab) with its targets in the same (time-major) order."""
     import tensorflow as tf
 
     targets = tf.cast(tf.reshape(tf.transpose(y) if y.shape.rank == 2 else y, [-1]), tf.int32)
-    loss, probs = softmax_cross_entropy(features(model, x, training, bfloat16), *head_weights(model), targets, bfloat16)
+    loss, probs = softmax_cross_entropy(features(model, x, training, bfloat16, weight_drop), *head_weights(model),
+                                        targets, bfloat16)
     return loss, probs, targets
 
 
-def _train_step(self, data, bfloat16: bool = False):
+def _train_step(self, data, bfloat16: bool = False, weight_drop: float = 0.0):
     """Keras' TensorFlow train_step with the unrolled forward pass (keras/src/backend/tensorflow/trainer.py)."""
     import tensorflow as tf
 
     x, y = data[0], data[1]
     with tf.GradientTape() as tape:
-        loss, probs, targets = _loss_and_probs(self, x, y, training=True, bfloat16=bfloat16)
+        loss, probs, targets = _loss_and_probs(self, x, y, training=True, bfloat16=bfloat16, weight_drop=weight_drop)
     weights = self.trainable_weights
     gradients = tape.gradient(loss, weights)
     self.optimizer.apply_gradients(zip(gradients, weights))
