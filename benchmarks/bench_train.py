@@ -18,12 +18,13 @@ batch 128, Adam, objective `last`. Each measurement runs in a fresh process:
 The shape configs/quality.yaml ships (War and Peace, stateful windows of 35, a target at every position),
 in tokens (targets)/s:
 
-- ours:         train() on configs/quality.yaml, tokens/s of epoch 2;
+- ours:         train() on configs/quality.yaml, tokens/s of epoch 2 (with its train.bfloat16: bfloat16 products
+                where the CPU has bfloat16 matrix units, float32 elsewhere; the start line in a run says which);
 - PyTorch:      the same stack in PyTorch: Embedding, dropout, nn.LSTM (its layers, dropout between them),
                 dropout, Linear (the Dense layer, its activation), dropout, the output tied to the
                 embedding when quality.yaml ties it; Adam, each gradient clipped as clipnorm, state carried
                 from window to window and detached (truncated BPTT), as the PyTorch word LM trains;
-- floor:        bench_floor.py --config configs/quality.yaml.
+- floor:        bench_floor.py --config configs/quality.yaml (float32's products: not a bound for bfloat16 ones).
 
     .venv/bin/python benchmarks/bench_train.py [--steps 200] [--repeats 2]
 
