@@ -2,7 +2,7 @@
 torch is importable, the PyTorch word_language_model recipe.
 
     python benchmarks/bench_quality.py [--minutes 30] [--corpus ../shared/data/warpeace_input.txt] [--out runs/bench_quality]
-                                       [--only quality ...]
+                                       [--only quality ...] [--set model.weight_drop=0.5 ...]
 
 --only runs the named rows (reference, quality, torch) and keeps the others from --out's results.json, of an
 earlier run with the same --minutes and corpus, if there is one: a changed config costs 30 minutes, not 90.
@@ -37,11 +37,13 @@ DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "warpeace_input.txt"
 CONFIGS = ("reference", "quality")
 
 
-def train_config(name: str, corpus: Path, run_dir: Path, minutes: float) -> float:
-    """Train configs/NAME.yaml in a subprocess; returns its wall time in seconds."""
+def train_config(name: str, corpus: Path, run_dir: Path, minutes: float, settings: list[str] = ()) -> float:
+    """Train configs/NAME.yaml in a subprocess, with --set SETTINGS after the script's own; returns its wall
+    time in seconds."""
     args = [sys.executable, "-m", "lstm_textgen", "train", str(corpus), "--config", str(ROOT / "configs" / f"{name}.yaml"),
             "--run", str(run_dir), "--restart", "--set", f"train.max_minutes={minutes}",
             "--set", "train.epochs=100000", "--set", "train.sample_every=null"]
+    args += [arg for setting in settings for arg in ("--set", setting)]
     print(f"[{name}] {' '.join(args[1:])}", flush=True)
     start = time.perf_counter()
     subprocess.run(args, check=True, cwd=ROOT)
@@ -152,6 +154,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_quality", help="folder for the runs")
     parser.add_argument("--only", nargs="+", choices=[*CONFIGS, "torch"],
                         help="rerun only these rows; the others come from --out/results.json")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for the quality run (repeatable), after configs/quality.yaml's: to try a "
+                             "change before it goes into the file")
     args = parser.parse_args()
 
     results: dict[str, dict] = {}
@@ -164,7 +169,8 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         run_dir = (args.out / name).resolve()
-        wall = train_config(name, args.corpus.resolve(), run_dir, args.minutes)
+        wall = train_config(name, args.corpus.resolve(), run_dir, args.minutes,
+                            args.settings if name == "quality" else ())
         results[name] = {**score_run(run_dir), "wall_minutes": wall / 60.0}
     if args.only and "torch" not in args.only:
         pass  # the PyTorch row, if any, is the earlier run's
