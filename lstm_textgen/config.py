@@ -118,6 +118,7 @@ class TrainConfig:
     reduce_lr_min_delta: float = bounded(0.0, 0.0)  # a val_loss must be more than this below the best (Keras' min_delta)
     min_learning_rate: float = bounded(0.0, 0.0)  # the plateau schedule never goes below this; the decay ends at it
     lr_decay: Literal["none", "linear", "cosine"] = "none"  # to min_learning_rate by the end of max_minutes or epochs
+    # (with reduce_lr_patience, a plateau multiplies the whole curve by reduce_lr_factor)
 
     def problems(self, key: Key) -> list[str]:
         return _problems(
@@ -130,9 +131,6 @@ class TrainConfig:
             (self.stateful and self.distribute != "none",
              f"{key('stateful')} carries one recurrent state per stream on one device; set --set "
              "train.distribute=none or train.stateful=false"),
-            (self.lr_decay != "none" and self.reduce_lr_patience is not None,
-             f"{key('lr_decay')}={self.lr_decay} and {key('reduce_lr_patience')} both set the learning rate; set "
-             f"--set {key('reduce_lr_patience')}=null or {key('lr_decay')}=none"),
             (self.lr_decay != "none" and self.min_learning_rate >= self.learning_rate,
              f"{key('lr_decay')} falls from {key('learning_rate')} {self.learning_rate:g} to {key('min_learning_rate')} "
              f"{self.min_learning_rate:g}, which must be lower"),

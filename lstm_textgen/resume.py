@@ -51,6 +51,7 @@ class TrainingState:
     started_learning_rate: float | None = None  # train.learning_rate when the schedule last set the rate
     lr_wait: int = 0  # epochs since val_loss improved or the rate last dropped (the plateau schedule)
     lr_best: float | None = None  # the plateau schedule's best val_loss: lower by less than its min_delta does not count
+    lr_scales: list = field(default_factory=list)  # plateau rule with lr_decay: the curve's scale after each epoch
     carried: list = field(default_factory=list)  # stateful runs: the recurrent state after the last step
     spent_seconds: float = 0.0  # wall time inside fit(), validation included, over all resumes (train.max_minutes)
 
@@ -59,7 +60,7 @@ class TrainingState:
         self.rows, self.epoch_ends = self.rows[:epoch], self.epoch_ends[:epoch]
         self.global_step, self.tokens_seen, self.train_seconds = self.epoch_ends[-1] if epoch else (0, 0, 0.0)
         self.epoch, self.step, self.partial, self.weights, self.seeds = epoch, 0, {}, None, []
-        self.carried, self.lr_wait = [], 0
+        self.carried, self.lr_wait, self.lr_scales = [], 0, self.lr_scales[:epoch]
         self.spent_seconds = sum(row.get("seconds") or 0.0 for row in self.rows)
         rates = [row.get("learning_rate") for row in self.rows]  # the rate the epoch checkpoint trained with
         self.learning_rate = rates[-1] if rates and rates[-1] is not None else None

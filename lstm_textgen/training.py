@@ -212,10 +212,11 @@ def _run_callbacks(config: Config, session, models, summary: dict, steps: int) -
     from lstm_textgen.schedules import Decay, Plateau
 
     train = config.train
-    schedule = ([Plateau(session, train.reduce_lr_patience, train.reduce_lr_factor, train.min_learning_rate,
-                         train.reduce_lr_min_delta)] if train.reduce_lr_patience else
-                [Decay(session, train.lr_decay, train.learning_rate, train.min_learning_rate, train.max_minutes,
-                       train.epochs * steps)] if train.lr_decay != "none" else [])
+    decay = (Decay(session, train.lr_decay, train.learning_rate, train.min_learning_rate, train.max_minutes,
+                   train.epochs * steps) if train.lr_decay != "none" else None)
+    plateau = (Plateau(session, train.reduce_lr_patience, train.reduce_lr_factor, train.min_learning_rate,
+                       train.reduce_lr_min_delta, decay) if train.reduce_lr_patience else None)
+    schedule = [callback for callback in (plateau, decay) if callback is not None]
     return [StepCounter(session), BestModel(session, models, train.keep_checkpoints),
             EarlyStop(session, train.early_stopping_patience), *schedule, TimeBudget(session, train.max_minutes),
             HistoryWriter(session, summary), Backup(session, train.backup_every_steps)]

@@ -48,30 +48,34 @@ def test_resumed_run_equals_an_uninterrupted_one(tiny_corpus, tmp_path, optimize
         assert column(parts, name) == pytest.approx(column(whole, name), rel=1e-6)
 
 
-@pytest.mark.parametrize("schedule", [[], ["train.lr_decay=cosine", "train.learning_rate=0.01"]],
-                         ids=["constant", "decay"])
-def test_resume_mid_epoch_continues_at_the_same_step(tiny_corpus, tmp_path, schedule):
+@pytest.mark.parametrize("schedule, epochs", [
+    ([], 2), (["train.lr_decay=cosine", "train.learning_rate=0.01"], 2),
+    # min_delta this large: no epoch after the first counts as better, so the curve is halved after epoch 2.
+    (["train.lr_decay=cosine", "train.learning_rate=0.01", "train.reduce_lr_patience=1",
+      "train.reduce_lr_min_delta=100"], 3)], ids=["constant", "decay", "decay-and-plateau"])
+def test_resume_mid_epoch_continues_at_the_same_step(tiny_corpus, tmp_path, schedule, epochs):
     """SIGINT mid-epoch saves the state at that step; the rerun finishes the epoch and matches (at the same
-    rates, with the learning rate decaying by the step)."""
-    settings = ["train.epochs=2", "train.steps_per_epoch=40", "train.backup_every_steps=3", *schedule]
+    rates, with the learning rate decaying by the step, and with the plateau rule lowering that curve)."""
+    settings = [f"train.epochs={epochs}", "train.steps_per_epoch=40", "train.backup_every_steps=3", *schedule]
     whole = history(train_tiny(tiny_corpus, tmp_path / "whole", *settings))
     run = tmp_path / "parts"
     args = [sys.executable, "-m", "lstm_textgen", "train", str(tiny_corpus), "--run", str(run),
             *[a for s in TINY_SETTINGS + settings for a in ("--set", s)]]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: read_state(run).get("epoch") == 1 and read_state(run)["step"] >= 3, proc)  # inside epoch 2
+    last = epochs - 1  # stopped inside the last epoch
+    wait_for(lambda: read_state(run).get("epoch") == last and read_state(run)["step"] >= 3, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "Stopped at epoch 2, step" in err
+    assert f"Stopped at epoch {epochs}, step" in err
     state = json.loads((run / "checkpoints" / "state.json").read_text())
-    assert state["epoch"] == 1 and 0 < state["step"] < 40
+    assert state["epoch"] == last and 0 < state["step"] < 40
 
     result = cli_train(tiny_corpus, run, *[a for s in settings for a in ("--set", s)])
     assert result.exit_code == 0, result.output
-    assert f"Resuming {run} from epoch 2, step {state['step']}" in result.stderr
+    assert f"Resuming {run} from epoch {epochs}, step {state['step']}" in result.stderr
     parts = history(run)
-    assert [r["epoch"] for r in parts] == ["1", "2"]
+    assert [r["epoch"] for r in parts] == [str(e) for e in range(1, epochs + 1)]
     assert column(parts, "val_loss") == pytest.approx(column(whole, "val_loss"), rel=1e-6)
     assert column(parts, "loss") == pytest.approx(column(whole, "loss"), rel=1e-5)
     assert column(parts, "learning_rate") == pytest.approx(column(whole, "learning_rate"), rel=1e-6)

@@ -110,9 +110,44 @@ def test_a_decaying_run_trains_each_step_at_its_rate_and_resumes_on_the_same_cur
     assert [float(r["learning_rate"]) for r in parts[1:]] == pytest.approx(expected[1:], rel=1e-5)
 
 
+def test_the_plateau_rule_beside_a_decay_lowers_the_whole_curve_never_below_its_floor(tmp_path):
+    from lstm_textgen.schedules import Plateau
+
+    state = TrainingState(global_step=0)
+    session = Session(tmp_path, state, 1, 1)
+    decay = Decay(session, "linear", 1.0e-2, 1.0e-3, max_minutes=None, total_steps=10)
+    plateau = Plateau(session, patience=2, factor=0.25, min_learning_rate=1.0e-3, decay=decay)
+    optimizer = keras.optimizers.Adam(learning_rate=1.0)
+    for loss in [5.0, 4.0, 4.5, 4.2, 3.9, 4.0, 4.1, 4.0, 4.0]:
+        plateau.update(optimizer, state, loss)
+    # Two epochs without a better loss quarter the curve's start (after epoch 4: 1e-2 -> 2.5e-3); after epoch 7
+    # a quarter would be below the 1e-3 the curve ends at, so the start stops there; after epoch 9 it stays.
+    assert state.lr_scales == pytest.approx([1, 1, 1, 0.25, 0.25, 0.25, 0.1, 0.1, 0.1])
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == 1.0  # the curve sets the rate, not the rule
+    assert state.learning_rate is None
+    state.lr_scales = [1.0, 0.25]
+    assert decay.rate_at(0.0) == pytest.approx(2.5e-3)
+    assert decay.rate_at(0.5) == pytest.approx(1.0e-3 + 1.5e-3 * 0.5)  # between the lowered start and the floor
+    assert decay.rate_at(1.0) == pytest.approx(1.0e-3)
+    state.rows, state.epoch_ends = [{"epoch": 1, "val_loss": 5.0}, {"epoch": 2, "val_loss": 5.1}], [[1, 1, 1.0]] * 2
+    state.rewind(1)  # back to epoch 1's checkpoint: the curve as it stood then
+    assert state.lr_scales == [1.0] and decay.rate_at(0.0) == pytest.approx(1.0e-2)
+
+
+def test_a_run_with_both_schedules_trains_along_the_lowered_curve(tiny_corpus, tmp_path):
+    settings = ["train.lr_decay=linear", "train.learning_rate=0.01", "train.min_learning_rate=0.001",
+                "train.reduce_lr_patience=1", "train.reduce_lr_factor=0.5", "train.reduce_lr_min_delta=100",
+                "train.early_stopping_patience=null", "train.epochs=3"]
+    run = train_tiny(tiny_corpus, tmp_path / "run", *settings)
+    steps = 3  # TINY_SETTINGS' steps_per_epoch: the rate of an epoch's last step is in its row
+    scales = [1.0, 0.5, 0.25]  # no epoch after the first is 100 below the best: each one halves the curve
+    expected = [0.001 + (0.01 * scale - 0.001) * (1 - (steps * (e + 1) - 1) / (3 * steps))
+                for e, scale in enumerate([1.0, 1.0, 0.5])]  # epoch e trains with the scale set after e - 1
+    assert [float(r["learning_rate"]) for r in read_history(run)] == pytest.approx(expected, rel=1e-5)
+    assert TrainingState.load(run).lr_scales == pytest.approx(scales)
+
+
 @pytest.mark.parametrize("override, message", [
-    (["train.lr_decay=cosine", "train.reduce_lr_patience=1"],
-     "train.lr_decay=cosine and train.reduce_lr_patience both set the learning rate"),
     (["train.lr_decay=linear", "train.min_learning_rate=0.01"],
      "train.lr_decay falls from train.learning_rate 0.001 to train.min_learning_rate 0.01, which must be lower"),
     (["train.lr_decay=step"], "train.lr_decay must be 'none' or 'linear' or 'cosine', got 'step'")])
