@@ -9,7 +9,7 @@ last 10% of that as its own validation split, for the best model and early stopp
 held-out text all three are scored on with `lstm-textgen evaluate`, so the figures compare directly. Each
 level trains for --minutes of wall time (train.max_minutes) with the same recurrent size (--units, one LSTM
 layer, dense layer and embedding of the same width, objective sequence); windows cover about the same
-text (word 32, bpe 48, char 160 tokens). Every level trains with configs/quality.yaml's recipe: the output
+text (word 32, bpe 48, char 160 tokens). Every level trains with configs/quality.yaml's recipe of an earlier stop: the output
 tied to the embedding through a linear dense layer, dropout 0.3 before and after the LSTM, Adam at 3e-3
 falling along a cosine to 1e-4 by the end of the minutes (it lowered every level's figure, by 0.07 to 0.11
 bits per character, against the defaults: dropout 0.1 and 0.2, Adam at 1e-3, no tying). --set adds a
