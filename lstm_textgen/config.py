@@ -65,6 +65,7 @@ class ModelConfig:
     dropout: float = bounded(0.1, 0.0, 1.0, high_open=True)
     recurrent_dropout: float = bounded(0.0, 0.0, 1.0, high_open=True)  # > 0 keeps Keras off the fused cuDNN kernel
     weight_drop: float = bounded(0.0, 0.0, 1.0, high_open=True)  # DropConnect on the recurrent kernels (AWD-LSTM); unrolled step
+    embedding_dropout: float = bounded(0.0, 0.0, 1.0, high_open=True)  # whole words' embedding rows (AWD-LSTM); unrolled step
     dense_units: int = bounded(128, 1, cap=65_536)
     dense_activation: Literal["relu", "linear", "tanh"] = "relu"  # linear: a projection, as the tied recipes use
     dense_dropout: float = bounded(0.2, 0.0, 1.0, high_open=True)

@@ -75,7 +75,7 @@ def _train(config: Config, role, plan, lock) -> None:
     from lstm_textgen.model import cudnn_blockers, precision
     for reason in cudnn_blockers(config.model, config.embedding):
         log.warning(f"warning: {reason}")
-    check_weight_drop(config, strategy)
+    check_unrolled_only(config, strategy)
 
     base = Base(config) if config.train.init_from and plan.state is None else None  # read, never written
     tokenizer, train_ids, val_ids, val_chars = _tokens(config, run_dir, resuming=plan.state is not None,
@@ -113,14 +113,17 @@ def _train(config: Config, role, plan, lock) -> None:
              summary)
 
 
-def check_weight_drop(config: Config, strategy) -> None:
-    """model.weight_drop is the unrolled step's: refuse it where Keras' own step would train (and drop nothing)."""
+def check_unrolled_only(config: Config, strategy) -> None:
+    """model.weight_drop and model.embedding_dropout are the unrolled step's: refuse them where Keras' own step
+    would train (and drop nothing)."""
     from lstm_textgen.fast.step import unrolled_blocker
 
     blocker = unrolled_blocker(config.model, config.embedding, config.train, strategy)
-    if config.model.weight_drop > 0 and blocker is not None:
-        raise ConfigError(f"model.weight_drop={config.model.weight_drop:g} needs the unrolled CPU step, and this run "
-                          f"would train on Keras' own step ({blocker}); set --set model.weight_drop=0")
+    for key in ("weight_drop", "embedding_dropout"):
+        value = getattr(config.model, key)
+        if value > 0 and blocker is not None:
+            raise ConfigError(f"model.{key}={value:g} needs the unrolled CPU step, and this run would train on "
+                              f"Keras' own step ({blocker}); set --set model.{key}=0")
 
 
 def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, val_ids, initial: tuple,
@@ -201,7 +204,7 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
     if blocker is not None:
         return models, f"Keras ({blocker})"
     name, bfloat16 = step_name(config.train)
-    use_unrolled_step(models.training, bfloat16, config.model.weight_drop)
+    use_unrolled_step(models.training, bfloat16, config.model.weight_drop, config.model.embedding_dropout)
     return models, name
 
 

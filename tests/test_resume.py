@@ -39,7 +39,7 @@ def cli_train(corpus, run_dir, *args):
 def test_resumed_run_equals_an_uninterrupted_one(tiny_corpus, tmp_path, optimizer):
     # Dropout everywhere, so the restored seed state matters as much as the weights and Adam's moments.
     extra = ["train.epochs=3", "model.dropout=0.3", "model.recurrent_dropout=0.2", "model.dense_dropout=0.3",
-             *optimizer]
+             "model.weight_drop=0.2", "model.embedding_dropout=0.2", *optimizer]
     whole = history(train_tiny(tiny_corpus, tmp_path / "whole", *extra))
     train_tiny(tiny_corpus, tmp_path / "parts", *extra[1:], "train.epochs=1")
     parts = history(train_tiny(tiny_corpus, tmp_path / "parts", *extra))  # epochs is a safe change
