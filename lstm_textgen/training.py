@@ -186,7 +186,7 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
 
     from lstm_textgen.finetune import freeze, set_weights
 
-    from lstm_textgen.fast.step import step_name, unrolled_blocker, use_unrolled_step
+    from lstm_textgen.fast.step import Regularization, step_name, unrolled_blocker, use_unrolled_step
     from lstm_textgen.model import Models, build_model, compile_model, mid_sequence_masks
     from lstm_textgen.resume import current_learning_rate, restore_state
 
@@ -204,7 +204,7 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
     if blocker is not None:
         return models, f"Keras ({blocker})"
     name, bfloat16 = step_name(config.train)
-    use_unrolled_step(models.training, bfloat16, config.model.weight_drop, config.model.embedding_dropout)
+    use_unrolled_step(models.training, bfloat16, Regularization.of(config.model))
     return models, name
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import types
+from dataclasses import dataclass
 
 from lstm_textgen.config import EmbeddingConfig, ModelConfig, TrainConfig
 from lstm_textgen.fast.lstm import bf16_matmul, lstm_function, softmax_cross_entropy
@@ -59,17 +60,32 @@ def step_name(train: TrainConfig) -> tuple[str, bool]:
     return "unrolled, float32 (train.bfloat16: this CPU has no bfloat16 matrix units)", False
 
 
-def use_unrolled_step(model, bfloat16: bool = False, weight_drop: float = 0.0, embedding_dropout: float = 0.0) -> None:
+@dataclass(frozen=True)
+class Regularization:
+    """What the training step adds to the Keras stack's own dropouts (AWD-LSTM's; training only, so validation
+    and the saved model.keras are the plain stack): weight_drop, the share of each LSTM's recurrent kernel
+    dropped (model.weight_drop); embedding_dropout, the share of the vocabulary's embedding rows dropped
+    (model.embedding_dropout)."""
+    weight_drop: float = 0.0
+    embedding_dropout: float = 0.0
+
+    @classmethod
+    def of(cls, model: ModelConfig) -> "Regularization":
+        return cls(model.weight_drop, model.embedding_dropout)
+
+
+NONE = Regularization()
+
+
+def use_unrolled_step(model, bfloat16: bool = False, regularization: Regularization = NONE) -> None:
     """Replace model.train_step/test_step and its optimizer's Adam update with the unrolled versions.
 
     The model must be compiled (Adam or SGD, sparse categorical cross-entropy, accuracy) and built by
     build_model; SGD keeps Keras' update (one multiply and one subtraction). bfloat16: the training step's
-    products take bfloat16 operands (validation stays float32). weight_drop: the training step drops this share
-    of each LSTM's recurrent kernel (model.weight_drop); embedding_dropout: of the words' embedding rows
-    (model.embedding_dropout).
+    products take bfloat16 operands (validation stays float32). regularization: what the training step adds.
     """
-    model.train_step = types.MethodType(functools.partial(_train_step, bfloat16=bfloat16, weight_drop=weight_drop,
-                                                          embedding_dropout=embedding_dropout), model)
+    model.train_step = types.MethodType(functools.partial(_train_step, bfloat16=bfloat16,
+                                                          regularization=regularization), model)
     model.test_step = types.MethodType(_test_step, model)
     import keras
 
@@ -79,15 +95,19 @@ def use_unrolled_step(model, bfloat16: bool = False, weight_drop: float = 0.0, e
 
 # --- the forward pass ---------------------------------------------------------------------------
 
-def features(model, ids, training: bool, bfloat16: bool = False, weight_drop: float = 0.0,
-             embedding_dropout: float = 0.0):
+def features(model, ids, training: bool, bfloat16: bool = False, regularization: Regularization = NONE):
     """(batch, time) ids -> the input of the softmax layer: (time * batch, dense_units) time-major for
-    `sequence` (row t * batch + b is window b at step t), (batch, dense_units) for `last`.
+    `sequence` (row t * batch + b is window b at step t), (batch, dense_units) for `last`."""
+    return head_input(model, recurrent_output(model, ids, training, bfloat16, regularization), training, bfloat16)
 
-    embedding_dropout (model.embedding_dropout, in training): one draw a batch drops that share of the
-    vocabulary's embedding rows, the rest scaled up, so a dropped word is all zeros wherever it occurs in the
-    batch (AWD-LSTM's embedding dropout). The tied softmax keeps every row. The draw uses the first LSTM
-    cell's seed generator: the Embedding layer has none, and the cell's is saved for exact resume.
+
+def recurrent_output(model, ids, training: bool, bfloat16: bool = False, regularization: Regularization = NONE):
+    """(batch, time) ids -> the last LSTM layer's output: (time, batch, units), or (batch, units) for `last`.
+
+    regularization.embedding_dropout (in training): one draw a batch drops that share of the vocabulary's
+    embedding rows, the rest scaled up, so a dropped word is all zeros wherever it occurs in the batch
+    (AWD-LSTM's embedding dropout). The tied softmax keeps every row. The draw uses the first LSTM cell's seed
+    generator: the Embedding layer has none, and the cell's is saved for exact resume.
     """
     import keras
     import tensorflow as tf
@@ -96,13 +116,22 @@ def features(model, ids, training: bool, bfloat16: bool = False, weight_drop: fl
     time_major = tf.transpose(ids)
     x = tf.gather(embedding.embeddings.value, time_major)  # (time, batch, dim)
     recurrent = [layer for layer in model.layers if layer.name.startswith("lstm_")]
-    if training and embedding_dropout > 0:
-        rows = keras.random.dropout(tf.ones([embedding.input_dim, 1]), embedding_dropout,
+    if training and regularization.embedding_dropout > 0:
+        rows = keras.random.dropout(tf.ones([embedding.input_dim, 1]), regularization.embedding_dropout,
                                     seed=recurrent[0].cell.seed_generator)
         x = x * tf.gather(rows, time_major)
     for layer in recurrent:
-        x = _lstm(layer, x, training, bfloat16, weight_drop)  # (time, batch, units), or (batch, units) for `last`
-    x = tf.reshape(x, [-1, x.shape[-1]])
+        x = _lstm(layer, x, training, bfloat16, regularization.weight_drop)
+    return x
+
+
+def head_input(model, h, training: bool, bfloat16: bool = False):
+    """The last LSTM layer's output -> the Dense layer and its dropout: the softmax layer's input, its rows
+    time-major."""
+    import keras
+    import tensorflow as tf
+
+    x = tf.reshape(h, [-1, h.shape[-1]])
     dense, dropout = model.get_layer("dense"), model.get_layer("dense_dropout")
     matmul = bf16_matmul if bfloat16 else tf.matmul  # its gradients, through the casts, are bfloat16 products too
     x = dense.activation(tf.nn.bias_add(matmul(x, dense.kernel.value), dense.bias.value))
@@ -164,25 +193,24 @@ def _lstm(layer, x, training: bool, bfloat16: bool = False, weight_drop: float =
 
 # --- the Keras hooks ----------------------------------------------------------------------------
 
-def _loss_and_probs(model, x, y, training: bool, bfloat16: bool = False, weight_drop: float = 0.0,
-                    embedding_dropout: float = 0.0):
+def _loss_and_probs(model, x, y, training: bool, bfloat16: bool = False, regularization: Regularization = NONE):
     """The mean loss, and the softmax (targets, vocab) with its targets in the same (time-major) order."""
     import tensorflow as tf
 
     targets = tf.cast(tf.reshape(tf.transpose(y) if y.shape.rank == 2 else y, [-1]), tf.int32)
-    loss, probs = softmax_cross_entropy(features(model, x, training, bfloat16, weight_drop, embedding_dropout),
-                                        *head_weights(model), targets, bfloat16)
+    loss, probs = softmax_cross_entropy(features(model, x, training, bfloat16, regularization), *head_weights(model),
+                                        targets, bfloat16)
     return loss, probs, targets
 
 
-def _train_step(self, data, bfloat16: bool = False, weight_drop: float = 0.0, embedding_dropout: float = 0.0):
+def _train_step(self, data, bfloat16: bool = False, regularization: Regularization = NONE):
     """Keras' TensorFlow train_step with the unrolled forward pass (keras/src/backend/tensorflow/trainer.py)."""
     import tensorflow as tf
 
     x, y = data[0], data[1]
     with tf.GradientTape() as tape:
-        loss, probs, targets = _loss_and_probs(self, x, y, training=True, bfloat16=bfloat16, weight_drop=weight_drop,
-                                               embedding_dropout=embedding_dropout)
+        loss, probs, targets = _loss_and_probs(self, x, y, training=True, bfloat16=bfloat16,
+                                               regularization=regularization)
     weights = self.trainable_weights
     gradients = tape.gradient(loss, weights)
     self.optimizer.apply_gradients(zip(gradients, weights))

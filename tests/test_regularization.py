@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from lstm_textgen.cli import cli
 from lstm_textgen.config import load_config
 from lstm_textgen.fast.lstm import softmax_cross_entropy
-from lstm_textgen.fast.step import _loss_and_probs, features, head_weights, use_unrolled_step
+from lstm_textgen.fast.step import Regularization, _loss_and_probs, features, head_weights, use_unrolled_step
 from lstm_textgen.model import Models, build_model, compile_model
 
 keras = pytest.importorskip("keras")
@@ -44,7 +44,7 @@ def _loss_and_recurrent_gradient(model, weight_drop):
     x, y = _batch()
     kernel = model.get_layer("lstm_1").cell.recurrent_kernel
     with tf.GradientTape() as tape:
-        loss, _, _ = _loss_and_probs(model, x, y, training=True, weight_drop=weight_drop)
+        loss, _, _ = _loss_and_probs(model, x, y, training=True, regularization=Regularization(weight_drop=weight_drop))
     return float(loss), tape.gradient(loss, kernel.value).numpy()
 
 
@@ -69,7 +69,8 @@ def _embedding_loss_and_gradient(model, embedding_dropout):
     x, y = _batch()
     embeddings = model.get_layer("embedding").embeddings
     with tf.GradientTape() as tape:
-        loss, _, _ = _loss_and_probs(model, x, y, training=True, embedding_dropout=embedding_dropout)
+        loss, _, _ = _loss_and_probs(model, x, y, training=True,
+                                     regularization=Regularization(embedding_dropout=embedding_dropout))
     return float(loss), tape.gradient(loss, embeddings.value), x, y
 
 
@@ -122,7 +123,7 @@ def test_each_batch_draws_new_masks_and_validation_drops_nothing():
     model = _model()
     plain = _model()
     assert _loss_and_recurrent_gradient(model, RATE)[0] != _loss_and_recurrent_gradient(model, RATE)[0]
-    use_unrolled_step(model, weight_drop=RATE, embedding_dropout=RATE)
+    use_unrolled_step(model, regularization=Regularization(weight_drop=RATE, embedding_dropout=RATE))
     x, y = _batch(3)
     model.train_on_batch(x, y)
     plain.set_weights(model.get_weights())
