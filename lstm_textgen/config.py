@@ -66,6 +66,8 @@ class ModelConfig:
     recurrent_dropout: float = bounded(0.0, 0.0, 1.0, high_open=True)  # > 0 keeps Keras off the fused cuDNN kernel
     weight_drop: float = bounded(0.0, 0.0, 1.0, high_open=True)  # DropConnect on the recurrent kernels (AWD-LSTM); unrolled step
     embedding_dropout: float = bounded(0.0, 0.0, 1.0, high_open=True)  # whole words' embedding rows (AWD-LSTM); unrolled step
+    activation_reg: float = bounded(0.0, 0.0, cap=1.0e4)  # AR: penalty on the softmax input's mean square (AWD-LSTM); unrolled step
+    temporal_reg: float = bounded(0.0, 0.0, cap=1.0e4)  # TAR: penalty on the last LSTM's step-to-step change; unrolled step
     dense_units: int = bounded(128, 1, cap=65_536)
     dense_activation: Literal["relu", "linear", "tanh"] = "relu"  # linear: a projection, as the tied recipes use
     dense_dropout: float = bounded(0.2, 0.0, 1.0, high_open=True)
@@ -192,6 +194,9 @@ class Config:
             (bool(embedding.path) and self.data.level == "bpe",
              "embedding.path gives word vectors, which do not apply to data.level=bpe's subword tokens; set --set "
              "embedding.path=null or another data.level"),
+            (model.temporal_reg > 0 and model.objective != "sequence",
+             "model.temporal_reg penalises the change of the last LSTM's output from one position to the next, "
+             "which needs model.objective=sequence; set --set model.objective=sequence or model.temporal_reg=0"),
             (train.stateful and model.objective != "sequence",
              "train.stateful needs model.objective=sequence (a target at every position of consecutive windows); "
              "set --set model.objective=sequence or train.stateful=false"),

@@ -29,7 +29,7 @@ log = logging.getLogger("lstm_textgen")
 # tokenizer settings stay the base's (embedding.trainable is not used: train.freeze says what stays).
 MAY_DIFFER = {"data.corpus", "data.val_corpus", "data.window_size", "data.val_fraction", "data.stride", "data.base_vocab",
               "model.dropout", "model.recurrent_dropout", "model.weight_drop", "model.embedding_dropout",
-              "model.dense_dropout",
+              "model.activation_reg", "model.temporal_reg", "model.dense_dropout",
               "embedding.trainable"}
 PICK_NEW_WORDS = {"data.max_vocab", "data.min_count"}  # may differ under extend: they pick the words it adds
 # Keys of the base's own making, not inherited: where it was written, its own base, what it froze, its vocabulary.

@@ -114,12 +114,12 @@ def _train(config: Config, role, plan, lock) -> None:
 
 
 def check_unrolled_only(config: Config, strategy) -> None:
-    """model.weight_drop and model.embedding_dropout are the unrolled step's: refuse them where Keras' own step
-    would train (and drop nothing)."""
+    """model.weight_drop, embedding_dropout, activation_reg and temporal_reg are the unrolled step's: refuse them
+    where Keras' own step would train (and apply none of them)."""
     from lstm_textgen.fast.step import unrolled_blocker
 
     blocker = unrolled_blocker(config.model, config.embedding, config.train, strategy)
-    for key in ("weight_drop", "embedding_dropout"):
+    for key in ("weight_drop", "embedding_dropout", "activation_reg", "temporal_reg"):
         value = getattr(config.model, key)
         if value > 0 and blocker is not None:
             raise ConfigError(f"model.{key}={value:g} needs the unrolled CPU step, and this run would train on "

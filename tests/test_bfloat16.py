@@ -36,7 +36,7 @@ def _batch(seed=0):
 
 def _loss_and_gradients(model, x, y, bfloat16):
     with tf.GradientTape() as tape:
-        loss, _, _ = _loss_and_probs(model, tf.constant(x), tf.constant(y), training=True, bfloat16=bfloat16)
+        loss, _, _, _ = _loss_and_probs(model, tf.constant(x), tf.constant(y), training=True, bfloat16=bfloat16)
     return float(loss), [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, model.trainable_weights)]
 
 

@@ -1,6 +1,7 @@
-"""AWD-LSTM's two drops in the unrolled training step: model.weight_drop (DropConnect on the LSTM's recurrent
-kernel) and model.embedding_dropout (whole embedding rows); nothing at validation, a plain stack saved, and
-refused where Keras' own step would train."""
+"""AWD-LSTM's regularisation in the unrolled training step: model.weight_drop (DropConnect on the LSTM's
+recurrent kernel), model.embedding_dropout (whole embedding rows), model.activation_reg and temporal_reg (the
+AR and TAR penalties); nothing at validation, a plain stack saved, and refused where Keras' own step would
+train."""
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -15,6 +16,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 VOCAB, WINDOW, BATCH, RATE = 50, 6, 5, 0.4
+AR, TAR = 20.0, 10.0  # model.activation_reg and temporal_reg in the penalty tests
 
 
 def _model(*settings):
@@ -44,7 +46,7 @@ def _loss_and_recurrent_gradient(model, weight_drop):
     x, y = _batch()
     kernel = model.get_layer("lstm_1").cell.recurrent_kernel
     with tf.GradientTape() as tape:
-        loss, _, _ = _loss_and_probs(model, x, y, training=True, regularization=Regularization(weight_drop=weight_drop))
+        loss, _, _, _ = _loss_and_probs(model, x, y, training=True, regularization=Regularization(weight_drop=weight_drop))
     return float(loss), tape.gradient(loss, kernel.value).numpy()
 
 
@@ -69,8 +71,8 @@ def _embedding_loss_and_gradient(model, embedding_dropout):
     x, y = _batch()
     embeddings = model.get_layer("embedding").embeddings
     with tf.GradientTape() as tape:
-        loss, _, _ = _loss_and_probs(model, x, y, training=True,
-                                     regularization=Regularization(embedding_dropout=embedding_dropout))
+        loss, _, _, _ = _loss_and_probs(model, x, y, training=True,
+                                        regularization=Regularization(embedding_dropout=embedding_dropout))
     return float(loss), tape.gradient(loss, embeddings.value), x, y
 
 
@@ -119,6 +121,57 @@ def test_with_tied_weights_embedding_dropout_leaves_the_softmax_every_row():
     assert len(dropped) and np.all(np.abs(tf.convert_to_tensor(gradient).numpy()[dropped]).sum(axis=1) > 0)
 
 
+def _keras_loss_and_penalties(model, x, y, activation, temporal):
+    """The cross-entropy and AR / TAR computed from the Keras layers themselves (no dropout in _model)."""
+    h = model.get_layer("lstm_1")(model.get_layer("embedding")(x))  # (batch, time, units)
+    inputs = model.get_layer("dense")(h)
+    probs = model.get_layer("next_word")(inputs)
+    loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
+    return loss, activation * tf.reduce_mean(inputs ** 2) + temporal * tf.reduce_mean((h[:, 1:] - h[:, :-1]) ** 2)
+
+
+def test_the_step_descends_the_cross_entropy_plus_ar_and_tar_of_the_keras_stack():
+    model = _model("model.init_range=1")  # activations large enough for the penalties to weigh
+    x, y = _batch()
+    regularization = Regularization(activation=AR, temporal=TAR)
+    with tf.GradientTape() as tape:
+        loss, _, _, penalty = _loss_and_probs(model, x, y, training=True, regularization=regularization)
+        total = loss + penalty
+    ours = tape.gradient(total, model.trainable_weights)
+    with tf.GradientTape() as tape:
+        keras_loss, keras_penalty = _keras_loss_and_penalties(model, x, y, AR, TAR)
+        keras_total = keras_loss + keras_penalty
+    theirs = tape.gradient(keras_total, model.trainable_weights)
+    assert float(penalty) > 0.01 * float(loss)  # large enough to matter
+    assert float(loss) == pytest.approx(float(keras_loss), rel=1e-5)
+    assert float(penalty) == pytest.approx(float(keras_penalty), rel=1e-5)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy(), atol=1e-5)
+    _, _, _, nothing = _loss_and_probs(model, x, y, training=False, regularization=regularization)
+    assert float(nothing) == 0.0  # validation scores the cross-entropy alone
+
+
+def test_the_penalties_change_the_update_not_the_reported_loss():
+    x, y = _batch(4)
+    penalised, plain = _model("model.init_range=1"), _model("model.init_range=1")
+    use_unrolled_step(penalised, regularization=Regularization(activation=AR, temporal=TAR))
+    use_unrolled_step(plain)
+    before = float(_loss_and_probs(plain, x, y, training=True)[0])
+    assert penalised.train_on_batch(x, y)[0] == pytest.approx(before, rel=1e-6)  # the cross-entropy, as plain's
+    assert plain.train_on_batch(x, y)[0] == pytest.approx(before, rel=1e-6)
+    moved = [np.abs(a - b).max() for a, b in zip(penalised.get_weights(), plain.get_weights())]
+    assert max(moved) > 1e-5
+
+
+def test_temporal_reg_needs_a_target_at_every_position(tiny_corpus, tmp_path):
+    result = CliRunner().invoke(cli, ["train", str(tiny_corpus), "--run", str(tmp_path / "run"), "--set",
+                                      "model.temporal_reg=1", "--set", "model.objective=last"])
+    assert result.exit_code != 0
+    assert [line for line in result.output.splitlines() if line.startswith("Error:")] == [
+        "Error: model.temporal_reg penalises the change of the last LSTM's output from one position to the next, "
+        "which needs model.objective=sequence; set --set model.objective=sequence or model.temporal_reg=0"]
+
+
 def test_each_batch_draws_new_masks_and_validation_drops_nothing():
     model = _model()
     plain = _model()
@@ -130,9 +183,10 @@ def test_each_batch_draws_new_masks_and_validation_drops_nothing():
     assert model.test_on_batch(x, y) == pytest.approx(plain.test_on_batch(x, y), rel=1e-6)
 
 
-def test_a_run_with_both_drops_trains_on_the_unrolled_step_and_saves_a_plain_stack(tiny_corpus, tmp_path):
+def test_a_run_with_all_four_trains_on_the_unrolled_step_and_saves_a_plain_stack(tiny_corpus, tmp_path):
     run_dir = tmp_path / "run"
-    settings = ["model.weight_drop=0.3", "model.embedding_dropout=0.2", "train.epochs=2", "train.batch_size=8", "model.units=8",
+    settings = ["model.weight_drop=0.3", "model.embedding_dropout=0.2", "model.activation_reg=2",
+                "model.temporal_reg=1", "train.epochs=2", "train.batch_size=8", "model.units=8",
                 "data.window_size=5", "train.sample_every=null"]
     result = CliRunner().invoke(cli, ["train", str(tiny_corpus), "--run", str(run_dir),
                                       *[a for s in settings for a in ("--set", s)]])
@@ -145,10 +199,10 @@ def test_a_run_with_both_drops_trains_on_the_unrolled_step_and_saves_a_plain_sta
     assert np.all(np.abs(model.get_layer("embedding").embeddings.numpy()).sum(axis=1) > 0)
 
 
-@pytest.mark.parametrize("key", ["weight_drop", "embedding_dropout"])
+@pytest.mark.parametrize("key", ["weight_drop", "embedding_dropout", "activation_reg", "temporal_reg"])
 @pytest.mark.parametrize("setting,reason", [("train.unrolled=false", "train.unrolled is false"),
                                             ("model.rnn=gru", "it covers one-directional LSTM stacks")])
-def test_the_drops_are_refused_where_keras_own_step_would_train(tiny_corpus, tmp_path, setting, reason, key):
+def test_each_is_refused_where_keras_own_step_would_train(tiny_corpus, tmp_path, setting, reason, key):
     run_dir = tmp_path / "run"
     result = CliRunner().invoke(cli, ["train", str(tiny_corpus), "--run", str(run_dir), "--set",
                                       f"model.{key}=0.3", "--set", setting, "--set", "train.epochs=1"])

@@ -65,13 +65,16 @@ class Regularization:
     """What the training step adds to the Keras stack's own dropouts (AWD-LSTM's; training only, so validation
     and the saved model.keras are the plain stack): weight_drop, the share of each LSTM's recurrent kernel
     dropped (model.weight_drop); embedding_dropout, the share of the vocabulary's embedding rows dropped
-    (model.embedding_dropout)."""
+    (model.embedding_dropout); activation and temporal, the weights of the AR and TAR penalties
+    (model.activation_reg, model.temporal_reg)."""
     weight_drop: float = 0.0
     embedding_dropout: float = 0.0
+    activation: float = 0.0
+    temporal: float = 0.0
 
     @classmethod
     def of(cls, model: ModelConfig) -> "Regularization":
-        return cls(model.weight_drop, model.embedding_dropout)
+        return cls(model.weight_drop, model.embedding_dropout, model.activation_reg, model.temporal_reg)
 
 
 NONE = Regularization()
@@ -140,6 +143,21 @@ def head_input(model, h, training: bool, bfloat16: bool = False):
     return x
 
 
+def penalties(h, inputs, regularization: Regularization):
+    """AWD-LSTM's activation penalties (Merity et al. 2017), added to the training loss only: AR, the mean
+    square of the softmax layer's (dropped) input, times regularization.activation; TAR, the mean square of
+    the last LSTM's step-to-step change within the window, times regularization.temporal (h: its output,
+    (time, batch, units), objective `sequence`)."""
+    import tensorflow as tf
+
+    total = tf.constant(0.0)
+    if regularization.activation > 0:
+        total += regularization.activation * tf.reduce_mean(tf.square(inputs))
+    if regularization.temporal > 0:
+        total += regularization.temporal * tf.reduce_mean(tf.square(h[1:] - h[:-1]))
+    return total
+
+
 def head_weights(model):
     """The next_word layer's (kernel, bias): with model.tie_weights the kernel is the embedding matrix
     transposed (stream.TiedSoftmax), so its gradient reaches the embedding."""
@@ -194,25 +212,29 @@ def _lstm(layer, x, training: bool, bfloat16: bool = False, weight_drop: float =
 # --- the Keras hooks ----------------------------------------------------------------------------
 
 def _loss_and_probs(model, x, y, training: bool, bfloat16: bool = False, regularization: Regularization = NONE):
-    """The mean loss, and the softmax (targets, vocab) with its targets in the same (time-major) order."""
+    """The mean loss, the softmax (targets, vocab) with its targets in the same (time-major) order, and in
+    training the activation penalties the step adds to the loss (penalties; 0 at validation)."""
     import tensorflow as tf
 
     targets = tf.cast(tf.reshape(tf.transpose(y) if y.shape.rank == 2 else y, [-1]), tf.int32)
-    loss, probs = softmax_cross_entropy(features(model, x, training, bfloat16, regularization), *head_weights(model),
-                                        targets, bfloat16)
-    return loss, probs, targets
+    h = recurrent_output(model, x, training, bfloat16, regularization)
+    inputs = head_input(model, h, training, bfloat16)
+    loss, probs = softmax_cross_entropy(inputs, *head_weights(model), targets, bfloat16)
+    return loss, probs, targets, penalties(h, inputs, regularization) if training else tf.constant(0.0)
 
 
 def _train_step(self, data, bfloat16: bool = False, regularization: Regularization = NONE):
-    """Keras' TensorFlow train_step with the unrolled forward pass (keras/src/backend/tensorflow/trainer.py)."""
+    """Keras' TensorFlow train_step with the unrolled forward pass (keras/src/backend/tensorflow/trainer.py).
+    The loss it reports is the cross-entropy alone, without the penalties it descends."""
     import tensorflow as tf
 
     x, y = data[0], data[1]
     with tf.GradientTape() as tape:
-        loss, probs, targets = _loss_and_probs(self, x, y, training=True, bfloat16=bfloat16,
-                                               regularization=regularization)
+        loss, probs, targets, penalty = _loss_and_probs(self, x, y, training=True, bfloat16=bfloat16,
+                                                        regularization=regularization)
+        total = loss + penalty
     weights = self.trainable_weights
-    gradients = tape.gradient(loss, weights)
+    gradients = tape.gradient(total, weights)
     self.optimizer.apply_gradients(zip(gradients, weights))
     return _update_metrics(self, loss, probs, targets, tf.shape(x)[0])
 
@@ -221,7 +243,7 @@ def _test_step(self, data):
     import tensorflow as tf
 
     x, y = data[0], data[1]
-    loss, probs, targets = _loss_and_probs(self, x, y, training=False)
+    loss, probs, targets, _ = _loss_and_probs(self, x, y, training=False)
     return _update_metrics(self, loss, probs, targets, tf.shape(x)[0])
 
 
