@@ -13,52 +13,38 @@ def bf16_matmul(a, b, **kwargs):
     return tf.cast(tf.matmul(tf.cast(a, tf.bfloat16), tf.cast(b, tf.bfloat16), **kwargs), a.dtype)
 
 
-# With one mask per gate (Keras' implementation 1, recurrent_dropout > 0), the masks are stacked (4, n, k) and
-# the weights (k, 4 units) held gate-major, (4, k, units): each product is then one batched matmul, not four
-# matmuls and a concat (or an add_n), which inside the unrolled window is most of what the step costs.
-
-def _gate_major(z):  # (n, 4 units) -> (4, n, units)
-    return tf.transpose(tf.reshape(z, [-1, 4, z.shape[-1] // 4]), [1, 0, 2])
-
-
-def _gate_minor(z):  # (4, n, units) -> (n, 4 units)
-    return tf.reshape(tf.transpose(z, [1, 0, 2]), [-1, 4 * z.shape[-1]])
-
-
-def _per_gate(masks):  # None, one (n, k) mask, or a list of four -> None, the mask, or the four stacked (4, n, k)
-    return tf.stack(masks) if isinstance(masks, list) else masks
-
-
-def _per_gate_matmul(a, a_masks, weights, gate_weights, matmul=tf.matmul):  # a (n, k) -> (n, 4 units)
+def _per_gate_matmul(a, a_masks, weights, parts, matmul=tf.matmul):  # a (n, k) -> (n, 4 units)
     # gate g sees a * a_masks[g]
     if a_masks is None:
         return matmul(a, weights)
-    if a_masks.shape.rank == 2:
+    if not isinstance(a_masks, list):
         return matmul(a * a_masks, weights)
-    return _gate_minor(matmul(a * a_masks, gate_weights))
+    return tf.concat([matmul(a * m, w) for m, w in zip(a_masks, parts)], axis=1)
 
 
-def _per_gate_matmul_t(dz, a_masks, weights, gate_weights, matmul=tf.matmul):  # dz (n, 4 units) -> d a (n, k)
+def _per_gate_matmul_t(dz, a_masks, weights, parts, matmul=tf.matmul):  # dz (n, 4 units) -> d a (n, k): the transpose
     if a_masks is None:
         return matmul(dz, weights, transpose_b=True)
-    if a_masks.shape.rank == 2:
+    if not isinstance(a_masks, list):
         return matmul(dz, weights, transpose_b=True) * a_masks
-    return tf.reduce_sum(matmul(_gate_major(dz), gate_weights, transpose_b=True) * a_masks, axis=0)
+    return tf.add_n([matmul(d, w, transpose_b=True) * m for d, m, w in
+                     zip(tf.split(dz, 4, axis=1), a_masks, parts)])
 
 
 def _weight_grad(a, a_masks, dz, matmul=tf.matmul):  # a (n, k), dz (n, 4 units) -> d weights (k, 4 units)
     if a_masks is None:
         return matmul(a, dz, transpose_a=True)
-    if a_masks.shape.rank == 2:
+    if not isinstance(a_masks, list):
         return matmul(a * a_masks, dz, transpose_a=True)
-    return _gate_minor(matmul(a * a_masks, _gate_major(dz), transpose_a=True))
+    return tf.concat([matmul(a * m, d, transpose_a=True) for m, d in zip(a_masks, tf.split(dz, 4, axis=1))],
+                     axis=1)
 
 
-def _tiled(masks, steps):  # the (batch, k) mask(s) -> the same for the (time * batch, k) rows
+def _tiled(masks, steps):  # a (batch, k) mask per gate -> the same for the (time * batch, k) rows
     if masks is None:
         return None
-    if masks.shape.rank == 3:
-        return tf.tile(masks, [1, steps, 1])
+    if isinstance(masks, list):
+        return [tf.tile(m, [steps, 1]) for m in masks]
     return tf.tile(masks, [steps, 1])
 
 
@@ -78,10 +64,9 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False):
         steps, batch, features = x.shape[0], tf.shape(x)[1], x.shape[-1]
         units = recurrent.shape[0]
         flat = tf.reshape(x, [-1, features])  # (time * batch, features)
-        x_masks, h_gate_masks = _tiled(_per_gate(in_masks), steps), _per_gate(h_masks)
+        x_masks = _tiled(in_masks, steps)
         step_weights = tf.cast(recurrent, tf.bfloat16) if bfloat16 else recurrent  # cast once, not every step
-        kernels = _gate_major(kernel) if x_masks is not None and x_masks.shape.rank == 3 else None
-        recurrents = _gate_major(step_weights) if h_gate_masks is not None else None  # (4, units, units)
+        kernels, recurrents = tf.split(kernel, 4, axis=1), tf.split(step_weights, 4, axis=1)
         projection = _per_gate_matmul(flat, x_masks, kernel, kernels, matmul)
         projected = tf.unstack(tf.reshape(tf.nn.bias_add(projection, bias), [steps, batch, 4 * units]))
         # One sigmoid over all four gates: tanh(z) = 2 sigmoid(2 z) - 1 for the cell input g, so the
@@ -92,7 +77,7 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False):
         h, c = h0, c0
         saved = []  # per step: h before, c before, the gates i, f, g, o, tanh(c) and d gates / d z
         for t in range(steps):
-            s_ = tf.sigmoid((projected[t] + _per_gate_matmul(h, h_gate_masks, step_weights, recurrents, matmul)) * scale)
+            s_ = tf.sigmoid((projected[t] + _per_gate_matmul(h, h_masks, step_weights, recurrents, matmul)) * scale)
             i, f, g2, o = tf.split(s_, 4, axis=1)
             g = 2.0 * g2 - 1.0
             c_before, h_before = c, h
@@ -114,12 +99,12 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False):
                 dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
                 dzs[t] = tf.concat([dc * g, dc * c_before, dc * i, dh * tanh_c], axis=1) * d_gates
                 dc = dc * f
-                dh = _per_gate_matmul_t(dzs[t], h_gate_masks, step_weights, recurrents, matmul)
+                dh = _per_gate_matmul_t(dzs[t], h_masks, step_weights, recurrents, matmul)
             dz = tf.concat(dzs, axis=0)  # (time * batch, 4 units), rows in the order of flat
             h_before = tf.concat([s_[0] for s_ in saved], axis=0)
             dx = tf.reshape(_per_gate_matmul_t(dz, x_masks, kernel, kernels, matmul), [steps, batch, features])
             return (dx, _weight_grad(flat, x_masks, dz, matmul),
-                    _weight_grad(h_before, _tiled(h_gate_masks, steps), dz, matmul),
+                    _weight_grad(h_before, _tiled(h_masks, steps), dz, matmul),
                     tf.reduce_sum(dz, axis=0), None, None)
         return (output, tf.stop_gradient(h), tf.stop_gradient(c)), grad
     return run
