@@ -52,6 +52,23 @@ def train_tiny(corpus: Path, run_dir: Path, *extra: str) -> Path:
     return train(load_config(None, [f"data.corpus={corpus}", f"train.run_dir={run_dir}", *TINY_SETTINGS, *extra]))
 
 
+def train_tiny_stopped_at(monkeypatch, global_step: int, corpus: Path, run_dir: Path, *extra: str) -> None:
+    """train_tiny, stopped as Ctrl-C stops it (a resumable state saved, then Stopped) after global_step steps."""
+    from lstm_textgen.callbacks import Backup
+    from lstm_textgen.resume import Stopped
+
+    original = Backup.on_train_batch_end
+
+    def stop_there(self, batch, logs=None):
+        self.session.stop_requested = self.session.state.global_step == global_step
+        original(self, batch, logs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Backup, "on_train_batch_end", stop_there)
+        with pytest.raises(Stopped):
+            train_tiny(corpus, run_dir, *extra)
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """One tiny trained run shared by the tests that only read it (copy it before changing it)."""

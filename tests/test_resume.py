@@ -17,7 +17,7 @@ from lstm_textgen.cli import cli
 from lstm_textgen.resume import training_config
 from lstm_textgen.rundir import LOCK
 
-from conftest import SHARED_DATA, TINY_SETTINGS, train_tiny
+from conftest import SHARED_DATA, TINY_SETTINGS, train_tiny, train_tiny_stopped_at
 
 
 def history(run_dir):
@@ -231,22 +231,10 @@ def test_a_finished_run_without_its_checkpoints_has_nothing_to_do(tiny_run, tmp_
 
 def test_a_half_trained_run_continues_with_the_command_generate_suggests(tiny_corpus, tmp_path, monkeypatch):
     """generate names `lstm-textgen train --run DIR`; that command takes the run's own corpus and settings."""
-    from lstm_textgen.callbacks import Backup
-    from lstm_textgen.resume import Stopped
-
     settings = ["train.epochs=2", "train.steps_per_epoch=6", "train.backup_every_steps=2"]
     whole = history(train_tiny(tiny_corpus, tmp_path / "whole", *settings))
-    original = Backup.on_train_batch_end
-
-    def stop_at_step_4(self, batch, logs=None):  # before the first epoch ends: no model.keras yet
-        self.session.stop_requested = self.session.state.global_step == 4
-        original(self, batch, logs)
-
-    monkeypatch.setattr(Backup, "on_train_batch_end", stop_at_step_4)
     run = tmp_path / "run"
-    with pytest.raises(Stopped):
-        train_tiny(tiny_corpus, run, *settings)
-    monkeypatch.setattr(Backup, "on_train_batch_end", original)
+    train_tiny_stopped_at(monkeypatch, 4, tiny_corpus, run, *settings)  # in epoch 1: no model.keras yet
     hint = CliRunner().invoke(cli, ["generate", "--run", str(run), "--seed", "the cat"])
     assert hint.exit_code == 1
     command = hint.output.split("continue its training with: ")[1].strip()
@@ -261,21 +249,10 @@ def test_a_half_trained_run_continues_with_the_command_generate_suggests(tiny_co
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [["train.stateful=true"], ["train.stateful=true", "model.tie_weights=true"]])
 def test_stateful_run_stopped_mid_epoch_resumes_exactly(tiny_corpus, tmp_path, monkeypatch, extra):
-    from lstm_textgen.callbacks import Backup
-    from lstm_textgen.resume import Stopped
-
     settings = [*extra, "train.batch_size=3", "train.epochs=2", "train.steps_per_epoch=6", "model.dropout=0.2"]
     whole = history(train_tiny(tiny_corpus, tmp_path / "whole", *settings))
-    original = Backup.on_train_batch_end
-
-    def stop_at_step_9(self, batch, logs=None):  # the middle of epoch 2, with the state carried 3 batches
-        self.session.stop_requested = self.session.state.global_step == 9
-        original(self, batch, logs)
-
-    monkeypatch.setattr(Backup, "on_train_batch_end", stop_at_step_9)
-    with pytest.raises(Stopped):
-        train_tiny(tiny_corpus, tmp_path / "parts", *settings)
-    monkeypatch.setattr(Backup, "on_train_batch_end", original)
+    # Step 9: the middle of epoch 2, with the state carried 3 batches.
+    train_tiny_stopped_at(monkeypatch, 9, tiny_corpus, tmp_path / "parts", *settings)
     parts = history(train_tiny(tiny_corpus, tmp_path / "parts", *settings))
     for name in ("loss", "val_loss"):
         assert [float(r[name]) for r in parts] == pytest.approx([float(r[name]) for r in whole], rel=1e-6)
