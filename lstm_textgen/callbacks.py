@@ -2,7 +2,8 @@
 
 They share one Session (the TrainingState plus this fit()'s clocks) and run in the order training.py lists
 them: at an epoch end the StepCounter adds the epoch's row, BestModel saves the checkpoints, EarlyStop and
-the learning-rate schedule (schedules.py) decide what comes next, TimeBudget counts the time, HistoryWriter writes the files people read and
+the learning-rate schedule (schedules.py) decide what comes next, TimeBudget counts the time, HistoryWriter writes the files people read,
+Averaged puts the trained weights back (train.ema_momentum validates and saves their moving average) and
 Backup commits the state last.
 
 Keras' ModelCheckpoint, CSVLogger, EarlyStopping and BackupAndRestore each do part of this, but they write
@@ -237,6 +238,37 @@ class Backup(keras.callbacks.Callback):
         for old in folder.glob(STATE_WEIGHTS):
             if old.name != name:
                 old.unlink(missing_ok=True)
+
+
+class Averaged(keras.callbacks.Callback):
+    """train.ema_momentum: the optimizer's moving average of the weights (Keras' use_ema) is what validation
+    measures and BestModel saves; it is swapped out again before Backup commits the state, so training goes on
+    from the raw weights and a resumed run continues exactly.
+
+    Keras' SwapEMAWeights does the same on TensorFlow by adding and subtracting (which rounds the raw weights)
+    and, to reach ModelCheckpoint, keeps the average in the model until the next epoch starts, past the point
+    where the state is saved. This swap copies, and ends at the epoch end.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.swapped = False
+
+    def on_test_begin(self, logs=None):
+        if not self.swapped:
+            self._swap()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.swapped:
+            self._swap()
+
+    def _swap(self) -> None:
+        optimizer = self.model.optimizer
+        for weight, average in zip(optimizer._trainable_variables, optimizer._model_variables_moving_average):
+            raw = keras.ops.convert_to_numpy(weight)
+            weight.assign(average)
+            average.assign(raw)
+        self.swapped = not self.swapped
 
 
 class EpochLine(keras.callbacks.Callback):

@@ -122,6 +122,9 @@ class TrainConfig:
     min_learning_rate: float = bounded(0.0, 0.0)  # the plateau schedule never goes below this; the decay ends at it
     lr_decay: Literal["none", "linear", "cosine"] = "none"  # to min_learning_rate by the end of max_minutes or epochs
     # (with reduce_lr_patience, a plateau multiplies the whole curve by reduce_lr_factor)
+    ema_momentum: Optional[float] = bounded(None, 0.0, 1.0, low_open=True, high_open=True,
+                                            null="for no averaging")
+    # validate and save a moving average of the weights (Keras' use_ema); training goes on from the raw weights
 
     def problems(self, key: Key) -> list[str]:
         return _problems(

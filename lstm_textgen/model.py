@@ -83,14 +83,18 @@ def build_model(config: ModelConfig, vocab_size: int, embedding_dim: int,
 
 
 def compile_model(model, config: TrainConfig) -> None:
-    """Adam (or plain SGD) with the configured learning rate and clipping, sparse categorical cross-entropy."""
+    """Adam (or plain SGD) with the configured learning rate and clipping (and moving average of the weights),
+    sparse categorical cross-entropy."""
     optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[config.optimizer]
+    average = {"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum else {}
     model.compile(
         optimizer=optimizer(learning_rate=config.learning_rate, clipnorm=config.clipnorm,
-                            global_clipnorm=config.global_clipnorm),
+                            global_clipnorm=config.global_clipnorm, **average),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    if average:  # fit() would end by copying the average into the model; callbacks.Averaged swaps it in instead
+        model.optimizer.finalize_variable_values = lambda var_list: None  # (a resumed run's next fit() goes on raw)
 
 
 @keras.saving.register_keras_serializable(package="lstm_textgen")

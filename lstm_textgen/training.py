@@ -211,7 +211,7 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
 def _run_callbacks(config: Config, session, models, summary: dict, steps: int) -> list:
     """The callbacks that keep the run directory current, in the order they must run (callbacks.py); steps: an
     epoch's."""
-    from lstm_textgen.callbacks import Backup, BestModel, EarlyStop, HistoryWriter, StepCounter, TimeBudget
+    from lstm_textgen.callbacks import Averaged, Backup, BestModel, EarlyStop, HistoryWriter, StepCounter, TimeBudget
     from lstm_textgen.schedules import Decay, Plateau
 
     train = config.train
@@ -222,7 +222,8 @@ def _run_callbacks(config: Config, session, models, summary: dict, steps: int) -
     schedule = [callback for callback in (plateau, decay) if callback is not None]
     return [StepCounter(session), BestModel(session, models, train.keep_checkpoints),
             EarlyStop(session, train.early_stopping_patience), *schedule, TimeBudget(session, train.max_minutes),
-            HistoryWriter(session, summary), Backup(session, train.backup_every_steps)]
+            HistoryWriter(session, summary), *([Averaged()] if train.ema_momentum else []),
+            Backup(session, train.backup_every_steps)]
 
 
 def _for_worker(config: Config, role) -> Config:
