@@ -3,8 +3,8 @@
 They share one Session (the TrainingState plus this fit()'s clocks) and run in the order training.py lists
 them: at an epoch end the StepCounter adds the epoch's row, BestModel saves the checkpoints, EarlyStop and
 the learning-rate schedule (schedules.py) decide what comes next, TimeBudget counts the time, HistoryWriter writes the files people read,
-Averaged puts the trained weights back (train.ema_momentum validates and saves their moving average) and
-Backup commits the state last.
+validation.Averaged puts the trained weights back (train.ema_momentum validates and saves their moving
+average) and Backup commits the state last.
 
 Keras' ModelCheckpoint, CSVLogger, EarlyStopping and BackupAndRestore each do part of this, but they write
 files in place (a kill mid-write leaves half a file), restart an interrupted epoch from its first batch, and
@@ -25,7 +25,6 @@ import keras
 
 from lstm_textgen.atomic import replacing, write_text
 from lstm_textgen.errors import TrainingError
-from lstm_textgen.model import reset_streams
 from lstm_textgen.resume import Stopped, TrainingState, carried_states, seed_states
 from lstm_textgen.tokens import bits_per_char
 from lstm_textgen.rundir import (CHECKPOINTS, HISTORY, METRICS, MODEL, STATE_WEIGHTS, epoch_checkpoint,
@@ -240,37 +239,6 @@ class Backup(keras.callbacks.Callback):
                 old.unlink(missing_ok=True)
 
 
-class Averaged(keras.callbacks.Callback):
-    """train.ema_momentum: the optimizer's moving average of the weights (Keras' use_ema) is what validation
-    measures and BestModel saves; it is swapped out again before Backup commits the state, so training goes on
-    from the raw weights and a resumed run continues exactly.
-
-    Keras' SwapEMAWeights does the same on TensorFlow by adding and subtracting (which rounds the raw weights)
-    and, to reach ModelCheckpoint, keeps the average in the model until the next epoch starts, past the point
-    where the state is saved. This swap copies, and ends at the epoch end.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.swapped = False
-
-    def on_test_begin(self, logs=None):
-        if not self.swapped:
-            self._swap()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.swapped:
-            self._swap()
-
-    def _swap(self) -> None:
-        optimizer = self.model.optimizer
-        for weight, average in zip(optimizer._trainable_variables, optimizer._model_variables_moving_average):
-            raw = keras.ops.convert_to_numpy(weight)
-            weight.assign(average)
-            average.assign(raw)
-        self.swapped = not self.swapped
-
-
 class EpochLine(keras.callbacks.Callback):
     """One plain line per epoch, for output that is not a terminal (a log file, a pipe): no bars redrawn there."""
 
@@ -285,18 +253,3 @@ class EpochLine(keras.callbacks.Callback):
         log.info(f"epoch {row['epoch']}/{self.epochs}: loss {row['loss']:.4f}, accuracy {row['accuracy']:.4f}, "
                  f"val_loss {val}, val perplexity {f'{ppl:,.2f}' if ppl < 1e7 else f'{ppl:.3g}'}, "
                  f"{row['tokens_per_second']:,.0f} tokens/s, {row['seconds']:,.1f} s")
-
-
-class StreamResets(keras.callbacks.Callback):
-    """Fresh streams at each epoch start (but not when resuming mid-epoch) and for each validation pass."""
-
-    def __init__(self, state: TrainingState):
-        super().__init__()
-        self.state = state
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.state.step == 0:
-            reset_streams(self.model)
-
-    def on_test_begin(self, logs=None):
-        reset_streams(self.model)

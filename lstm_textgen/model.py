@@ -93,7 +93,7 @@ def compile_model(model, config: TrainConfig) -> None:
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    if average:  # fit() would end by copying the average into the model; callbacks.Averaged swaps it in instead
+    if average:  # fit() would end by copying the average into the model; validation.Averaged swaps it in instead
         model.optimizer.finalize_variable_values = lambda var_list: None  # (a resumed run's next fit() goes on raw)
 
 

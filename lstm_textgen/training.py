@@ -129,8 +129,9 @@ def check_unrolled_only(config: Config, strategy) -> None:
 def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, val_ids, initial: tuple,
          summary: dict) -> None:
     """Build (or restore) the model and run model.fit with the run directory's callbacks."""
-    from lstm_textgen.callbacks import Session, StreamResets
+    from lstm_textgen.callbacks import Session
     from lstm_textgen.monitor import monitoring_callbacks
+    from lstm_textgen.validation import StreamResets
 
     run_dir, data, train_config = config.run_dir, config.data, config.train
     models, step = _models(config, state, strategy, tokenizer.vocab_size, *initial)
@@ -211,8 +212,9 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
 def _run_callbacks(config: Config, session, models, summary: dict, steps: int) -> list:
     """The callbacks that keep the run directory current, in the order they must run (callbacks.py); steps: an
     epoch's."""
-    from lstm_textgen.callbacks import Averaged, Backup, BestModel, EarlyStop, HistoryWriter, StepCounter, TimeBudget
+    from lstm_textgen.callbacks import Backup, BestModel, EarlyStop, HistoryWriter, StepCounter, TimeBudget
     from lstm_textgen.schedules import Decay, Plateau
+    from lstm_textgen.validation import Averaged
 
     train = config.train
     decay = (Decay(session, train.lr_decay, train.learning_rate, train.min_learning_rate, train.max_minutes,

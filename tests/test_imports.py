@@ -10,7 +10,8 @@ PACKAGE = REPO / "lstm_textgen"
 # The order of README's development section: each module may import only those before it.
 ORDER = ["errors", "", "values", "config", "stamp", "atomic", "quiet", "memory", "corpus", "bpe", "tokenizer", "tokens", "data",
          "vectors", "embeddings", "model", "fast", "fast.h5", "rundir", "runlock", "curves", "finetune", "resume", "fast.lstm",
-         "fast.step", "fast.stepper", "rules", "sample", "callbacks", "schedules", "monitor", "distribute", "training", "evaluate",
+         "fast.step", "fast.stepper", "rules", "sample", "callbacks", "validation", "schedules", "monitor", "distribute",
+         "training", "evaluate",
          "novelty", "interactive", "report", "serve", "serve.scheduler", "serve.protocol", "serve.replies", "serve.app", "serve.server",
          "cli.base", "cli.train", "cli.generate", "cli.report", "cli.serve", "cli",
          "__main__"]
