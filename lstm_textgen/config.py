@@ -62,7 +62,8 @@ class ModelConfig:
     units: int = bounded(128, 1, cap=65_536)  # units per recurrent layer
     layers: int = bounded(1, 1, cap=64)
     bidirectional: bool = False
-    dropout: float = bounded(0.1, 0.0, 1.0, high_open=True)
+    dropout: float = bounded(0.1, 0.0, 1.0, high_open=True)  # on each recurrent layer's inputs
+    input_dropout: Optional[float] = bounded(None, 0.0, 1.0, high_open=True, null="for model.dropout's")  # the first layer's (embeddings)
     recurrent_dropout: float = bounded(0.0, 0.0, 1.0, high_open=True)  # > 0 keeps Keras off the fused cuDNN kernel
     weight_drop: float = bounded(0.0, 0.0, 1.0, high_open=True)  # DropConnect on the recurrent kernels (AWD-LSTM); unrolled step
     embedding_dropout: float = bounded(0.0, 0.0, 1.0, high_open=True)  # whole words' embedding rows (AWD-LSTM); unrolled step

@@ -28,7 +28,7 @@ log = logging.getLogger("lstm_textgen")
 # how to treat the vocabulary, and every train: and generate: key. The model's shape, its level and its
 # tokenizer settings stay the base's (embedding.trainable is not used: train.freeze says what stays).
 MAY_DIFFER = {"data.corpus", "data.val_corpus", "data.window_size", "data.val_fraction", "data.stride", "data.base_vocab",
-              "model.dropout", "model.recurrent_dropout", "model.weight_drop", "model.embedding_dropout",
+              "model.dropout", "model.input_dropout", "model.recurrent_dropout", "model.weight_drop", "model.embedding_dropout",
               "model.activation_reg", "model.temporal_reg", "model.dense_dropout",
               "embedding.trainable"}
 PICK_NEW_WORDS = {"data.max_vocab", "data.min_count"}  # may differ under extend: they pick the words it adds

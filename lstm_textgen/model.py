@@ -67,7 +67,8 @@ def build_model(config: ModelConfig, vocab_size: int, embedding_dim: int,
     names = config.recurrent_layers()
     for i, name in enumerate(names):
         last = i == len(names) - 1
-        rnn = rnn_class(config.units, dropout=config.dropout, recurrent_dropout=config.recurrent_dropout,
+        dropout = config.dropout if i or config.input_dropout is None else config.input_dropout
+        rnn = rnn_class(config.units, dropout=dropout, recurrent_dropout=config.recurrent_dropout,
                         use_cudnn=use_cudnn, return_sequences=not last or config.objective == "sequence", name=name)
         layers.append(keras.layers.Bidirectional(rnn, name=name) if config.bidirectional else rnn)
     layers += [

@@ -54,6 +54,7 @@ def test_float_fields_accept_ints_and_int_fields_refuse_fractions():
     ("data.val_fraction=1.5", "data.val_fraction must be between 0 and 1"),
     ("data.val_corpus=' '", "data.val_corpus must name a file, folder or glob, or be null"),
     ("model.dropout=-0.1", "model.dropout must be in [0, 1)"),
+    ("model.input_dropout=1", "model.input_dropout must be in [0, 1), or null for model.dropout's, got 1"),
     ("generate.top_p=0", "generate.top_p must be in (0, 1]"),
     ("generate.temperature=0", "generate.temperature must be > 0"),
     ("model.units", "--set expects KEY=VALUE"),

@@ -212,6 +212,18 @@ def test_dropout_draws_fresh_masks_each_step_from_the_layers_seed_generators():
     np.testing.assert_array_equal(forward(fast, x, training=False), forward(fast, x, training=False))
 
 
+def test_each_layers_input_mask_is_drawn_at_its_own_rate(monkeypatch):
+    """model.input_dropout is the first LSTM layer's rate, model.dropout the second's: the unrolled step draws
+    each layer's input mask from that layer's seed generator at that layer's rate."""
+    _, _, fast = _pair("sequence", layers=2, dropout=0.2, extra=["model.input_dropout=0.6"])
+    seeds = {id(fast.get_layer(name).cell.seed_generator): name for name in ("lstm_1", "lstm_2")}
+    drawn, dropout = [], keras.random.dropout
+    monkeypatch.setattr(keras.random, "dropout", lambda inputs, rate, seed=None, noise_shape=None:
+                        drawn.append((seeds.get(id(seed)), rate)) or dropout(inputs, rate, seed=seed))
+    forward(fast, tf.constant(_batch("sequence")[0]), training=True)
+    assert drawn == [("lstm_1", 0.6), ("lstm_2", 0.2)]
+
+
 def test_blocker_names_what_keeps_keras_step():
     assert blocker(Config()) is None
     config = load_config(None, ["model.rnn=gru"])

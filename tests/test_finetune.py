@@ -178,6 +178,14 @@ def test_the_library_takes_init_from_and_refuses_a_shape_that_differs(base, new_
     assert not (tmp_path / "other").exists()
 
 
+def test_a_fine_tuned_run_may_set_its_own_dropouts(base, new_corpus, tmp_path):
+    run = train_tiny(new_corpus, tmp_path / "mine", f"train.init_from={base}", "model.input_dropout=0.5",
+                     "model.dense_dropout=0.3")
+    assert load_run(base).model.get_layer("lstm_1").dropout == 0.1
+    assert load_run(run).model.get_layer("lstm_1").dropout == 0.5
+    assert load_run(run).model.get_layer("dense_dropout").rate == 0.3
+
+
 @pytest.mark.parametrize("settings, message", [
     (["train.freeze=[embedding]"], "train.freeze is about a base run's weights and vocabulary: it needs "
                                    "train.init_from"),

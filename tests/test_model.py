@@ -44,6 +44,19 @@ def test_objectives_and_stacks(overrides, output_shape):
                                                                     for i in range(config.model.layers)]
 
 
+@pytest.mark.parametrize("overrides", [[], ["model.rnn=gru"], ["model.objective=last", "model.bidirectional=true"]])
+def test_input_dropout_is_the_first_recurrent_layers_and_dropout_the_others(overrides):
+    def rates(*settings):
+        config = load_config(None, ["model.units=4", "model.dense_units=4", "model.layers=3", *overrides, *settings])
+        model = build_model(config.model, 50, 6)
+        layers = [model.get_layer(name) for name in config.model.recurrent_layers()]
+        return [getattr(layer, "forward_layer", layer).dropout for layer in layers]
+
+    assert rates("model.dropout=0.3", "model.input_dropout=0.6") == [0.6, 0.3, 0.3]
+    assert rates("model.dropout=0.3", "model.input_dropout=0") == [0.0, 0.3, 0.3]
+    assert rates("model.dropout=0.3") == [0.3, 0.3, 0.3]  # null: every layer takes model.dropout
+
+
 def test_embedding_matrix_initialises_and_freezes():
     config = load_config(None, ["model.units=4", "model.dense_units=4"])
     matrix = np.random.default_rng(0).normal(size=(20, 6)).astype(np.float32)
