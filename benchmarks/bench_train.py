@@ -6,6 +6,8 @@ batch 128, Adam, objective `last`. Each measurement runs in a fresh process:
 
 - ours:         lstm_textgen's train() on configs/reference.yaml: the unrolled CPU step
                 (lstm_textgen/fast/step.py); windows/s of epoch 2 from history.csv (epoch 1 includes tracing);
+- ours, no rec. drop: the same run with model.recurrent_dropout=0: the work nn.LSTM does (it has no recurrent
+                dropout), so its ratio to PyTorch compares like with like;
 - ours, Keras step: the same run with train.unrolled=false (Keras' own LSTM loop and Adam);
 - plain Keras:  a keras.Sequential of the same stack (mask_zero + Masking, as DESIGN.md fixes it) and
                 model.fit on tf.data windows with sparse targets: what a Keras tutorial does;
@@ -217,6 +219,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         kinds = {
             "ours": lambda: child(OURS, reference, f"{tmp}/ours", steps),
+            "ours, no rec. drop": lambda: child(OURS, reference, f"{tmp}/no_recurrent_dropout", steps,
+                                                "model.recurrent_dropout=0"),
             "ours, Keras step": lambda: child(OURS, reference, f"{tmp}/keras_step", steps, "train.unrolled=false"),
             "plain Keras": lambda: child(PLAIN_KERAS, str(CORPUS), steps),
             "ours, sequence": lambda: child(OURS, reference, f"{tmp}/sequence", steps, "model.objective=sequence"),
@@ -237,7 +241,8 @@ def main() -> None:
     baseline = best["plain Keras"]["windows_per_second"]
     torch_rate = best.get("PyTorch nn.LSTM", {}).get("windows_per_second")
     print(f"\nreference model, batch 128, best of {args.repeats} ({args.steps} timed steps each):")
-    for name in ("ours", "ours, Keras step", "plain Keras", "PyTorch nn.LSTM", "ours, sequence", "floor"):
+    for name in ("ours", "ours, no rec. drop", "ours, Keras step", "plain Keras", "PyTorch nn.LSTM", "ours, sequence",
+                 "floor"):
         if name not in best:
             print(f"  {name:18} not measured: torch is not importable here")
             continue
