@@ -56,6 +56,8 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False):
     The function returns the output and the last h and c, from a start state (h0, c0) that gets no gradient.
     bfloat16: every product takes bfloat16 operands and sums in float32; the state, the gate arithmetic and
     the weights stay float32.
+    On a CPU each op a step costs about its launch, whatever its size, so the steps hold only what the next
+    step needs; the gates' derivatives and the backward pass's factors are computed over the whole window.
     """
     matmul = bf16_matmul if bfloat16 else tf.matmul
 
@@ -65,43 +67,50 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False):
         units = recurrent.shape[0]
         flat = tf.reshape(x, [-1, features])  # (time * batch, features)
         x_masks = _tiled(in_masks, steps)
-        step_weights = tf.cast(recurrent, tf.bfloat16) if bfloat16 else recurrent  # cast once, not every step
-        kernels, recurrents = tf.split(kernel, 4, axis=1), tf.split(step_weights, 4, axis=1)
-        projection = _per_gate_matmul(flat, x_masks, kernel, kernels, matmul)
-        projected = tf.unstack(tf.reshape(tf.nn.bias_add(projection, bias), [steps, batch, 4 * units]))
-        # One sigmoid over all four gates: tanh(z) = 2 sigmoid(2 z) - 1 for the cell input g, so the
-        # columns of g are scaled by 2 going in, and the derivative of every gate is s (1 - s) * slope.
+        # One sigmoid over all four gates: tanh(z) = 2 sigmoid(2 z) - 1 for the cell input g, so the columns
+        # of g are scaled by 2 going in, in the projection and in the recurrent weights (once a window). The
+        # steps work on the scaled z' = z * scale, whose derivative is s (1 - s) for every gate, and the
+        # derivative of g = 2 s - 1 with respect to s is 2 = scale.
         ones = tf.ones([units])
         scale = tf.concat([ones, ones, 2.0 * ones, ones], 0)  # (4 units,), gate order i, f, g, o
-        slope = scale * scale  # d gate / d z over s (1 - s): 1 for the sigmoid gates, 4 for g
+        step_weights = recurrent * scale
+        step_weights = tf.cast(step_weights, tf.bfloat16) if bfloat16 else step_weights  # cast once, not every step
+        kernels, recurrents = tf.split(kernel, 4, axis=1), tf.split(step_weights, 4, axis=1)
+        projection = _per_gate_matmul(flat, x_masks, kernel, kernels, matmul)
+        projected = tf.unstack(tf.reshape(tf.nn.bias_add(projection, bias) * scale, [steps, batch, 4 * units]))
         h, c = h0, c0
-        saved = []  # per step: h before, c before, the gates i, f, g, o, tanh(c) and d gates / d z
+        gates, cs, tanhs, hs = [], [], [], []  # per step: the sigmoids of z', c, tanh(c) and h
         for t in range(steps):
-            s_ = tf.sigmoid((projected[t] + _per_gate_matmul(h, h_masks, step_weights, recurrents, matmul)) * scale)
+            s_ = tf.sigmoid(projected[t] + _per_gate_matmul(h, h_masks, step_weights, recurrents, matmul))
             i, f, g2, o = tf.split(s_, 4, axis=1)
-            g = 2.0 * g2 - 1.0
-            c_before, h_before = c, h
-            c = f * c + i * g
+            c = f * c + i * (2.0 * g2 - 1.0)
             tanh_c = tf.tanh(c)
             h = o * tanh_c
-            saved.append((h_before, c_before, i, f, g, o, tanh_c, s_ * (1.0 - s_) * slope))
-        output = tf.stack([s_[0] for s_ in saved[1:]] + [h]) if sequences else h
+            gates.append(s_), cs.append(c), tanhs.append(tanh_c), hs.append(h)
+        output = tf.stack(hs) if sequences else h
 
         def grad(upstream, _h=None, _c=None):  # the carried state's own gradient is cut (truncated BPTT)
+            s_all, tanh_all = tf.stack(gates), tf.stack(tanhs)  # (time, batch, 4 units), (time, batch, units)
+            c_before = tf.concat([c0[None], tf.stack(cs[:-1])], axis=0) if steps > 1 else c0[None]
+            i, f, g2, o = tf.split(s_all, 4, axis=2)
+            # d z' = [dc g, dc c_before, dc i, dh tanh(c)] * d gate / d z': the factors of dc and dh, every step
+            factors = tf.unstack(tf.concat([2.0 * g2 - 1.0, c_before, i, tanh_all], axis=2)
+                                 * (s_all * (1.0 - s_all) * scale))
+            through_h = tf.unstack(o * (1.0 - tanh_all * tanh_all))  # d c / d h, from h = o tanh(c)
+            forget = tf.unstack(f)
             dh_out = tf.unstack(upstream) if sequences else [None] * (steps - 1) + [upstream]
-            dh = tf.zeros([batch, units])
-            dc = tf.zeros([batch, units])
-            dzs = [None] * steps
+            dh = dh_out[-1]
+            dc = dh * through_h[-1]
+            dzs = [None] * steps  # with respect to z': the recurrent products take the scaled weights
             for t in reversed(range(steps)):
-                h_before, c_before, i, f, g, o, tanh_c, d_gates = saved[t]
-                if dh_out[t] is not None:
-                    dh = dh + dh_out[t]
-                dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
-                dzs[t] = tf.concat([dc * g, dc * c_before, dc * i, dh * tanh_c], axis=1) * d_gates
-                dc = dc * f
-                dh = _per_gate_matmul_t(dzs[t], h_masks, step_weights, recurrents, matmul)
-            dz = tf.concat(dzs, axis=0)  # (time * batch, 4 units), rows in the order of flat
-            h_before = tf.concat([s_[0] for s_ in saved], axis=0)
+                if t < steps - 1:
+                    dh = _per_gate_matmul_t(dzs[t + 1], h_masks, step_weights, recurrents, matmul)
+                    if dh_out[t] is not None:
+                        dh = dh + dh_out[t]
+                    dc = dc * forget[t + 1] + dh * through_h[t]
+                dzs[t] = tf.concat([dc, dc, dc, dh], axis=1) * factors[t]
+            dz = tf.concat(dzs, axis=0) * scale  # (time * batch, 4 units), with respect to z, rows in flat's order
+            h_before = tf.concat([h0] + hs[:-1], axis=0)
             dx = tf.reshape(_per_gate_matmul_t(dz, x_masks, kernel, kernels, matmul), [steps, batch, features])
             return (dx, _weight_grad(flat, x_masks, dz, matmul),
                     _weight_grad(h_before, _tiled(h_masks, steps), dz, matmul),
