@@ -50,18 +50,22 @@ def test_the_lstm_and_its_gradients_match_autodiff(sequences, masks):
         np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy(), atol=1e-4)
 
 
-def test_softmax_cross_entropy_and_its_gradients_match_tensorflow():
+@pytest.mark.parametrize("rows", [False, True])
+def test_softmax_cross_entropy_and_its_gradients_match_tensorflow(rows):
+    """rows: the kernel handed over as (vocab, dim), as the tied embedding is; its gradient comes back so."""
     rng = np.random.default_rng(1)
     x = tf.constant(rng.normal(0, 1, (40, 16)).astype("float32"))
     kernel = tf.constant(rng.normal(0, 2, (16, VOCAB)).astype("float32"))
     bias = tf.constant(rng.normal(0, 1, VOCAB).astype("float32"))
     targets = tf.constant(rng.integers(0, VOCAB, 40).astype("int32"))
+    given = tf.transpose(kernel) if rows else kernel
     with tf.GradientTape(persistent=True) as tape:
-        tape.watch([x, kernel, bias])
-        ours, probs = softmax_cross_entropy(x, kernel, bias, targets)
-        logits = x @ kernel + bias
+        tape.watch([x, given, bias])
+        ours, probs = softmax_cross_entropy(x, given, bias, targets, rows=rows)
+        logits = x @ (tf.transpose(given) if rows else given) + bias
         theirs = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits))
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
     np.testing.assert_allclose(probs.numpy(), tf.nn.softmax(logits).numpy(), atol=1e-7)
-    for a, b in zip(tape.gradient(ours, [x, kernel, bias]), tape.gradient(theirs, [x, kernel, bias])):
+    for a, b in zip(tape.gradient(ours, [x, given, bias]), tape.gradient(theirs, [x, given, bias])):
+        assert a.shape == b.shape
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)

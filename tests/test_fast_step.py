@@ -19,8 +19,8 @@ def blocker(config, strategy=None):
 
 def forward(model, ids, training):
     """The unrolled pass's logits, time-major (time * batch, vocab) for `sequence`."""
-    kernel, bias = head_weights(model)
-    return tf.nn.bias_add(tf.matmul(features(model, ids, training), kernel), bias)
+    kernel, bias, rows = head_weights(model)
+    return tf.nn.bias_add(tf.matmul(features(model, ids, training), kernel, transpose_b=rows), bias)
 
 
 def _pair(objective="last", layers=1, dropout=0.0, recurrent_dropout=0.0, dense_dropout=0.0, clipnorm=None,

@@ -119,7 +119,7 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False):
     return run
 
 
-def softmax_cross_entropy(x, kernel, bias, targets, bfloat16: bool = False):
+def softmax_cross_entropy(x, kernel, bias, targets, bfloat16: bool = False, rows: bool = False):
     """The next_word layer and its loss in one: (mean -log softmax(x K + b)[target], softmax probabilities).
 
     The (n, vocab) gradient softmax - one_hot is never built: each of its three products is the same product
@@ -131,6 +131,9 @@ def softmax_cross_entropy(x, kernel, bias, targets, bfloat16: bool = False):
     step. The loss is -log p[target], with p floored at float32's smallest normal number (a loss past 87 is
     capped).
 
+    rows: the kernel comes as K^T, (vocab, dim), a row per word: the tied embedding matrix itself
+    (model.tie_weights), which the products then read transposed, so that no transposed copy of it is made
+    each way; its gradient comes back the same way round.
     bfloat16: the three products take bfloat16 operands (float32 sums, on CPUs with bfloat16 matrix units
     several times faster: see train.bfloat16); the softmax, the loss and the corrections stay float32.
     """
@@ -138,16 +141,20 @@ def softmax_cross_entropy(x, kernel, bias, targets, bfloat16: bool = False):
 
     @tf.custom_gradient
     def loss_of(x, kernel, bias):
-        probs = tf.nn.softmax(tf.nn.bias_add(matmul(x, kernel), bias))  # (n, vocab)
-        n, vocab = tf.shape(targets)[0], tf.shape(kernel)[1]
+        probs = tf.nn.softmax(tf.nn.bias_add(matmul(x, kernel, transpose_b=rows), bias))  # (n, vocab)
+        n, vocab = tf.shape(targets)[0], tf.shape(bias)[0]
         picked = tf.gather(probs, targets, batch_dims=1)
         scale = 1.0 / tf.cast(n, probs.dtype)
         loss = -tf.reduce_sum(tf.math.log(tf.maximum(picked, 1.1754944e-38))) * scale
 
         def grad(upstream):
             step = upstream * scale  # applied to the small factors, never to an (n, vocab) array
+            xa = tf.concat([x, tf.ones([n, 1], x.dtype)], axis=1) * step  # (n, dim + 1): the bias is the last one
+            if rows:
+                dx = (matmul(probs, kernel) - tf.gather(kernel, targets)) * step
+                dka = matmul(probs, xa, transpose_a=True) - tf.math.unsorted_segment_sum(xa, targets, vocab)
+                return dx, dka[:, :-1], dka[:, -1]  # (vocab, dim + 1)
             dx = (matmul(probs, kernel, transpose_b=True) - tf.transpose(tf.gather(kernel, targets, axis=1))) * step
-            xa = tf.concat([x, tf.ones([n, 1], x.dtype)], axis=1) * step  # (n, dim + 1): the bias is the last row
             dka = matmul(xa, probs, transpose_a=True) - tf.transpose(
                 tf.math.unsorted_segment_sum(xa, targets, vocab))  # (dim + 1, vocab)
             return dx, dka[:-1], dka[-1]

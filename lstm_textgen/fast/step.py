@@ -159,14 +159,13 @@ def penalties(h, inputs, regularization: Regularization):
 
 
 def head_weights(model):
-    """The next_word layer's (kernel, bias): with model.tie_weights the kernel is the embedding matrix
-    transposed (stream.TiedSoftmax), so its gradient reaches the embedding."""
-    import tensorflow as tf
-
+    """The next_word layer's (kernel, bias, rows): the kernel is (dim, vocab), or with model.tie_weights the
+    embedding matrix itself, (vocab, dim), a row per word (rows true: stream.TiedSoftmax uses it transposed),
+    so that its gradient reaches the embedding with no transposed copy made."""
     head = model.get_layer("next_word")
     if hasattr(head, "kernel"):
-        return head.kernel.value, head.bias.value
-    return tf.transpose(model.get_layer("embedding").embeddings.value), head.bias.value
+        return head.kernel.value, head.bias.value, False
+    return model.get_layer("embedding").embeddings.value, head.bias.value, True
 
 
 def _lstm(layer, x, training: bool, bfloat16: bool = False, weight_drop: float = 0.0):
@@ -219,7 +218,8 @@ def _loss_and_probs(model, x, y, training: bool, bfloat16: bool = False, regular
     targets = tf.cast(tf.reshape(tf.transpose(y) if y.shape.rank == 2 else y, [-1]), tf.int32)
     h = recurrent_output(model, x, training, bfloat16, regularization)
     inputs = head_input(model, h, training, bfloat16)
-    loss, probs = softmax_cross_entropy(inputs, *head_weights(model), targets, bfloat16)
+    kernel, bias, rows = head_weights(model)
+    loss, probs = softmax_cross_entropy(inputs, kernel, bias, targets, bfloat16, rows)
     return loss, probs, targets, penalties(h, inputs, regularization) if training else tf.constant(0.0)
 
 
