@@ -160,7 +160,7 @@ def penalties(h, inputs, regularization: Regularization):
 
 def head_weights(model):
     """The next_word layer's (kernel, bias, rows): the kernel is (dim, vocab), or with model.tie_weights the
-    embedding matrix itself, (vocab, dim), a row per word (rows true: stream.TiedSoftmax uses it transposed),
+    embedding matrix itself, (vocab, dim), a row per word (rows true: model.TiedSoftmax uses it transposed),
     so that its gradient reaches the embedding with no transposed copy made."""
     head = model.get_layer("next_word")
     if hasattr(head, "kernel"):
