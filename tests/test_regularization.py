@@ -115,8 +115,8 @@ def test_with_tied_weights_embedding_dropout_leaves_the_softmax_every_row():
     dropped_features = features(model, x, training=True)  # the LSTM sees the dropped rows...
     embeddings.assign(full)
     targets = tf.reshape(tf.transpose(y), [-1])
-    kernel, bias, vocab_major = head_weights(model)
-    expected, _ = softmax_cross_entropy(dropped_features, kernel, bias, targets, rows=vocab_major)  # ...the softmax all of them
+    kernel, bias, vocab_major = head_weights(model)  # ...the softmax all of them
+    expected, _ = softmax_cross_entropy(dropped_features, kernel, bias, targets, rows=vocab_major)
     assert loss == pytest.approx(float(expected), rel=1e-6)
     dropped = np.flatnonzero(rows[:, 0] == 0)
     assert len(dropped) and np.all(np.abs(tf.convert_to_tensor(gradient).numpy()[dropped]).sum(axis=1) > 0)

@@ -91,7 +91,7 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False):
 
         def grad(upstream, _h=None, _c=None):  # the carried state's own gradient is cut (truncated BPTT)
             s_all, tanh_all = tf.stack(gates), tf.stack(tanhs)  # (time, batch, 4 units), (time, batch, units)
-            c_before = tf.concat([c0[None], tf.stack(cs[:-1])], axis=0) if steps > 1 else c0[None]
+            c_before = tf.stack([c0] + cs[:-1])
             i, f, g2, o = tf.split(s_all, 4, axis=2)
             # d z' = [dc g, dc c_before, dc i, dh tanh(c)] * d gate / d z': the factors of dc and dh, every step
             factors = tf.unstack(tf.concat([2.0 * g2 - 1.0, c_before, i, tanh_all], axis=2)
