@@ -13,9 +13,10 @@ def reference_lstm(x, kernel, recurrent, bias, h, c, in_mask=None, h_masks=None)
     """Keras' LSTM cell written plainly (gate order i, f, g, o), for autodiff to differentiate."""
     outputs = []
     for t in range(x.shape[0]):
-        xt = x[t] if in_mask is None else x[t] * in_mask
+        in_masks = in_mask if isinstance(in_mask, list) else [1.0 if in_mask is None else in_mask] * 4
         hs = [h] * 4 if h_masks is None else [h * m for m in h_masks]
-        z = tf.matmul(xt, kernel) + tf.concat([tf.matmul(hg, r) for hg, r in zip(hs, tf.split(recurrent, 4, 1))], 1)
+        z = (tf.concat([tf.matmul(x[t] * m, k) for m, k in zip(in_masks, tf.split(kernel, 4, 1))], 1)
+             + tf.concat([tf.matmul(hg, r) for hg, r in zip(hs, tf.split(recurrent, 4, 1))], 1))
         i, f, g, o = tf.split(z + bias, 4, axis=1)
         c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
         h = tf.sigmoid(o) * tf.tanh(c)
@@ -23,8 +24,12 @@ def reference_lstm(x, kernel, recurrent, bias, h, c, in_mask=None, h_masks=None)
     return tf.stack(outputs), h, c
 
 
-@pytest.mark.parametrize("sequences, masks", [(True, None), (False, None), (True, "input"), (True, "recurrent")])
-def test_the_lstm_and_its_gradients_match_autodiff(sequences, masks):
+@pytest.mark.parametrize("sequences, masks, chains", [(True, None, 1), (False, None, 1), (True, "input", 1),
+                                                      (True, "recurrent", 1), (True, "recurrent", 2),
+                                                      (False, "recurrent", 2), (True, None, 4), (False, "gates", 1),
+                                                      (True, "gates", 2)])
+def test_the_lstm_and_its_gradients_match_autodiff(sequences, masks, chains):
+    """chains: the batch's rows stepped as that many independent chains give the same results."""
     rng = np.random.default_rng(3)
     steps, batch, features, units = 6, 4, 5, 3
     x, h0, c0 = (tf.constant(rng.normal(0, 1, shape).astype("float32"))
@@ -32,13 +37,15 @@ def test_the_lstm_and_its_gradients_match_autodiff(sequences, masks):
     kernel, recurrent = (tf.constant(rng.normal(0, 0.5, shape).astype("float32"))
                          for shape in ((features, 4 * units), (units, 4 * units)))
     bias = tf.constant(rng.normal(0, 0.5, 4 * units).astype("float32"))
-    in_mask = tf.constant((rng.random((batch, features)) > 0.3).astype("float32") / 0.7) if masks == "input" else None
-    h_masks = ([tf.constant((rng.random((batch, units)) > 0.3).astype("float32") / 0.7) for _ in range(4)]
-               if masks == "recurrent" else None)
+    def drawn(size):
+        return tf.constant((rng.random((batch, size)) > 0.3).astype("float32") / 0.7)
+    # "gates": four input and four recurrent masks, one per gate, as Keras' cell draws them with recurrent dropout
+    in_mask = drawn(features) if masks == "input" else [drawn(features) for _ in range(4)] if masks == "gates" else None
+    h_masks = [drawn(units) for _ in range(4)] if masks in ("recurrent", "gates") else None
     weights = [x, kernel, recurrent, bias]
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(weights)
-        ours, h, c = lstm_function(in_mask, h_masks, sequences)(x, kernel, recurrent, bias, h0, c0)
+        ours, h, c = lstm_function(in_mask, h_masks, sequences, chains=chains)(x, kernel, recurrent, bias, h0, c0)
         all_h, ref_h, ref_c = reference_lstm(x, kernel, recurrent, bias, h0, c0, in_mask, h_masks)
         theirs = all_h if sequences else ref_h
         probe = tf.constant(rng.normal(0, 1, theirs.shape).astype("float32"))  # a loss that weighs every output

@@ -48,7 +48,7 @@ def _tiled(masks, steps):  # a (batch, k) mask per gate -> the same for the (tim
     return tf.tile(masks, [steps, 1])
 
 
-def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False):
+def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False, chains: int = 1):
     """The LSTM over a window with its backward pass written out, as cuDNN's is: one recurrent matmul (per
     mask) a step each way, and the weight gradients as single matmuls over the whole window afterwards.
 
@@ -56,10 +56,18 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False):
     The function returns the output and the last h and c, from a start state (h0, c0) that gets no gradient.
     bfloat16: every product takes bfloat16 operands and sums in float32; the state, the gate arithmetic and
     the weights stay float32.
+    chains: the batch's rows split into that many groups, each stepped as a chain of its own (the batch must
+    divide by it). The rows do not interact, so the results are the same; TensorFlow's inter-op threads then
+    run the chains' small step ops side by side, where one chain would leave a core waiting on the other's op.
     On a CPU each op a step costs about its launch, whatever its size, so the steps hold only what the next
     step needs; the gates' derivatives and the backward pass's factors are computed over the whole window.
     """
     matmul = bf16_matmul if bfloat16 else tf.matmul
+
+    def parts(tensor):  # (batch, ...) -> the chains' row groups
+        return tf.split(tensor, chains) if chains > 1 else [tensor]
+
+    chain_h_masks = [None] * chains if h_masks is None else [list(m) for m in zip(*(parts(m) for m in h_masks))]
 
     @tf.custom_gradient
     def run(x, kernel, recurrent, bias, h0, c0):
@@ -77,46 +85,57 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False):
         step_weights = tf.cast(step_weights, tf.bfloat16) if bfloat16 else step_weights  # cast once, not every step
         kernels, recurrents = tf.split(kernel, 4, axis=1), tf.split(step_weights, 4, axis=1)
         projection = _per_gate_matmul(flat, x_masks, kernel, kernels, matmul)
-        projected = tf.unstack(tf.reshape(tf.nn.bias_add(projection, bias) * scale, [steps, batch, 4 * units]))
-        h, c = h0, c0
-        gates, cs, tanhs, hs = [], [], [], []  # per step: the sigmoids of z', c, tanh(c) and h
+        # index k = t * chains + p: step t of chain p, whose rows lie together in flat's order
+        projected = tf.unstack(tf.reshape(tf.nn.bias_add(projection, bias) * scale, [steps * chains, -1, 4 * units]))
+        h, c = parts(h0), parts(c0)
+        gates, cs, tanhs, hs = [], [], [], []  # per step and chain: the sigmoids of z', c, tanh(c) and h
         for t in range(steps):
-            s_ = tf.sigmoid(projected[t] + _per_gate_matmul(h, h_masks, step_weights, recurrents, matmul))
-            i, f, g2, o = tf.split(s_, 4, axis=1)
-            c = f * c + i * (2.0 * g2 - 1.0)
-            tanh_c = tf.tanh(c)
-            h = o * tanh_c
-            gates.append(s_), cs.append(c), tanhs.append(tanh_c), hs.append(h)
-        output = tf.stack(hs) if sequences else h
+            for p in range(chains):
+                s_ = tf.sigmoid(projected[t * chains + p]
+                                + _per_gate_matmul(h[p], chain_h_masks[p], step_weights, recurrents, matmul))
+                i, f, g2, o = tf.split(s_, 4, axis=1)
+                c[p] = f * c[p] + i * (2.0 * g2 - 1.0)
+                tanh_c = tf.tanh(c[p])
+                h[p] = o * tanh_c
+                gates.append(s_), cs.append(c[p]), tanhs.append(tanh_c), hs.append(h[p])
+        output = tf.reshape(tf.stack(hs), [steps, batch, units]) if sequences else _joined(h)
 
         def grad(upstream, _h=None, _c=None):  # the carried state's own gradient is cut (truncated BPTT)
-            s_all, tanh_all = tf.stack(gates), tf.stack(tanhs)  # (time, batch, 4 units), (time, batch, units)
-            c_before = tf.stack([c0] + cs[:-1])
+            s_all, tanh_all = tf.stack(gates), tf.stack(tanhs)  # (time * chains, rows, 4 units), (..., units)
+            c_before = tf.stack(parts(c0) + cs[:-chains])
             i, f, g2, o = tf.split(s_all, 4, axis=2)
             # d z' = [dc g, dc c_before, dc i, dh tanh(c)] * d gate / d z': the factors of dc and dh, every step
             factors = tf.unstack(tf.concat([2.0 * g2 - 1.0, c_before, i, tanh_all], axis=2)
                                  * (s_all * (1.0 - s_all) * scale))
             through_h = tf.unstack(o * (1.0 - tanh_all * tanh_all))  # d c / d h, from h = o tanh(c)
             forget = tf.unstack(f)
-            dh_out = tf.unstack(upstream) if sequences else [None] * (steps - 1) + [upstream]
-            dh = dh_out[-1]
-            dc = dh * through_h[-1]
-            dzs = [None] * steps  # with respect to z': the recurrent products take the scaled weights
+            last = (steps - 1) * chains
+            dh_out = (tf.unstack(tf.reshape(upstream, [steps * chains, -1, units])) if sequences
+                      else [None] * last + parts(upstream))
+            dh = dh_out[last:]
+            dc = [d * through_h[last + p] for p, d in enumerate(dh)]
+            dzs = [None] * (steps * chains)  # with respect to z': the recurrent products take the scaled weights
             for t in reversed(range(steps)):
-                if t < steps - 1:
-                    dh = _per_gate_matmul_t(dzs[t + 1], h_masks, step_weights, recurrents, matmul)
-                    if dh_out[t] is not None:
-                        dh = dh + dh_out[t]
-                    dc = dc * forget[t + 1] + dh * through_h[t]
-                dzs[t] = tf.concat([dc, dc, dc, dh], axis=1) * factors[t]
+                for p in range(chains):
+                    k = t * chains + p
+                    if t < steps - 1:
+                        dh[p] = _per_gate_matmul_t(dzs[k + chains], chain_h_masks[p], step_weights, recurrents, matmul)
+                        if dh_out[k] is not None:
+                            dh[p] = dh[p] + dh_out[k]
+                        dc[p] = dc[p] * forget[k + chains] + dh[p] * through_h[k]
+                    dzs[k] = tf.concat([dc[p], dc[p], dc[p], dh[p]], axis=1) * factors[k]
             dz = tf.concat(dzs, axis=0) * scale  # (time * batch, 4 units), with respect to z, rows in flat's order
-            h_before = tf.concat([h0] + hs[:-1], axis=0)
+            h_before = tf.concat(parts(h0) + hs[:-chains], axis=0)
             dx = tf.reshape(_per_gate_matmul_t(dz, x_masks, kernel, kernels, matmul), [steps, batch, features])
             return (dx, _weight_grad(flat, x_masks, dz, matmul),
                     _weight_grad(h_before, _tiled(h_masks, steps), dz, matmul),
                     tf.reduce_sum(dz, axis=0), None, None)
-        return (output, tf.stop_gradient(h), tf.stop_gradient(c)), grad
+        return (output, tf.stop_gradient(_joined(h)), tf.stop_gradient(_joined(c))), grad
     return run
+
+
+def _joined(chain_parts):  # the chains' row groups -> (batch, ...)
+    return tf.concat(chain_parts, axis=0) if len(chain_parts) > 1 else chain_parts[0]
 
 
 def softmax_cross_entropy(x, kernel, bias, targets, bfloat16: bool = False, rows: bool = False):

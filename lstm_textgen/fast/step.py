@@ -193,7 +193,7 @@ def _lstm(layer, x, training: bool, bfloat16: bool = False, weight_drop: float =
     per_gate = cell.implementation == 1
     in_masks = masks(features, cell.dropout, 4 if per_gate else 1) if training and cell.dropout > 0 else None
     h_masks = masks(cell.units, cell.recurrent_dropout, 4) if training and per_gate else None
-    run = lstm_function(in_masks, h_masks, layer.return_sequences, bfloat16)
+    run = lstm_function(in_masks, h_masks, layer.return_sequences, bfloat16, _chains(x.shape[1]))
     if layer.stateful:
         h0, c0 = (state.value for state in layer.states)
     else:
@@ -206,6 +206,16 @@ def _lstm(layer, x, training: bool, bfloat16: bool = False, weight_drop: float =
         for state, value in zip(layer.states, (h, c)):
             state.assign(value)
     return output
+
+
+def _chains(batch: int | None) -> int:
+    """How many independent chains of steps the batch's rows are split into (fast.lstm.lstm_function): two
+    where the process may run on more than one core and the batch's size is known and even, else one. Two
+    chains trained the reference model 4% faster (7% without recurrent dropout) on two cores (README)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 2 if cores > 1 and batch is not None and batch % 2 == 0 else 1
 
 
 # --- the Keras hooks ----------------------------------------------------------------------------
