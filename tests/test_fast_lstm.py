@@ -37,6 +37,7 @@ def test_the_lstm_and_its_gradients_match_autodiff(sequences, masks, chains):
     kernel, recurrent = (tf.constant(rng.normal(0, 0.5, shape).astype("float32"))
                          for shape in ((features, 4 * units), (units, 4 * units)))
     bias = tf.constant(rng.normal(0, 0.5, 4 * units).astype("float32"))
+
     def drawn(size):
         return tf.constant((rng.random((batch, size)) > 0.3).astype("float32") / 0.7)
     # "gates": four input and four recurrent masks, one per gate, as Keras' cell draws them with recurrent dropout

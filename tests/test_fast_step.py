@@ -4,7 +4,7 @@ import pytest
 
 from lstm_textgen.config import Config, load_config
 from lstm_textgen.model import build_model, compile_model
-from lstm_textgen.fast.step import (_lstm, features, head_weights, unrolled_blocker,
+from lstm_textgen.fast.step import (_chains, _lstm, features, head_weights, unrolled_blocker,
                                    use_unrolled_step)
 
 keras = pytest.importorskip("keras")
@@ -41,10 +41,10 @@ def _pair(objective="last", layers=1, dropout=0.0, recurrent_dropout=0.0, dense_
     return config, models[0], models[1]
 
 
-def _batch(objective, seed=0):
+def _batch(objective, seed=0, rows=BATCH):
     """No token twice in a batch: Keras' Adam and Adam proper differ on a repeated row (see the test below)."""
     rng = np.random.default_rng(seed)
-    x = rng.permutation(np.arange(1, VOCAB))[:BATCH * (WINDOW + 1)].reshape(BATCH, WINDOW + 1).astype("int32")
+    x = rng.permutation(np.arange(1, VOCAB))[:rows * (WINDOW + 1)].reshape(rows, WINDOW + 1).astype("int32")
     return (x[:, :-1], x[:, -1]) if objective == "last" else (x[:, :-1], x[:, 1:])
 
 
@@ -73,6 +73,22 @@ def test_train_steps_update_the_weights_as_keras_does(objective, layers, clipnor
     for a, b in zip(plain.get_weights(), fast.get_weights()):
         np.testing.assert_allclose(b, a, atol=2e-6)
     assert int(fast.optimizer.iterations) == 3
+
+
+@pytest.mark.parametrize("rows", [5, 6])
+def test_an_odd_batch_steps_as_one_chain_an_even_one_as_two_and_both_train_as_keras_does(rows, monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert _chains(rows) == (2 if rows % 2 == 0 else 1) and _chains(None) == 1
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0}, raising=False)
+    assert _chains(rows) == 1  # one core: a second chain would only add ops
+    monkeypatch.undo()
+    _, plain, fast = _pair("sequence", 2)
+    for seed in range(2):
+        x, y = _batch("sequence", seed, rows)
+        theirs, ours = (model.train_on_batch(x, y, return_dict=True) for model in (plain, fast))
+        assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-5)
+    for a, b in zip(plain.get_weights(), fast.get_weights()):
+        np.testing.assert_allclose(b, a, atol=2e-6)
 
 
 def test_a_token_repeated_in_a_batch_gets_adams_step_on_its_summed_gradient():
