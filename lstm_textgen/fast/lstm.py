@@ -87,7 +87,8 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False, ch
         projection = _per_gate_matmul(flat, x_masks, kernel, kernels, matmul)
         # index k = t * chains + p: step t of chain p, whose rows lie together in flat's order
         projected = tf.unstack(tf.reshape(tf.nn.bias_add(projection, bias) * scale, [steps * chains, -1, 4 * units]))
-        h, c = parts(h0), parts(c0)
+        h0_parts, c0_parts = parts(h0), parts(c0)  # split once: the backward pass reads them too
+        h, c = list(h0_parts), list(c0_parts)
         gates, cs, tanhs, hs = [], [], [], []  # per step and chain: the sigmoids of z', c, tanh(c) and h
         for t in range(steps):
             for p in range(chains):
@@ -102,7 +103,7 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False, ch
 
         def grad(upstream, _h=None, _c=None):  # the carried state's own gradient is cut (truncated BPTT)
             s_all, tanh_all = tf.stack(gates), tf.stack(tanhs)  # (time * chains, rows, 4 units), (..., units)
-            c_before = tf.stack(parts(c0) + cs[:-chains])
+            c_before = tf.stack(c0_parts + cs[:-chains])
             i, f, g2, o = tf.split(s_all, 4, axis=2)
             # d z' = [dc g, dc c_before, dc i, dh tanh(c)] * d gate / d z': the factors of dc and dh, every step
             factors = tf.unstack(tf.concat([2.0 * g2 - 1.0, c_before, i, tanh_all], axis=2)
@@ -125,7 +126,7 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False, ch
                         dc[p] = dc[p] * forget[k + chains] + dh[p] * through_h[k]
                     dzs[k] = tf.concat([dc[p], dc[p], dc[p], dh[p]], axis=1) * factors[k]
             dz = tf.concat(dzs, axis=0) * scale  # (time * batch, 4 units), with respect to z, rows in flat's order
-            h_before = tf.concat(parts(h0) + hs[:-chains], axis=0)
+            h_before = tf.concat(h0_parts + hs[:-chains], axis=0)
             dx = tf.reshape(_per_gate_matmul_t(dz, x_masks, kernel, kernels, matmul), [steps, batch, features])
             return (dx, _weight_grad(flat, x_masks, dz, matmul),
                     _weight_grad(h_before, _tiled(h_masks, steps), dz, matmul),
