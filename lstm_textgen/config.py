@@ -98,7 +98,7 @@ class TrainConfig:
     freeze: list[str] = field(default_factory=list)  # layers that keep the base run's weights (with init_from)
     epochs: int = bounded(10, 1, cap=10_000_000)
     steps_per_epoch: Optional[int] = bounded(None, 1, cap=2**40)  # null = one full pass over the training windows
-    batch_size: int = bounded(64, 1, cap=1_000_000)
+    batch_size: int | Literal["auto"] = bounded(64, 1, cap=1_000_000)  # auto: from the corpus (data.batch_size_for)
     optimizer: Literal["adam", "sgd"] = "adam"  # sgd: plain gradient descent, as the PyTorch word language model
     learning_rate: float = bounded(1.0e-3, 0.0, low_open=True, cap=1.0e4)
     clipnorm: Optional[float] = bounded(1.0, 0.0, low_open=True)  # null = no gradient clipping

@@ -16,7 +16,7 @@ from lstm_textgen import __version__
 from lstm_textgen.bpe import BPETokenizer
 from lstm_textgen.config import Config
 from lstm_textgen.data import (check_long_enough, check_streams_long_enough, count_windows, make_dataset,
-                               make_stream_dataset, stream_windows, stride_for)
+                               make_stream_dataset, stream_windows, stride_for, with_batch_size)
 from lstm_textgen.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
 from lstm_textgen.errors import CheckpointError, ConfigError
 from lstm_textgen.finetune import Base, check_start, saved_origin
@@ -81,6 +81,7 @@ def _train(config: Config, role, plan, lock) -> None:
     tokenizer, train_ids, val_ids, val_chars = _tokens(config, run_dir, resuming=plan.state is not None,
                                                        cached=not plan.restart, base=base)
     check_long_enough(train_ids, val_ids, data)
+    given, config = config, with_batch_size(config, len(train_ids))  # the run keeps `auto` (resume works it out again)
     if config.train.stateful:
         check_streams_long_enough(train_ids, val_ids, data, config.train.batch_size)
     check_fits(config, tokenizer.vocab_size)
@@ -99,7 +100,7 @@ def _train(config: Config, role, plan, lock) -> None:
         remove_run_files(run_dir)  # only now: the whole command has checked out
     prepare_run_dir(run_dir, new=plan.state is None)
     lock.acquire()
-    save_config(run_dir, config, origin)
+    save_config(run_dir, given, origin)
     if plan.state is None:
         tokenizer.save(run_dir / TOKENIZER, __version__)
     train_ids, val_ids = save_token_cache(run_dir / TOKENS, data, train_ids, val_ids, val_chars)  # mapped from it
@@ -146,7 +147,8 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
              f"an epoch, into {run_dir}; step: {step}")
 
     session = Session(run_dir, state, batch * (data.window_size if objective == "sequence" else 1), batch)
-    summary = {"lstm_textgen_version": __version__, **summary, "parameters": int(model.count_params())}
+    summary = {"lstm_textgen_version": __version__, **summary, "parameters": int(model.count_params()),
+               "batch_size": batch}
     shard = shard_by_data if strategy is not None else (lambda dataset: dataset)
     monitoring = monitoring_callbacks(config, run_dir, models)  # may refuse a setting: before any bar is drawn
     progress = _progress_bar(session, train_config.epochs)

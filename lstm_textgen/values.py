@@ -127,6 +127,8 @@ def type_name(tp: object) -> str:
         return f"a list of {type_name(args[0])}"
     if type(None) in args:
         return f"{type_name(next(a for a in args if a is not type(None)))} or null"
+    if args:  # a union: int | Literal["auto"]
+        return " or ".join(type_name(a) for a in args)
     return getattr(tp, "__name__", str(tp))
 
 
@@ -145,6 +147,13 @@ def convert(value: object, tp: object) -> object:
         return [convert(item, args[0]) for item in items]
     if type(None) in args:
         return None if value is None else convert(value, next(a for a in args if a is not type(None)))
+    if args:  # a union: the first member that takes the value
+        for member in args:
+            try:
+                return convert(value, member)
+            except ValueError:
+                pass
+        raise ValueError
     if tp is bool and isinstance(value, bool):
         return value
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
@@ -204,7 +213,7 @@ def range_problems(section, key: Key) -> list[str]:
         bounds, value = f.metadata.get("bounds"), getattr(section, f.name)
         if isinstance(value, float) and not math.isfinite(value):
             problems.append(f"{key(f.name)} must be a finite number, got {value}")
-        elif bounds is not None and value is not None:
+        elif bounds is not None and isinstance(value, (int, float)):  # not None, nor a word such as auto
             problem = bounds.problem(key(f.name), value, optional=type(None) in typing.get_args(types[f.name]))
             problems += [problem] if problem else []
     return problems

@@ -31,6 +31,9 @@ def test_precedence_file_then_set_then_flags(tmp_path):
     ("train.clipnorm=null", "train.clipnorm", None),
     ("model.layers=2", "model.layers", 2),
     ("data.corpus=a=b.txt", "data.corpus", "a=b.txt"),
+    ("train.batch_size=auto", "train.batch_size", "auto"),
+    ("train.batch_size=Auto", "train.batch_size", "auto"),
+    ("train.batch_size=32", "train.batch_size", 32),
 ])
 def test_set_values_are_read_as_yaml_and_converted(text, key, value):
     section, name = key.split(".")
@@ -63,6 +66,9 @@ def test_float_fields_accept_ints_and_int_fields_refuse_fractions():
     ("train.global_clipnorm=0", "train.global_clipnorm must be > 0 or null"),
     ("train.max_minutes=soon", "train.max_minutes must be float or null, got 'soon'"),
     ("train.stateful=maybe", "train.stateful must be bool"),
+    ("train.batch_size=big", "train.batch_size must be int or 'auto', got 'big'"),
+    ("train.batch_size=0", "train.batch_size must be >= 1, got 0"),
+    ("train.batch_size=2.5", "train.batch_size must be int or 'auto', got 2.5"),
     ("model.tie_weights=2", "model.tie_weights must be bool"),
     ("train.reduce_lr_patience=0", "train.reduce_lr_patience must be >= 1"),
     ("train.reduce_lr_factor=1.0", "train.reduce_lr_factor must be between 0 and 1"),

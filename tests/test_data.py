@@ -3,9 +3,9 @@ the stateful streams, read straight from the token ids."""
 import numpy as np
 import pytest
 
-from lstm_textgen.config import DataConfig
-from lstm_textgen.data import (check_long_enough, count_windows, make_dataset, make_stream_dataset, stride_for,
-                               stream_windows)
+from lstm_textgen.config import DataConfig, load_config
+from lstm_textgen.data import (AUTO_ROWS, AUTO_STEPS, batch_size_for, check_long_enough, count_windows, make_dataset,
+                               make_stream_dataset, stride_for, stream_windows, with_batch_size)
 from lstm_textgen.errors import CorpusError
 
 
@@ -97,3 +97,25 @@ def test_stream_batches_from_a_global_step_cycle_the_same_windows():
     resumed = [np.asarray(b[0]) for b in make_stream_dataset(ids, 4, 3, start=6).take(4)]
     for got, k in zip(resumed, (6, 7, 0, 1)):
         np.testing.assert_array_equal(got, one_pass[k])
+
+
+@pytest.mark.parametrize("tokens, rows", [
+    (1_000, AUTO_ROWS[0]),  # a few windows: the fewest rows
+    (115_568, AUTO_ROWS[0]),  # nietzsche.txt's training tokens: 3,302 windows of 35
+    (35 * AUTO_STEPS * 17 + 35, 17),  # in between: an epoch of 400 steps
+    (35 * AUTO_STEPS * 17 + 35 + 35 * 190, 17),  # 17.5 windows a step, less one: still 17
+    (657_078, AUTO_ROWS[1]),  # War and Peace's: 18,773 windows, 47 a step at 400 steps, capped
+])
+def test_auto_batch_size_makes_an_epoch_about_400_steps_within_its_bounds(tokens, rows):
+    config = load_config(None, ["train.batch_size=auto", "data.window_size=35", "train.stateful=true"])
+    assert batch_size_for(config, tokens) == rows
+    assert with_batch_size(config, tokens).train.batch_size == rows
+    assert with_batch_size(config, tokens).train.stateful  # the rest of the config as it was
+
+
+def test_auto_batch_size_counts_the_windows_of_the_objective_and_a_number_stays():
+    last = load_config(None, ["train.batch_size=auto", "data.window_size=35", "model.objective=last"])
+    assert batch_size_for(last, AUTO_STEPS * 20 + 35) == 20  # objective last: a window at every token
+    fixed = load_config(None, ["train.batch_size=7"])
+    assert batch_size_for(fixed, 10**6) == 7
+    assert with_batch_size(fixed, 10**6) is fixed

@@ -281,3 +281,25 @@ def test_a_train_command_on_a_run_continues_with_its_saved_settings(tiny_run, tm
     restart = training_config(None, [], {"train.run_dir": str(run)}, restart=True)
     assert restart.model.units == 128  # a restart starts from the defaults
     assert training_config(None, [], {"train.run_dir": str(tmp_path / "new")}).model.units == 128
+
+
+@pytest.mark.slow
+def test_a_stateful_run_with_auto_batch_size_trains_as_its_number_and_resumes_with_it(tiny_corpus, tmp_path,
+                                                                                       monkeypatch):
+    # The tiny corpus's 864 training tokens make 172 windows of 5: auto gives the fewest rows, 10.
+    settings = ["train.stateful=true", "train.epochs=2", "train.steps_per_epoch=6", "model.dropout=0.2"]
+    number = history(train_tiny(tiny_corpus, tmp_path / "number", *settings, "train.batch_size=10"))
+    result = cli_train(tiny_corpus, tmp_path / "auto", *(a for s in settings for a in ("--set", s)),
+                       "--set", "train.batch_size=auto")
+    assert result.exit_code == 0, result.output
+    assert "train.batch_size=auto: 10 rows a step, for 864 training tokens" in result.stderr
+    auto = history(tmp_path / "auto")
+    for name in ("loss", "val_loss"):
+        assert column(auto, name) == pytest.approx(column(number, name), rel=1e-6)
+    assert load_run(tmp_path / "auto").config.train.batch_size == "auto"  # the run keeps the setting, not its number
+    assert json.loads((tmp_path / "auto" / "metrics.json").read_text())["batch_size"] == 10
+    # Stopped in epoch 2 and continued: the same 10 rows from the same cached tokens.
+    train_tiny_stopped_at(monkeypatch, 9, tiny_corpus, tmp_path / "parts", *settings, "train.batch_size=auto")
+    parts = history(train_tiny(tiny_corpus, tmp_path / "parts", *settings, "train.batch_size=auto"))
+    for name in ("loss", "val_loss"):
+        assert column(parts, name) == pytest.approx(column(number, name), rel=1e-6)
