@@ -55,9 +55,14 @@ class Shape(NamedTuple):
         import sys
         sys.path.insert(0, str(ROOT))
         from lstm_textgen.config import load_config
+        from lstm_textgen.data import batch_size_for
+        from lstm_textgen.tokens import tokenize_corpus
 
         c = load_config(path)
-        return cls(c.train.batch_size, c.data.window_size, c.embedding.dim, c.model.units, c.model.layers,
+        batch = c.train.batch_size
+        if batch == "auto":  # as training works it out from the corpus
+            batch = batch_size_for(c, len(tokenize_corpus(c.data)[1]))
+        return cls(batch, c.data.window_size, c.embedding.dim, c.model.units, c.model.layers,
                    c.model.dense_units, c.data.max_vocab, c.model.objective == "sequence", c.model.tie_weights)
 
 

@@ -143,12 +143,13 @@ import json, sys, time
 import numpy as np, torch
 from torch import nn
 from lstm_textgen.config import load_config
+from lstm_textgen.data import batch_size_for
 from lstm_textgen.tokens import tokenize_corpus
 config_path, steps = sys.argv[1], int(sys.argv[2])
 c = load_config(config_path)
-m, B, W = c.model, c.train.batch_size, c.data.window_size
-TARGETS = W  # a target at every position
 _, ids, _, _ = tokenize_corpus(c.data)
+m, B, W = c.model, batch_size_for(c, len(ids)), c.data.window_size  # train.batch_size=auto as training works it out
+TARGETS = W  # a target at every position
 n = len(ids) // B
 streams = torch.from_numpy(np.asarray(ids[: n * B], dtype=np.int64)).view(B, n).t().contiguous()  # (time, batch)
 activation = {"relu": nn.ReLU(), "tanh": nn.Tanh(), "linear": nn.Identity()}[m.dense_activation]
