@@ -101,7 +101,7 @@ def test_stream_batches_from_a_global_step_cycle_the_same_windows():
 
 @pytest.mark.parametrize("tokens, rows", [
     (1_000, AUTO_ROWS[0]),  # a few windows: the fewest rows
-    (115_568, AUTO_ROWS[0]),  # nietzsche.txt's training tokens: 3,302 windows of 35
+    (115_568, AUTO_ROWS[0]),  # nietzsche.txt's training tokens: 3,301 windows of 35
     (35 * AUTO_STEPS * 17 + 35, 17),  # in between: an epoch of 400 steps
     (35 * AUTO_STEPS * 17 + 35 + 35 * 190, 17),  # 17.5 windows a step, less one: still 17
     (657_078, AUTO_ROWS[1]),  # War and Peace's: 18,773 windows, 47 a step at 400 steps, capped
