@@ -103,7 +103,7 @@ def test_stream_batches_from_a_global_step_cycle_the_same_windows():
     (1_000, AUTO_ROWS[0]),  # a few windows: the fewest rows
     (115_568, AUTO_ROWS[0]),  # nietzsche.txt's training tokens: 3,301 windows of 35
     (35 * AUTO_STEPS * 17 + 35, 17),  # in between: an epoch of 400 steps
-    (35 * AUTO_STEPS * 17 + 35 + 35 * 190, 17),  # 17.5 windows a step, less one: still 17
+    (35 * AUTO_STEPS * 17 + 35 + 35 * 190, 17),  # 6,990 windows: 17.475 a step, rounded to 17
     (657_078, AUTO_ROWS[1]),  # War and Peace's: 18,773 windows, 47 a step at 400 steps, capped
 ])
 def test_auto_batch_size_makes_an_epoch_about_400_steps_within_its_bounds(tokens, rows):
