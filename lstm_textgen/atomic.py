@@ -8,12 +8,12 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 PREFIX = ".lstm-textgen-tmp-"  # no user file has this name: only such files are ever swept away
 # A temporary name: PREFIX + the final name + "." + mkstemp's 8 random characters + the writer's suffix.
-TEMPORARY = re.compile(r"^" + re.escape(PREFIX) + r".+\.[a-z0-9_]{8}(\.tmp|\.keras|\.weights\.h5|\.npy|\.png|\.svg|\.pdf)$")
+TEMPORARY = re.compile(re.escape(PREFIX) + r"(.+)\.[a-z0-9_]{8}(?:\.tmp|\.keras|\.weights\.h5|\.npy|\.png|\.svg|\.pdf)")
 
 
 @contextlib.contextmanager
@@ -42,14 +42,12 @@ def replacing(path: Path, suffix: str = "") -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def remove_temporaries(folder: Path, legacy: re.Pattern | None = None) -> None:
-    """Delete the temporary files a killed process left in folder (they were never renamed into place).
-
-    legacy matches the temporary names of an older release, whose own files are known by name.
-    """
-    for leftover in folder.glob(".*"):
-        if leftover.is_file() and not leftover.is_symlink() and (
-                TEMPORARY.match(leftover.name) or (legacy is not None and legacy.match(leftover.name))):
+def remove_temporaries(folder: Path, ours: Callable[[str], bool]) -> None:
+    """Delete the temporary files a killed process left in folder (they were never renamed into place), for the
+    final names ours(name) accepts: a temporary of a name the program does not write there is not its own."""
+    for leftover in folder.glob(PREFIX + "*"):
+        match = TEMPORARY.fullmatch(leftover.name)
+        if match and ours(match.group(1)) and leftover.is_file() and not leftover.is_symlink():
             leftover.unlink(missing_ok=True)
 
 

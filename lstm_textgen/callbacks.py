@@ -27,8 +27,8 @@ from lstm_textgen.atomic import replacing, write_text
 from lstm_textgen.errors import TrainingError
 from lstm_textgen.resume import Stopped, TrainingState, carried_states, seed_states
 from lstm_textgen.tokens import bits_per_char
-from lstm_textgen.rundir import (CHECKPOINTS, HISTORY, METRICS, MODEL, STATE_WEIGHTS, epoch_checkpoint,
-                                 epoch_checkpoints, save_json, save_model, state_weights_name)
+from lstm_textgen.rundir import (CHECKPOINTS, HISTORY, METRICS, MODEL, epoch_checkpoint, epoch_checkpoints,
+                                 is_state_weights, save_json, save_model, state_weights_name)
 
 log = logging.getLogger("lstm_textgen")
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_perplexity", "seconds",
@@ -234,8 +234,8 @@ class Backup(keras.callbacks.Callback):
         if partial:  # at an epoch end, TimeBudget has set it
             state.spent_seconds = self.session.spent()
         state.save(self.session.run_dir)
-        for old in folder.glob(STATE_WEIGHTS):
-            if old.name != name:
+        for old in folder.iterdir():  # the last state's weights, and any a killed save left unnamed by state.json
+            if is_state_weights(old.name) and old.name != name:
                 old.unlink(missing_ok=True)
 
 

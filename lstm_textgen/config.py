@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from lstm_textgen.errors import ConfigError
+from lstm_textgen.usertext import text_problem
 from lstm_textgen.values import (Key, bounded, convert, nearest, parse_override, range_problems, read_yaml, run_name,
                                  shown, type_name)
 
@@ -135,6 +136,8 @@ class TrainConfig:
             (self.sample_seed is not None and not self.sample_seed.strip(),
              f"{key('sample_seed')} must be a phrase, or null for the training text's first words; got an empty "
              "string"),
+            (self.sample_seed is not None and text_problem(self.sample_seed) is not None,
+             f"{key('sample_seed')} holds {text_problem(self.sample_seed or '')}; give plain text"),
             (self.stateful and self.distribute != "none",
              f"{key('stateful')} carries one recurrent state per stream on one device; set --set "
              "train.distribute=none or train.stateful=false"),
@@ -163,7 +166,9 @@ class GenerateConfig:
         return _problems(
             (0 <= self.length < self.min_length, f"{key('min_length')} {self.min_length} is more than "
                                                  f"{key('length')} {self.length}"),
-            (any(s == "" for s in self.stop), f"{key('stop')} needs a non-empty TEXT"))
+            (any(s == "" for s in self.stop), f"{key('stop')} needs a non-empty TEXT"),
+            *((True, f"{key('stop')} {shown(s)} holds {text_problem(s)}; give plain text")
+              for s in self.stop if text_problem(s) is not None))
 
     def check(self, key: Key = lambda name: f"generate.{name}") -> "GenerateConfig":
         """Raise one ConfigError naming every bad value, with the keys as key() spells them; returns self."""

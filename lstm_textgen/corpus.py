@@ -6,6 +6,7 @@ import fnmatch
 import glob
 import os
 from pathlib import Path
+from shlex import quote
 from typing import Iterator
 
 from lstm_textgen.errors import CorpusError
@@ -14,13 +15,14 @@ TEXT_SUFFIXES = (".txt", ".text", ".md")  # what a folder contributes; a named f
 CHUNK_BYTES = 8 << 20  # read_chunks' piece size: big corpora are tokenized a piece at a time
 
 
-def find_files(spec: str) -> list[Path]:
-    """The files a corpus spec names, in a stable order."""
+def find_files(spec: str, what: str = "corpus") -> list[Path]:
+    """The files a corpus spec names, in a stable order; `what` names the spec in errors as the person gave it
+    (corpus, data.val_corpus, evaluation text)."""
     path = Path(spec).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
         if not files:
-            raise CorpusError(f"corpus folder {spec} has no text files ({', '.join(TEXT_SUFFIXES)}); "
+            raise CorpusError(f"{what} folder {spec} has no text files ({', '.join(TEXT_SUFFIXES)}); "
                               "put your text in .txt files there or name a file")
         return files
     if path.is_file():
@@ -28,12 +30,12 @@ def find_files(spec: str) -> list[Path]:
     if glob.has_magic(spec):
         files = sorted(Path(p) for p in glob.glob(os.path.expanduser(spec), recursive=True) if Path(p).is_file())
         if not files:
-            raise CorpusError(f"corpus glob '{spec}' matches no files; check the pattern (quote it in the shell)")
+            raise CorpusError(f"{what} glob '{spec}' matches no files; check the pattern (quote it in the shell)")
         return files
     if path.exists():
-        raise CorpusError(f"corpus {spec} is not a regular file or folder")
-    raise CorpusError(f"corpus {spec} does not exist; pass a text file, a folder or a glob "
-                      "(lstm-textgen train my_corpus.txt)")
+        raise CorpusError(f"{what} {spec} is not a regular file or folder")
+    example = "(lstm-textgen train my_corpus.txt)" if what == "corpus" else ""
+    raise CorpusError(f"{what} {spec} does not exist; pass a text file, a folder or a glob {example}".rstrip())
 
 
 def corpus_reads(spec: str, path: Path) -> str | None:
@@ -55,33 +57,33 @@ def corpus_reads(spec: str, path: Path) -> str | None:
     return None
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, what: str = "corpus") -> str:
     """The file's text as UTF-8 with any BOM dropped and CRLF/CR turned into LF."""
-    with _reading(path):
+    with _reading(path, what):
         data = path.read_bytes()
-    _check_not_binary(path, data)
-    text = _decode(path, data, 0, "utf-8-sig")
+    _check_not_binary(path, data, what)
+    text = _decode(path, data, 0, "utf-8-sig", what)
     del data
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[str, int]]:
+def read_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES, what: str = "corpus") -> Iterator[tuple[str, int]]:
     """read_text(path) in pieces of about chunk_bytes, as (text, bytes read); joined, they equal read_text.
 
     Each piece ends just after a newline (else a space), so no token and no CRLF pair is cut in two;
     errors name the byte offset in the file, as read_text does.
     """
-    with _reading(path):
+    with _reading(path, what):
         file = open(path, "rb")
     with file:
         offset, rest = 0, b""
         while True:
-            with _reading(path):
+            with _reading(path, what):
                 block = file.read(chunk_bytes)
             data = rest + block
             end = len(data)
             if offset == 0:  # data starts at the file's start
-                _check_not_binary(path, data)
+                _check_not_binary(path, data, what)
             if block:  # cut after the last newline, else the last space, else before a UTF-8 lead byte
                 end = data.rfind(b"\n") + 1 or data.rfind(b" ") + 1 or _char_start(data)
                 if end == 0:  # no place to cut in this piece: read on
@@ -89,7 +91,7 @@ def read_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[st
                     continue
             piece, rest = data[:end], data[end:]
             if piece:
-                text = _decode(path, piece, offset, "utf-8-sig" if offset == 0 else "utf-8")
+                text = _decode(path, piece, offset, "utf-8-sig" if offset == 0 else "utf-8", what)
                 yield text.replace("\r\n", "\n").replace("\r", "\n"), len(piece)
             offset += len(piece)
             if not block:
@@ -105,22 +107,22 @@ def _char_start(data: bytes) -> int:
 
 
 @contextlib.contextmanager
-def _reading(path: Path):
+def _reading(path: Path, what: str):
     try:
         yield
     except PermissionError:
-        raise CorpusError(f"cannot read corpus file {path}: permission denied; check its permissions") from None
+        raise CorpusError(f"cannot read {what} file {path}: permission denied; check its permissions") from None
     except OSError as e:
-        raise CorpusError(f"cannot read corpus file {path}: {e.strerror or e}") from None
+        raise CorpusError(f"cannot read {what} file {path}: {e.strerror or e}") from None
 
 
-def _check_not_binary(path: Path, head: bytes) -> None:
+def _check_not_binary(path: Path, head: bytes, what: str) -> None:
     encoding = _wide_encoding(head)
     if encoding:
-        raise CorpusError(f"corpus file {path} is {encoding} text, not UTF-8; convert it, e.g. iconv -f {encoding} "
-                          f"-t utf-8 {path} > {Path(path).stem}.utf8.txt")
+        raise CorpusError(f"{what} file {path} is {encoding} text, not UTF-8; convert it, e.g. iconv -f {encoding} "
+                          f"-t utf-8 {quote(str(path))} > {quote(Path(path).stem + '.utf8.txt')}")
     if b"\0" in head[:65536]:
-        raise CorpusError(f"corpus file {path} looks binary (it contains NUL bytes); give a plain UTF-8 text file")
+        raise CorpusError(f"{what} file {path} looks binary (it contains NUL bytes); give a plain UTF-8 text file")
 
 
 def _wide_encoding(head: bytes) -> str | None:
@@ -139,18 +141,18 @@ def _wide_encoding(head: bytes) -> str | None:
     return None
 
 
-def _decode(path: Path, data: bytes, offset: int, encoding: str) -> str:
+def _decode(path: Path, data: bytes, offset: int, encoding: str, what: str) -> str:
     """data (found at byte offset in the file) as text; a bad byte is named by its offset in the file."""
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as e:
-        raise CorpusError(f"corpus file {path} is not UTF-8: invalid byte 0x{data[e.start]:02x} at byte offset "
+        raise CorpusError(f"{what} file {path} is not UTF-8: invalid byte 0x{data[e.start]:02x} at byte offset "
                           f"{offset + e.start}; convert it (e.g. iconv -f latin1 -t utf-8)") from None
 
 
-def no_text_error(spec: str, files: list[Path]) -> CorpusError:
-    what = f"corpus file {files[0]}" if len(files) == 1 else f"all {len(files)} files of corpus {spec}"
-    return CorpusError(f"{what} holds no text (empty or only whitespace); give a file with text in it")
+def no_text_error(spec: str, files: list[Path], what: str = "corpus") -> CorpusError:
+    which = f"{what} file {files[0]}" if len(files) == 1 else f"all {len(files)} files of {what} {spec}"
+    return CorpusError(f"{which} holds no text (empty or only whitespace); give a file with text in it")
 
 
 def split_point(n_tokens: int, val_fraction: float) -> int:

@@ -2,24 +2,39 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
 from lstm_textgen.errors import CheckpointError, TextgenError
-from lstm_textgen.rundir import HISTORY, check_run_files
+from lstm_textgen.outputs import check_target, metadata
+from lstm_textgen.rundir import CURVES, HISTORY, check_is_run, has_trained
+from lstm_textgen.values import shown
+
+
+REQUIRED_COLUMNS = ("epoch", "loss", "val_loss", "val_perplexity")  # what plot and info read
+FIGURE_KINDS = ("png", "svg", "pdf")  # the kinds whose metadata carries the stamp (outputs.py)
 
 
 def read_history(run_dir: Path) -> dict[str, list[float]]:
-    """history.csv as columns of floats (a missing or infinite value is nan); {} while no epoch has ended."""
+    """history.csv as columns of floats (an empty or infinite value is nan); {} while no epoch has ended.
+    Missing from a run that has trained, cut short or holding anything but one numbered row per epoch: a
+    CheckpointError naming it and what to do."""
     path = Path(run_dir) / HISTORY
+    if not path.exists() and not path.is_symlink() and not has_trained(run_dir):
+        return {}
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+            text = f.read()
+        rows = list(csv.DictReader(io.StringIO(text)))
+        problem = _history_problem(text, rows)
     except FileNotFoundError:
-        return {}
+        problem = "it is missing" + (" (a link to a file that is gone)" if path.is_symlink() else "")
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise CheckpointError(f"{path} is unreadable ({type(e).__name__}); "
-                              "training rewrites it after the next epoch") from None
+        problem = f"it is unreadable ({type(e).__name__})"
+    if problem:
+        raise CheckpointError(f"{path} is damaged: {problem}; copy it back from a backup of the run (training "
+                              "writes it anew after each epoch)")
     columns: dict[str, list[float]] = {}
     for row in rows:
         for name, value in row.items():
@@ -27,11 +42,37 @@ def read_history(run_dir: Path) -> dict[str, list[float]]:
     return columns
 
 
-def _number(value: str | None) -> float:
+def _history_problem(text: str, rows: list[dict]) -> str | None:
+    """What is wrong with history.csv's text as read into rows, or None."""
+    if not text.strip():
+        return "it is empty"
+    if not text.endswith("\n"):
+        return "its last line is cut short"
+    header = list(rows[0]) if rows else text.splitlines()[0].split(",")
+    lacking = [name for name in REQUIRED_COLUMNS if name not in header]
+    if lacking:
+        return f"it has no {', '.join(lacking)} column"
+    for number, row in enumerate(rows, 1):
+        if None in row or None in row.values():
+            return f"row {number} has {'more' if None in row else 'fewer'} fields than the header"
+        if row["epoch"] != str(number):
+            return f"row {number} is epoch {shown(row['epoch'])}, not {number}"
+        bad = next((name for name, value in row.items() if value and not _is_float(value)), None)
+        if bad is not None:
+            return f"row {number} has {bad} {shown(row[bad])}, not a number"
+    return None
+
+
+def _is_float(value: str) -> bool:
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(value: str) -> float:
+    number = float(value) if value else math.nan
     return number if math.isfinite(number) else math.nan
 
 
@@ -42,34 +83,38 @@ def best_epoch(history: dict[str, list[float]]) -> int | None:
     return int(min(pairs)[1]) if pairs else None
 
 
-def plot_runs(run_dirs: list[Path], out_path: Path, labels: list[str] | None = None) -> None:
-    """Draw train/val loss and val perplexity per epoch of each run, best epochs starred, into out_path."""
+def plot_runs(run_dirs: list[Path], out_path: Path, labels: list[str] | None = None, force: bool = False) -> None:
+    """Draw train/val loss and val perplexity per epoch of each run, best epochs starred, into out_path.
+
+    A run's own curves.png is redrawn freely; any other existing out_path only if lstm-textgen wrote it (the
+    figure's metadata says so), or with force.
+    """
     runs = [Path(d) for d in run_dirs]
+    out_path = Path(out_path)
+    kind = out_path.suffix.lstrip(".").lower()
+    if kind not in FIGURE_KINDS and not out_path.is_dir():
+        raise TextgenError(f"cannot write a .{kind or '(no suffix)'} figure: {out_path}; "
+                           "use a name ending in .png, .svg or .pdf")
     histories = []
     for run_dir in runs:
-        check_run_files(run_dir)
+        check_is_run(run_dir)
         history = read_history(run_dir)
         if not history.get("epoch"):
             raise CheckpointError(f"{run_dir} has no finished epoch yet ({HISTORY} is missing or empty); "
                                   "plot it after its first epoch")
         histories.append(history)
+    own = any(out_path.resolve() == (run_dir / CURVES).resolve() for run_dir in runs)  # a run's, by its name
+    check_target(out_path, force or own)
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # non-interactive; no pyplot, no global state
 
-    out_path = Path(out_path)
-    if out_path.is_dir():
-        raise TextgenError(f"{out_path} is a folder; give the figure a file name, e.g. -o {out_path / 'curves.png'}")
-    kind = out_path.suffix.lstrip(".").lower()
-    if kind not in FigureCanvasAgg.get_supported_filetypes():
-        raise TextgenError(f"cannot write a .{kind or '(no suffix)'} figure: {out_path}; "
-                           "use a name ending in .png, .svg or .pdf")
     fig = draw_curves(histories, labels or [str(d) for d in runs])
     FigureCanvasAgg(fig)
     from lstm_textgen.atomic import replacing
 
     try:
         with replacing(out_path, suffix=out_path.suffix) as tmp:
-            fig.savefig(tmp, format=kind, dpi=100)
-    except OSError as e:  # a file where a folder must be, a folder that cannot be written, a full disk
+            fig.savefig(tmp, format=kind, dpi=100, metadata=metadata(out_path))
+    except OSError as e:  # a folder that cannot be written, a full disk
         where = f" ({e.filename})" if e.filename and str(e.filename) != str(out_path) else ""
         raise TextgenError(f"cannot write {out_path}: {e.strerror or e}{where}; choose another -o") from None
 

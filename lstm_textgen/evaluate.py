@@ -20,10 +20,13 @@ from typing import Iterator
 
 import numpy as np
 
-from lstm_textgen.rundir import Run
+from lstm_textgen.rundir import Run, check_no_runs_read
 from lstm_textgen.corpus import find_files, read_text
 from lstm_textgen.errors import CorpusError
 from lstm_textgen.tokenizer import PAD_ID, UNK_ID
+from lstm_textgen.usertext import text_problem
+
+WHAT = "evaluation text"  # how errors name the files evaluate reads
 
 BATCH = 64  # windows per model call (each a window of targets for `sequence`)
 LAST_BATCH = 512  # windows per model call for `last`: one target each
@@ -32,10 +35,15 @@ STREAM_CHUNK = 512  # tokens whose output layer is applied at once on a carried 
 
 def evaluate(run: Run, corpus: list[str]) -> dict:
     """Score the run's model on every token of corpus after the first (the files are read as one text)."""
-    files = [path for spec in corpus for path in find_files(spec)]
+    for spec in corpus:
+        check_no_runs_read(spec, WHAT)
+    files = [path for spec in corpus for path in find_files(spec, WHAT)]
     parts, chars, unknown_chars = [], 0, 0
     for path in files:
-        text = read_text(path)
+        text = read_text(path, WHAT)
+        problem = text_problem(text)
+        if problem is not None:
+            raise CorpusError(f"{WHAT} file {path} holds {problem}; give plain UTF-8 text")
         parts.append(run.tokenizer.encode_array(text))
         chars, unknown_chars = chars + len(text), unknown_chars + run.tokenizer.unknown_chars(text)
         del text
@@ -44,6 +52,9 @@ def evaluate(run: Run, corpus: list[str]) -> dict:
     if len(ids) < data.window_size + 1:
         raise CorpusError(f"{', '.join(map(str, files))} has {len(ids)} tokens, fewer than one window of "
                           f"{data.window_size + 1}; evaluate on a longer text")
+    if np.all(ids == UNK_ID):
+        raise CorpusError(f"no {run.tokenizer.level}-level token of {', '.join(map(str, files))} is in the run's "
+                          "vocabulary, so every prediction would be of <unk>; evaluate on text like the training text")
 
     return {"files": [str(p) for p in files], **score_ids(run, ids, chars), "unk_char_share": unknown_chars / chars}
 

@@ -20,6 +20,7 @@ from lstm_textgen.rules import BANNED
 from lstm_textgen.rundir import Run, load_run
 from lstm_textgen.sample import encode_seed
 from lstm_textgen.tokenizer import PAD_ID, UNK, UNK_ID
+from lstm_textgen.usertext import check_text, text_problem
 from lstm_textgen.values import shown
 
 MAX_COMPLETION = 8  # tokens a bpe suggestion may take to reach a word boundary
@@ -37,9 +38,10 @@ class Continuation:
     """One text grown a token at a time, with the model's next-token probabilities after it (suggest,
     --interactive)."""
 
-    def __init__(self, run: Run, seed: str):
+    def __init__(self, run: Run, seed: str, what: str = "the seed phrase"):
         self.run, self.stepper = run, Stepper(run.weights)
-        self.ids, self.unknown = encode_seed(run.tokenizer, seed)
+        seed = check_text(seed, what)
+        self.ids, self.unknown = encode_seed(run.tokenizer, seed, what)
         self.seed_length, self.text = len(self.ids), seed
         self.detok = run.tokenizer.detokenizer()
         for i in self.ids:
@@ -130,6 +132,11 @@ def word_ends(spelled: bytes, following: bytes) -> bool:
     return not (after[0].isalnum() or (after[0] in _INNER and after[1:2].isalpha()))
 
 
+def label(text: str) -> str:
+    """A choice as a list shows it: a bpe word without its leading space, a line end as \\n, a tab as \\t."""
+    return (text.lstrip(" ") or text).replace("\n", "\\n").replace("\t", "\\t")
+
+
 def top_ids(probs: np.ndarray, k: int) -> list[tuple[int, float]]:
     """The k likeliest token ids of a (vocab,) probability row, likeliest first; never <pad> or <unk>."""
     probs = probs.copy()
@@ -140,12 +147,12 @@ def top_ids(probs: np.ndarray, k: int) -> list[tuple[int, float]]:
     return [(int(i), float(probs[i])) for i in best]
 
 
-def suggest(run: Run | str | os.PathLike, text: str, k: int = 10) -> list[tuple[str, float]]:
-    """The k likeliest next words after text, with the model's probabilities."""
+def suggest(run: Run | str | os.PathLike, text: str, k: int = 10, what: str = "the text") -> list[tuple[str, float]]:
+    """The k likeliest next words after text, with the model's probabilities (what names text in errors)."""
     if k < 1:
         raise TextgenError(f"-k/--top must be >= 1, got {k}")
     run = run if isinstance(run, Run) else load_run(run)
-    return Continuation(run, text).top(k)
+    return Continuation(run, text, what).top(k)
 
 
 def interact(continuation: Continuation, choices: int, length: int, ask: Callable[[str], str | None],
@@ -158,12 +165,16 @@ def interact(continuation: Continuation, choices: int, length: int, ask: Callabl
     while len(continuation.ids) - continuation.seed_length < length:
         options = continuation.choices(choices)
         show(continuation.text)
-        show("  ".join(f"{i}. {choice.text.lstrip(' ') or choice.text} ({choice.probability:.3f})"
+        show("  ".join(f"{i}. {label(choice.text)} ({choice.probability:.3f})"
                        for i, choice in enumerate(options, 1)))
         answer = ask("number, your own word, Enter for 1, q to quit")
         if answer is None or answer.strip().lower() == "q":
             break
         answer = answer.strip()
+        problem = text_problem(answer)
+        if problem is not None:
+            warn(f"{shown(answer)} holds {problem}; type a number from 1 to {len(options)}, your own word, Enter or q")
+            continue
         if not answer or (answer.isdigit() and 1 <= int(answer) <= len(options)):
             for token_id in options[int(answer or 1) - 1].ids:
                 continuation.append(token_id)

@@ -26,8 +26,9 @@ SAMPLE_TEMPERATURES = (0.5, 1.0)  # the likeliest text, and the model's own dist
 DEFAULT_SEED_TOKENS = {"word": 8, "whitespace": 8, "char": 40, "bpe": 12}  # how much of the training text's start seeds the samples
 
 
-def monitoring_callbacks(config: Config, run_dir: Path, models) -> list:
-    """Extra Keras callbacks for a training run, after the run directory's own (callbacks.py) have run."""
+def monitoring_callbacks(config: Config, run_dir: Path, models, state) -> list:
+    """Extra Keras callbacks for a training run, after the run directory's own (callbacks.py) have run; state is
+    the TrainingState, where the TensorBoard logs are recorded."""
     callbacks: list = []
     if config.train.sample_every:
         tokenizer = load_tokenizer(run_dir / TOKENIZER)
@@ -37,8 +38,37 @@ def monitoring_callbacks(config: Config, run_dir: Path, models) -> list:
         if importlib.util.find_spec("tensorboard") is None:  # tf.summary needs it to write anything
             raise ConfigError("train.tensorboard is true but the tensorboard package is not installed; "
                               "run: pip install tensorboard (or pip install 'lstm-textgen[tensorboard]')")
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD)))
+        callbacks.append(RecordedTensorBoard(run_dir, state))
     return callbacks
+
+
+class RecordedTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard logs under <run_dir>/tensorboard, each event file it starts recorded in the training state
+    (saved with it), so that --restart removes exactly those and never a person's file beside them."""
+
+    def __init__(self, run_dir: Path, state):
+        self.run_dir, self.state = run_dir, state
+        self.before = self._files()  # what was there before this session's writers started theirs
+        super().__init__(log_dir=str(run_dir / TENSORBOARD))
+
+    def on_train_begin(self, logs=None):  # the training writer starts with the model's graph, or here
+        super().on_train_begin(logs)
+        self._train_writer.flush()
+        self._record()
+
+    def on_test_begin(self, logs=None):  # the validation writer starts at the first validation
+        super().on_test_begin(logs)
+        self._val_writer.flush()
+        self._record()
+
+    def _files(self) -> set[str]:
+        folder = self.run_dir / TENSORBOARD
+        if not folder.is_dir():
+            return set()
+        return {p.relative_to(self.run_dir).as_posix() for p in folder.rglob("events.out.tfevents.*") if p.is_file()}
+
+    def _record(self) -> None:
+        self.state.logs += sorted(self._files() - self.before - set(self.state.logs))
 
 
 def sample_seed(config: Config, run_dir: Path, tokenizer: Tokenizer) -> str:

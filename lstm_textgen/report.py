@@ -10,9 +10,14 @@ from pathlib import Path
 from lstm_textgen.curves import best_epoch, read_history
 from lstm_textgen.fast.h5 import read_model_weights
 from lstm_textgen.finetune import saved_origin
-from lstm_textgen.rundir import (CONFIG, HISTORY, MODEL, TOKENIZER, check_run_dir, check_run_files, folder_kind,
-                                 load_saved_config, load_tokenizer, read_metrics)
-from lstm_textgen.errors import TextgenError
+from lstm_textgen.errors import CheckpointError, TextgenError
+from lstm_textgen.resume import TrainingState, is_hdf5
+from lstm_textgen.rundir import (CHECKPOINTS, CONFIG, HISTORY, METRICS, MODEL, STATE, TOKENIZER, check_is_run,
+                                 check_model, epoch_checkpoints, folder_kind, has_trained, load_saved_config,
+                                 load_tokenizer, read_metrics)
+from lstm_textgen.values import shown
+
+STATE_PATH = f"{CHECKPOINTS}/{STATE}"  # how info and runs name the training state
 
 
 def _count(weights: dict) -> int:
@@ -48,44 +53,114 @@ def _layer_shape(layer: dict) -> str:
 
 
 def run_info(run_dir: Path) -> dict:
-    """What a run is and how it went, from its files alone (TensorFlow is not imported)."""
+    """What a run is and how it went, from its files alone (TensorFlow is not imported). Every run file is read
+    with its own checks; what is damaged is listed under "damaged" (file and problem), and the rest still shown."""
     run_dir = Path(run_dir)
-    check_run_files(run_dir)
-    config = load_saved_config(run_dir)
-    tokenizer = load_tokenizer(run_dir)
-    metrics = read_metrics(run_dir)
-    layers = None
-    if (run_dir / MODEL).is_file():
-        layers = [{"name": layer["config"].get("name", ""), "class_name": layer["class_name"],
-                   "description": _describe(layer), "parameters": _count(layer["weights"])}
-                  for layer in read_model_weights(run_dir / MODEL).layers]
-    history = read_history(run_dir)
+    check_is_run(run_dir)
+    read = read_run(run_dir, layers=True)
+    config, tokenizer, metrics, history, layers = (read[k] for k in ("config", "tokenizer", "metrics", "history",
+                                                                      "layers"))
+    data, model, train = (config.data, config.model, config.train) if config else (None, None, None)
     return {
         "run": str(run_dir),
-        "corpus": config.data.corpus,
-        "val_corpus": config.data.val_corpus,
+        "corpus": data and data.corpus,
+        "val_corpus": data and data.val_corpus,
         "train_tokens": metrics.get("train_tokens"),
         "val_tokens": metrics.get("val_tokens"),
-        "level": tokenizer.level,
-        "lowercase": tokenizer.lowercase,
-        "vocab_size": tokenizer.vocab_size,
-        "objective": config.model.objective,
-        "window_size": config.data.window_size,
+        "level": tokenizer and tokenizer.level,
+        "lowercase": tokenizer and tokenizer.lowercase,
+        "vocab_size": tokenizer and tokenizer.vocab_size,
+        "objective": model and model.objective,
+        "window_size": data and data.window_size,
         "layers": layers,
         "parameters": sum(layer["parameters"] for layer in layers) if layers is not None else None,
         "epochs": len(history.get("epoch", [])),
-        "planned_epochs": config.train.epochs,
+        "planned_epochs": train and train.epochs,
         "best_epoch": metrics.get("best_epoch") or best_epoch(history),
         "best_val_perplexity": _finite(metrics.get("best_val_perplexity")),
         "best_val_bits_per_char": _finite(metrics.get("best_val_bits_per_char")),
-        "stopped_early": metrics.get("stopped_early", False),
+        "stopped_early": metrics.get("stopped_early", False) is True,
         "tokens_seen": metrics.get("tokens_seen"),
         "tokens_per_second": metrics.get("tokens_per_second"),
         "embedding_coverage": metrics.get("embedding_coverage"),
-        "embedding_path": config.embedding.path,
-        "origin": saved_origin(run_dir),  # a fine-tuned run's base
+        "embedding_path": config and config.embedding.path,
+        "origin": read["origin"],  # a fine-tuned run's base
+        "trained": has_trained(run_dir),
         "files": _files(run_dir),
+        "damaged": read["damaged"],
     }
+
+
+def read_run(run_dir: Path, layers: bool = False) -> dict:
+    """Every file of a run read with its own checks: config, tokenizer, metrics, history, the model (its layers,
+    with layers=True; else only that it is a Keras file), the training state and checkpoints, the origin; "damaged"
+    lists {"file", "problem"} for each that is missing, cut short or of the wrong shape (the part is None or {})."""
+    damaged: list[dict] = []
+
+    def read(name: str, reader, default=None):
+        try:
+            return reader()
+        except TextgenError as e:
+            damaged.append({"file": name, "problem": str(e)})
+            return default
+
+    parts = {"config": read(CONFIG, lambda: load_saved_config(run_dir)),
+             "tokenizer": read(TOKENIZER, lambda: load_tokenizer(run_dir)),
+             "metrics": read(METRICS, lambda: _checked_metrics(run_dir), {}),
+             "history": read(HISTORY, lambda: read_history(run_dir), {}),
+             "layers": read(MODEL, lambda: _layers(run_dir, layers))}
+    state = read(STATE_PATH, lambda: TrainingState.load(run_dir))
+    if state is not None and state.weights:
+        read(f"{CHECKPOINTS}/{state.weights}", lambda: check_state_weights(run_dir / CHECKPOINTS / state.weights))
+    for path in epoch_checkpoints(run_dir):
+        read(f"{CHECKPOINTS}/{path.name}", lambda: check_epoch_checkpoint(path))
+    parts["origin"] = read(CONFIG, lambda: saved_origin(run_dir)) if parts["config"] is not None else None
+    return {**parts, "damaged": damaged}
+
+
+def _checked_metrics(run_dir: Path) -> dict:
+    """read_metrics, and the parts only info shows: the embedding coverage."""
+    metrics = read_metrics(run_dir)
+    coverage = metrics.get("embedding_coverage")
+    if coverage is not None and not (isinstance(coverage, dict) and all(
+            isinstance(coverage.get(k), (int, float)) for k in ("vocab_share", "token_share"))):
+        raise CheckpointError(f"{run_dir / METRICS} is damaged (embedding_coverage is {shown(coverage)}); copy it "
+                              "back from a backup of the run")
+    return metrics
+
+
+def _layers(run_dir: Path, layers: bool) -> list[dict] | None:
+    """model.keras's layers (with layers, else [] once it is known to be a Keras file), or None before the first
+    epoch ends; a model that is lost or damaged is an error."""
+    check_model_or_untrained(run_dir)
+    if not (run_dir / MODEL).is_file():
+        return None
+    if not layers:
+        if not zipfile.is_zipfile(run_dir / MODEL):
+            raise CheckpointError(f"{run_dir / MODEL} is corrupt or not a Keras model; retrain, or copy back a "
+                                  f"checkpoint from {run_dir / CHECKPOINTS}")
+        return []
+    return [{"name": layer["config"].get("name", ""), "class_name": layer["class_name"],
+             "description": _describe(layer), "parameters": _count(layer["weights"])}
+            for layer in read_model_weights(run_dir / MODEL).layers]
+
+
+def check_model_or_untrained(run_dir: Path) -> None:
+    """check_model, except for a run that has not finished an epoch: it has no model yet, and is not damaged."""
+    if (run_dir / MODEL).is_file() or has_trained(run_dir) or (run_dir / MODEL).is_symlink():
+        check_model(run_dir)
+
+
+def check_state_weights(path: Path) -> None:
+    """The weights the training state names: readable as HDF5."""
+    if not is_hdf5(path):
+        raise CheckpointError(f"{path}, the weights where training stands, is missing or damaged; the next train "
+                              "goes back to the last epoch checkpoint that loads")
+
+
+def check_epoch_checkpoint(path: Path) -> None:
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is damaged (not a Keras file); delete it, or copy it back from a backup")
 
 
 def _finite(value) -> float | None:
@@ -123,14 +198,19 @@ def _maybe(value, fmt: str = "{:,}") -> str:
 
 def format_info(info: dict) -> str:
     """run_info() as aligned text for the terminal."""
+    damaged = {entry["file"] for entry in info["damaged"]}
     lines = [f"run          {info['run']}",
-             f"corpus       {info['corpus']} ({_maybe(info['train_tokens'])} training and "
+             f"corpus       {_maybe(info['corpus'], '{}')} ({_maybe(info['train_tokens'])} training and "
              f"{_maybe(info['val_tokens'])} validation tokens"
-             f"{'' if info['val_corpus'] is None else ' from ' + info['val_corpus']})",
-             f"tokenizer    {info['level']} level, {'lower-cased' if info['lowercase'] else 'case kept'}, "
-             f"vocabulary {info['vocab_size']:,} (with <pad> and <unk>)"]
+             f"{'' if info['val_corpus'] is None else ' from ' + info['val_corpus']})"]
+    if info["level"] is None:
+        lines.append(f"tokenizer    unknown ({TOKENIZER} is damaged)")
+    else:
+        lines.append(f"tokenizer    {info['level']} level, {'lower-cased' if info['lowercase'] else 'case kept'}, "
+                     f"vocabulary {info['vocab_size']:,} (with <pad> and <unk>)")
     if info["layers"] is None:
-        lines.append(f"model        no {MODEL} yet (no epoch has finished)")
+        lines.append(f"model        {MODEL} is damaged or lost (below)" if MODEL in damaged else
+                     f"model        no {MODEL} yet (no epoch has finished)")
     else:
         lines.append(f"model        {_maybe(info['parameters'])} parameters, objective {info['objective']}, "
                      f"window {info['window_size']}")
@@ -140,7 +220,7 @@ def format_info(info: dict) -> str:
             lines.append(f"  {layer['name']:<{name_width}}  {layer['class_name']:<{kind_width}}  "
                          f"{layer['parameters']:>12,}  {layer['description']}")
     stopped = ", stopped early" if info["stopped_early"] else ""
-    lines.append(f"training     {info['epochs']} of {info['planned_epochs']} epochs{stopped}; best epoch "
+    lines.append(f"training     {info['epochs']} of {_maybe(info['planned_epochs'])} epochs{stopped}; best epoch "
                  f"{_maybe(info['best_epoch'])}, val perplexity {_maybe(info['best_val_perplexity'], '{:,.2f}')}, "
                  f"{_maybe(info['best_val_bits_per_char'], '{:.3f}')} bits per character")
     lines.append(f"speed        {_maybe(info['tokens_per_second'], '{:,.0f}')} tokens/s "
@@ -168,7 +248,15 @@ def format_info(info: dict) -> str:
         lines.append(f"  {entry['name']:<{width}}  {format_size(entry['bytes']):>9}{count}")
     total = sum(entry["bytes"] for entry in info["files"])
     lines.append(f"  {'total':<{width}}  {format_size(total):>9}")
+    lines += [f"damaged      {entry['problem']}" for entry in info["damaged"]]
     return "\n".join(lines)
+
+
+def damage_error(run_dir, damaged: list[dict]) -> CheckpointError:
+    """The one error line that info ends with for a damaged run: the first damaged file and what to do."""
+    more = f" (and {len(damaged) - 1} more problem{'s' if len(damaged) > 2 else ''}, listed above)" if len(
+        damaged) > 1 else ""
+    return CheckpointError(f"run {run_dir} is damaged: {damaged[0]['problem']}{more}")
 
 
 # --- runs ----------------------------------------------------------------------------------------
@@ -189,33 +277,19 @@ def list_runs(folder: Path) -> list[dict]:
 
 
 def _run_row(run_dir: Path, folder: Path) -> dict:
-    """A run's line; a damaged run still gets one, saying what is wrong (the others are listed as usual)."""
-    metrics, status, corpus = read_metrics(run_dir), "ok", "?"
-    try:
-        corpus = load_saved_config(run_dir).data.corpus
-        check_run_dir(run_dir)
-        load_tokenizer(run_dir)
-        if not zipfile.is_zipfile(run_dir / MODEL):
-            status = f"damaged: {MODEL}"
-    except TextgenError as e:
-        status = ("not trained yet" if f"has no {MODEL} yet" in str(e)
-                  else f"damaged: {_damaged_file(run_dir, str(e))}")
-    try:
-        epochs = len(read_history(run_dir).get("epoch", []))
-    except TextgenError:
-        epochs, status = 0, status if status != "ok" else f"damaged: {HISTORY}"
+    """A run's line; a damaged run still gets one, naming its damaged files (the others are listed as usual)."""
+    read = read_run(run_dir)
+    config, metrics, damaged = read["config"], read["metrics"], read["damaged"]
+    status = ("damaged: " + ", ".join(dict.fromkeys(d["file"] for d in damaged)) if damaged else
+              "ok" if read["layers"] is not None else "not trained yet")
     sizes = [(p.stat().st_size, p.stat().st_mtime) for p in run_dir.rglob("*") if p.is_file()]
     name = run_dir.relative_to(folder).as_posix()
-    return {"name": folder.name if name == "." else name, "path": str(run_dir), "corpus": corpus, "epochs": epochs,
+    return {"name": folder.name if name == "." else name, "path": str(run_dir),
+            "corpus": config.data.corpus if config else "?", "epochs": len(read["history"].get("epoch", [])),
             "best_val_perplexity": _finite(metrics.get("best_val_perplexity")),
             "best_val_bits_per_char": _finite(metrics.get("best_val_bits_per_char")), "status": status,
-            "bytes": sum(size for size, _ in sizes),
+            "damaged": damaged, "bytes": sum(size for size, _ in sizes),
             "modified": max((mtime for _, mtime in sizes), default=run_dir.stat().st_mtime)}
-
-
-def _damaged_file(run_dir: Path, message: str) -> str:
-    """Which of the run's files an error names."""
-    return next((name for name in (CONFIG, TOKENIZER, MODEL, HISTORY) if name in message), "see lstm-textgen info")
 
 
 def format_runs_table(rows: list[dict]) -> str:

@@ -3,7 +3,10 @@ start-or-resume, and restoring a model to where training stopped (falling back t
 the state's weights are damaged)."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import filecmp
+import json
 import logging
 import typing
 import shutil
@@ -14,11 +17,13 @@ from pathlib import Path
 from lstm_textgen.atomic import replacing
 from lstm_textgen.config import Config, load_config
 from lstm_textgen.curves import read_history
-from lstm_textgen.errors import CheckpointError
+from lstm_textgen.corpus import find_files
+from lstm_textgen.errors import CheckpointError, TextgenError
 from lstm_textgen.finetune import base_settings
-from lstm_textgen.rundir import (CHECKPOINTS, MODEL, STATE, epoch_checkpoint, folder_kind, load_saved_config,
+from lstm_textgen.rundir import (CHECKPOINTS, MODEL, STATE, TOKENS, epoch_checkpoint, folder_kind, load_saved_config,
                                  read_json, read_metrics, save_json, saved_config_values, trained_files)
-from lstm_textgen.values import shown
+from lstm_textgen.tokens import MANIFEST
+from lstm_textgen.values import command, run_name, shown
 
 log = logging.getLogger("lstm_textgen")
 
@@ -54,6 +59,7 @@ class TrainingState:
     lr_scales: list = field(default_factory=list)  # plateau rule with lr_decay: the curve's scale after each epoch
     carried: list = field(default_factory=list)  # stateful runs: the recurrent state after the last step
     spent_seconds: float = 0.0  # wall time inside fit(), validation included, over all resumes (train.max_minutes)
+    logs: list = field(default_factory=list)  # TensorBoard event files the run started (--restart removes these)
 
     def rewind(self, epoch: int) -> None:
         """Go back to the end of `epoch` (0 = the start), as saved in its epoch checkpoint."""
@@ -89,6 +95,15 @@ class TrainingState:
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
                 raise CheckpointError(f"{path} is damaged ({name} is {type(value).__name__})")
         return state  # a missing or damaged weights file is handled by restore_state
+
+
+def recorded_logs(run_dir: Path) -> list[str]:
+    """The TensorBoard event files a run's saved state records; none when it has no readable state."""
+    try:
+        state = TrainingState.load(run_dir)
+    except CheckpointError:
+        return []
+    return [name for name in state.logs if isinstance(name, str)] if state else []
 
 
 def training_config(path, overrides, values: dict, restart: bool = False) -> Config:
@@ -164,31 +179,81 @@ def plan_run(config: Config, run_dir: Path, mode: str) -> Plan:
             raise CheckpointError(f"{run_dir} has no training state to resume; drop --resume to start the run")
         log.info(f"Starting the run in {run_dir} (it has not trained yet)")
         return Plan(None)
-    changes, allowed = config_changes(load_saved_config(run_dir), config)
+    saved = load_saved_config(run_dir)
+    changes, allowed = config_changes(saved, config)
     if changes:
         raise CheckpointError(f"cannot resume {run_dir}: the config differs in {', '.join(changes)}; keep the old "
                               "values, or train a new run with another --run")
     if finished(config, state):
+        check_same_corpus(run_dir, saved.data.corpus, config.data.corpus)
         why = (" and spent train.max_minutes" if out_of_time(config, state)
                else " and stopped early" if state.stopped_early else "")
         return Plan(state, done=f"{run_dir} has already trained {state.epoch} epochs{why}; nothing to do (raise "
                                 f"--set train.epochs or train.max_minutes to train longer)")
+    check_restorable(run_dir, state)
     log.info(f"Resuming {run_dir} from epoch {state.epoch + 1}, step {state.step} "
              f"(global step {state.global_step})" + (f"; changed: {', '.join(allowed)}" if allowed else ""))
     return Plan(state)
 
 
+def check_restorable(run_dir: Path, state: TrainingState) -> None:
+    """Refuse, before anything is written, to continue a run that has finished an epoch when neither the weights
+    its state names nor any epoch checkpoint can be read: it would start over, and overwrite its model.keras."""
+    weights = run_dir / CHECKPOINTS / state.weights if state.weights else None
+    if not state.epoch or (weights is not None and is_hdf5(weights)):
+        return
+    if any(zipfile.is_zipfile(epoch_checkpoint(run_dir, epoch)) for epoch in range(state.epoch, 0, -1)):
+        return  # restore_state goes back to the newest that loads, and says so
+    what = f"{weights} is missing or damaged" if weights is not None else "its state names no weights"
+    raise CheckpointError(f"cannot continue {run_dir}: {what}, and no epoch checkpoint can be read, so its "
+                          f"{state.epoch} trained epochs would start over; its {MODEL} still generates: keep it and "
+                          "train a new run with another --run, or pass --restart to delete it and start over")
+
+
+def is_hdf5(path: Path) -> bool:
+    """Whether path is a whole HDF5 file (a .weights.h5 that can be loaded; one cut short does not open), read
+    without TensorFlow."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "layers" in f  # Keras 3's .weights.h5: a group per layer
+    except (OSError, ValueError):
+        return False
+
+
 def _without_state(config: Config, run_dir: Path, what: str) -> Plan:
     """A run that has trained but whose training state is gone: finished is nothing to do; else say so."""
-    try:
-        epochs = len(read_history(run_dir).get("epoch", []))
-    except CheckpointError:
-        epochs = 0
+    epochs = len(read_history(run_dir).get("epoch", []))
     if epochs >= config.train.epochs or read_metrics(run_dir).get("stopped_early") is True:
+        check_same_corpus(run_dir, load_saved_config(run_dir).data.corpus, config.data.corpus)
         return Plan(None, done=f"{run_dir} has already trained {epochs} epochs; nothing to do")
     raise CheckpointError(f"{run_dir} has trained {epochs} epochs but {what}, so it cannot continue exactly where "
                           f"it stopped (its {MODEL} still generates); keep it and train a new run with another --run, "
                           "or pass --restart to delete it and start over")
+
+
+def check_same_corpus(run_dir: Path, trained: str, given: str) -> None:
+    """Refuse new text for a run that has finished: training would have nothing to do, and say so as if the text
+    had been read. The same files (or copies of them, or the files moved, as its token cache recorded them) are
+    the same text."""
+    if given == trained:
+        return
+    files = find_files(given)
+    with contextlib.suppress(TextgenError, OSError):
+        before = find_files(trained)
+        if len(before) == len(files) and all(a.resolve() == b.resolve() or filecmp.cmp(a, b, shallow=False)
+                                             for a, b in zip(before, files)):
+            return
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+        recorded = json.loads((run_dir / TOKENS / MANIFEST).read_text(encoding="utf-8"))["corpus"]
+        if [entry[1:] for entry in recorded] == [[p.stat().st_size, p.stat().st_mtime_ns] for p in files]:
+            return
+    tuned = Path(run_dir).parent / f"{Path(run_dir).name}-{run_name(given)}"
+    raise CheckpointError(f"{run_dir} has finished training on {trained}, and {given} is other text: train does not "
+                          "add text to a finished run; fine-tune it on the new text in a new run with: "
+                          f"{command('lstm-textgen', 'train', given, '--from', run_dir, '--run', tuned)}, or leave "
+                          "the corpus out to keep the run as it is")
 
 
 def restore_best_model(run_dir: Path, state: TrainingState) -> None:
@@ -265,8 +330,12 @@ def _fall_back(models, run_dir: Path, state: TrainingState, damaged: Path | None
                         f"{checkpoint} (the end of epoch {epoch})")
             state.rewind(epoch)
             return
-    log.warning(f"warning: {damaged or 'the saved state'} is missing or corrupt and no epoch checkpoint "
-                "loads; training starts again from epoch 1")
+    if state.epoch:  # check_restorable saw a checkpoint that looked whole; it does not load
+        raise CheckpointError(f"cannot continue {run_dir}: {damaged or 'the saved state'} is missing or corrupt and "
+                              f"no epoch checkpoint loads; its {MODEL} still generates: keep it and train a new run "
+                              "with another --run, or pass --restart to delete it and start over")
+    log.warning(f"warning: {damaged or 'the saved state'} is missing or corrupt and no epoch had finished; "
+                "training starts again from epoch 1")
     state.rewind(0)
 
 

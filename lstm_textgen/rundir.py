@@ -14,11 +14,12 @@ from lstm_textgen import __version__, atomic
 from lstm_textgen.atomic import remove_temporaries, replacing, write_text
 from lstm_textgen.config import META_KEY, Config, load_config
 from lstm_textgen.stamp import check_saved_meta, config_yaml
-from lstm_textgen.corpus import corpus_reads
+from lstm_textgen.corpus import corpus_reads, find_files
 from lstm_textgen.errors import CheckpointError, ConfigError, TextgenError, TokenizerError
 from lstm_textgen.fast.h5 import ModelWeights, read_model_weights
 from lstm_textgen.tokenizer import AnyTokenizer, load_tokenizer as read_tokenizer
-from lstm_textgen.values import read_yaml
+from lstm_textgen.tokens import CACHE_FILES
+from lstm_textgen.values import command, read_yaml, shown
 
 MARKER = "lstm-textgen-run.json"  # written first into every run directory: what makes a folder a run
 CONFIG, TOKENIZER, MODEL = "config.yaml", "tokenizer.json", "model.keras"
@@ -26,30 +27,55 @@ HISTORY, METRICS, CHECKPOINTS, TOKENS = "history.csv", "metrics.json", "checkpoi
 SAMPLES, CURVES, TENSORBOARD = "samples.txt", "curves.png", "tensorboard"  # written by monitor.py
 LOCK = ".lstm-textgen-lock"  # held while a training runs in the directory (runlock.py)
 STATE = "state.json"  # under checkpoints/: where training stands; written last, so it is the commit point
-STATE_WEIGHTS = "state_*.weights.h5"  # under checkpoints/: the weights and optimizer state state.json names
-# What a run directory may hold of ours, and inside our folders, the names we write: nothing else is ever removed.
+# Every name the program writes in a run directory is made here or listed here, and only these are ever removed
+# (by exact name: a person's file anywhere in the folder stays, whatever it is called). TensorBoard names its own
+# event files: the training state records each one it starts (TrainingState.logs).
 RUN_FILES = (MARKER, CONFIG, TOKENIZER, MODEL, HISTORY, METRICS, SAMPLES, CURVES, LOCK)
-RUN_FOLDERS = {CHECKPOINTS: ("epoch_*.keras", STATE, STATE_WEIGHTS), TOKENS: ("train.npy", "val.npy", "manifest.json"),
-               TENSORBOARD: ("train/events.out.tfevents.*", "validation/events.out.tfevents.*", "train", "validation")}
-# lstm-textgen 0.1's temporary files: "." + one of its own file names + "." + 8 random characters + a suffix
-LEGACY_TEMPORARY = re.compile(r"^\.(config\.yaml|tokenizer\.json|model\.keras|history\.csv|metrics\.json|samples\.txt|"
-                              r"curves\.png|state\.json|manifest\.json|train\.npy|val\.npy|epoch_\d{3}\.keras|"
-                              r"state_\d{9}\.weights\.h5)\.[a-z0-9_]{8}(\.tmp|\.keras|\.weights\.h5|\.npy|\.png)$")
+_EPOCH, _STATE_WEIGHTS = re.compile(r"epoch_(\d+)\.keras"), re.compile(r"state_(\d+)\.weights\.h5")
+
+
+def epoch_checkpoint_name(epoch: int) -> str:
+    return f"epoch_{epoch:03d}.keras"
 
 
 def epoch_checkpoint(run_dir: Path, epoch: int) -> Path:
     """checkpoints/epoch_NNN.keras: the plain model as it stood at the end of that epoch."""
-    return Path(run_dir) / CHECKPOINTS / f"epoch_{epoch:03d}.keras"
-
-
-def epoch_checkpoints(run_dir: Path) -> list[Path]:
-    """The epoch checkpoints present, oldest first."""
-    return sorted((Path(run_dir) / CHECKPOINTS).glob("epoch_*.keras"))
+    return Path(run_dir) / CHECKPOINTS / epoch_checkpoint_name(epoch)
 
 
 def state_weights_name(global_step: int) -> str:
-    """The name (under checkpoints/) of the weights file saved at a global step; matches STATE_WEIGHTS."""
+    """The name (under checkpoints/) of the weights file saved at a global step."""
     return f"state_{global_step:09d}.weights.h5"
+
+
+def _made_by(pattern: re.Pattern, make, name: str) -> bool:
+    """Whether name is one that make(number) gives: state_000000200.weights.h5, never state_old.weights.h5."""
+    match = pattern.fullmatch(name)
+    return match is not None and make(int(match.group(1))) == name
+
+
+def is_epoch_checkpoint(name: str) -> bool:
+    return _made_by(_EPOCH, epoch_checkpoint_name, name)
+
+
+def is_state_weights(name: str) -> bool:
+    return _made_by(_STATE_WEIGHTS, state_weights_name, name)
+
+
+def epoch_checkpoints(run_dir: Path) -> list[Path]:
+    """The epoch checkpoints present (files of our names only), oldest first."""
+    folder = Path(run_dir) / CHECKPOINTS
+    found = [p for p in folder.iterdir() if is_epoch_checkpoint(p.name)] if folder.is_dir() else []
+    return sorted(found, key=lambda p: int(_EPOCH.fullmatch(p.name).group(1)))
+
+
+def is_ours(folder: str, name: str) -> bool:
+    """Whether the program writes a file of this name in this folder of a run ("" = the run directory itself)."""
+    if folder == "":
+        return name in RUN_FILES
+    if folder == CHECKPOINTS:
+        return name == STATE or is_epoch_checkpoint(name) or is_state_weights(name)
+    return folder == TOKENS and name in CACHE_FILES
 
 
 def token_file(run_dir: Path, split: str) -> Path:
@@ -94,31 +120,35 @@ def trained_files(run_dir: Path) -> list[str]:
     return found + [f"{CHECKPOINTS}/{p.name}" for p in epoch_checkpoints(run_dir)]
 
 
-def remove_run_files(run_dir: Path) -> None:
-    """Delete a run's own files, and only those: our file names, and our names inside our folders (a folder
-    left empty goes too). Anything else a person put there stays."""
+def remove_run_files(run_dir: Path, logs: list[str] = ()) -> None:
+    """Delete a run's own files, and only those: the names is_ours() accepts and the TensorBoard event files the
+    run recorded (logs, relative to run_dir); a folder of ours goes only once it is empty. Anything else a person
+    put there stays, wherever it is."""
     for name in RUN_FILES:
         path = run_dir / name
         if path.is_file() or path.is_symlink():
             path.unlink()
-    for folder, patterns in RUN_FOLDERS.items():
-        for pattern in patterns:
-            for path in sorted((run_dir / folder).glob(pattern), reverse=True):
-                if path.is_dir() and not path.is_symlink():
-                    with contextlib.suppress(OSError):
-                        path.rmdir()  # only when empty
-                elif path.is_file() or path.is_symlink():
+    for folder in (CHECKPOINTS, TOKENS):
+        if (run_dir / folder).is_dir():
+            for path in (run_dir / folder).iterdir():
+                if is_ours(folder, path.name) and (path.is_file() or path.is_symlink()):
                     path.unlink()
-        sweep_temporaries(run_dir / folder)
+    for name in logs:
+        path = run_dir / name
+        if Path(name).parts[:1] == (TENSORBOARD,) and ".." not in Path(name).parts and path.is_file():
+            path.unlink()
+    for folder in ("", CHECKPOINTS, TOKENS):
+        sweep_temporaries(run_dir, folder)
+    log_folders = sorted({Path(name).parent for name in logs}, key=lambda p: -len(p.parts))
+    for folder in (CHECKPOINTS, TOKENS, *log_folders, TENSORBOARD):
         with contextlib.suppress(OSError):
-            (run_dir / folder).rmdir()
-    sweep_temporaries(run_dir)
+            (run_dir / folder).rmdir()  # only when empty
 
 
-def sweep_temporaries(folder: Path) -> None:
-    """Delete the temporary files a killed write left in one of a run's folders."""
-    if folder.is_dir():
-        remove_temporaries(folder, LEGACY_TEMPORARY)
+def sweep_temporaries(run_dir: Path, folder: str = "") -> None:
+    """Delete the temporary files a killed write left in one of a run's folders ("" = the run directory)."""
+    if (run_dir / folder).is_dir():
+        remove_temporaries(run_dir / folder, lambda name: is_ours(folder, name))
 
 
 def prepare_run_dir(run_dir: Path, new: bool) -> None:
@@ -129,8 +159,8 @@ def prepare_run_dir(run_dir: Path, new: bool) -> None:
         if new or not (run_dir / MARKER).is_file():  # a run of 0.1 is marked the first time it trains again
             write_marker(run_dir)
         (run_dir / CHECKPOINTS).mkdir(exist_ok=True)
-        for folder in (run_dir, run_dir / CHECKPOINTS, run_dir / TOKENS):
-            sweep_temporaries(folder)
+        for folder in ("", CHECKPOINTS, TOKENS):
+            sweep_temporaries(run_dir, folder)
     except OSError as e:
         where = f" (writing {e.filename})" if e.filename and Path(e.filename) != run_dir else ""
         raise CheckpointError(f"cannot write to run directory {run_dir}: {e.strerror or e}{where}; free some space "
@@ -149,6 +179,21 @@ def check_outside_corpus(run_dir: Path, corpus: str, what: str = "corpus") -> No
                               "choose another --run")
 
 
+def check_no_runs_read(spec: str, what: str = "corpus") -> None:
+    """Refuse a folder or glob of text that would read a run directory's files (its samples.txt is text, and
+    a run is the program's output, not a person's writing); a file named on its own is read as given."""
+    if Path(spec).expanduser().is_file():
+        return
+    kinds: dict[Path, bool] = {}
+    for path in find_files(spec, what):
+        for folder in path.resolve().parents:
+            if folder not in kinds:
+                kinds[folder] = folder_kind(folder) == "run"
+            if kinds[folder]:
+                raise CheckpointError(f"{what} {spec} reads the run directory {folder} ({path.name} is one of its "
+                                      "files); give a folder or glob of your own text, with no run inside it")
+
+
 def save_config(run_dir: Path, config: Config, origin: dict | None = None) -> None:
     write_text(run_dir / CONFIG, config_yaml(config, __version__, origin))
 
@@ -163,17 +208,23 @@ def save_json(path: Path, data: dict) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def check_run_files(run_dir: Path) -> None:
+def check_is_run(run_dir: Path) -> None:
     """Refuse a folder that is not a run directory (trained or not), naming what is wrong and what to do."""
     kind = folder_kind(run_dir)
     if kind == "absent":
         raise CheckpointError(f"run directory {run_dir} does not exist; train one with: "
-                              f"lstm-textgen train CORPUS --run {run_dir} (lstm-textgen runs lists the runs)")
+                              f"{command('lstm-textgen', 'train', 'CORPUS', '--run', run_dir)} (lstm-textgen runs "
+                              "lists the runs)")
     if kind == "file":
         raise CheckpointError(f"{run_dir} is a file, not a run directory; pass the folder that train wrote")
     if kind != "run":
         raise CheckpointError(f"{run_dir} is not an lstm-textgen run directory (it has no {MARKER}); pass the "
                               "folder that train wrote (lstm-textgen runs lists the runs)")
+
+
+def check_run_files(run_dir: Path) -> None:
+    """check_is_run, and refuse a run without the config and tokenizer that every command using it needs."""
+    check_is_run(run_dir)
     for name in (CONFIG, TOKENIZER):
         if not (run_dir / name).is_file():
             raise CheckpointError(f"{run_dir / name} is missing{_dangling(run_dir / name)}, and the run cannot be "
@@ -187,18 +238,27 @@ def _dangling(path: Path) -> str:
 def check_run_dir(run_dir: Path) -> None:
     """Refuse a folder that is not a trained run, naming what is missing and what to run."""
     check_run_files(run_dir)
+    check_model(run_dir)
+
+
+def check_model(run_dir: Path) -> None:
+    """Refuse a run without model.keras: one that has trained lost it (say how to bring it back), one that has
+    not is not trained yet (say how to continue it)."""
     if (run_dir / MODEL).is_file():
         return
-    best = read_metrics(run_dir).get("best_epoch")
+    try:
+        best = read_metrics(run_dir).get("best_epoch")
+    except CheckpointError:  # no best epoch to offer: the message below still says what to do
+        best = None
     checkpoint = epoch_checkpoint(run_dir, best) if isinstance(best, int) and best > 0 else None
-    if checkpoint is not None and checkpoint.is_file():
+    if checkpoint is not None and zipfile.is_zipfile(checkpoint):
         raise CheckpointError(f"{run_dir / MODEL} is missing{_dangling(run_dir / MODEL)}; its best epoch is "
-                              f"saved: copy it back with: cp {checkpoint} {run_dir / MODEL}")
+                              f"saved: copy it back with: {command('cp', checkpoint, run_dir / MODEL)}")
     if trained_files(run_dir):
         raise CheckpointError(f"{run_dir / MODEL} is missing{_dangling(run_dir / MODEL)}; train the run on with: "
-                              f"lstm-textgen train --run {run_dir}")
+                              f"{command('lstm-textgen', 'train', '--run', run_dir)}")
     raise CheckpointError(f"{run_dir} has no {MODEL} yet (training has not finished an epoch); continue its "
-                          f"training with: lstm-textgen train --run {run_dir}")
+                          f"training with: {command('lstm-textgen', 'train', '--run', run_dir)}")
 
 
 def read_json(path: Path) -> dict:
@@ -206,19 +266,40 @@ def read_json(path: Path) -> dict:
     return atomic.read_json(path, CheckpointError)
 
 
+# metrics.json's fields: those every run has, and the type of each field it may have
+METRICS_REQUIRED = ("epochs", "best_epoch", "best_val_perplexity", "tokens_per_second")
+_NUMBERS = ("best_val_perplexity", "tokens_per_second", "windows_per_second")
+_NUMBERS_OR_NULL = ("best_val_loss", "best_val_bits_per_char")  # null: no validation loss yet
+_COUNTS = ("epochs", "best_epoch", "tokens_seen", "train_tokens", "val_tokens", "val_chars", "vocab_size",
+           "parameters", "batch_size")
+
+
+def has_trained(run_dir: Path) -> bool:
+    """Whether the run has finished an epoch (or its files say so): then its metrics.json and history.csv must be
+    there."""
+    return bool(trained_files(Path(run_dir)))
+
+
 def read_metrics(run_dir: Path) -> dict:
-    """metrics.json's figures that have the right type; {} while no epoch has ended (or when it is damaged:
-    training rewrites it after every epoch)."""
-    try:
-        metrics = read_json(Path(run_dir) / METRICS)
-    except CheckpointError:
+    """metrics.json, checked field by field; {} while no epoch has ended. Missing from a run that has trained,
+    damaged or of the wrong shape: a CheckpointError naming it and what to do."""
+    path = Path(run_dir) / METRICS
+    if not path.exists() and not path.is_symlink() and not has_trained(run_dir):
         return {}
-    numbers = ("best_val_perplexity", "best_val_loss", "best_val_bits_per_char", "tokens_per_second",
-               "windows_per_second")
-    counts = ("epochs", "best_epoch", "tokens_seen", "train_tokens", "val_tokens", "val_chars", "vocab_size",
-              "parameters")
-    return {k: v for k, v in metrics.items()
-            if (k not in numbers or _is_number(v)) and (k not in counts or (isinstance(v, int) and v >= 0))}
+    what_to_do = ("copy it back from a backup of the run (training writes it anew after each epoch; the run's "
+                  f"{MODEL} still generates)")
+    try:
+        metrics = read_json(path)
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}; {what_to_do}") from None
+    problem = next((f"it lacks {key}" for key in METRICS_REQUIRED if key not in metrics), None) or next(
+        (f"{key} is {shown(value)}" for key, value in metrics.items()
+         if (key in _NUMBERS and not _is_number(value)) or (key in _NUMBERS_OR_NULL and value is not None
+                                                           and not _is_number(value))
+         or (key in _COUNTS and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0))), None)
+    if problem:
+        raise CheckpointError(f"{path} is damaged ({problem}); {what_to_do}")
+    return metrics
 
 
 def _is_number(value) -> bool:

@@ -7,6 +7,7 @@ import functools
 import os
 import secrets
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -15,9 +16,12 @@ from lstm_textgen.config import GenerateConfig
 from lstm_textgen.errors import TextgenError
 from lstm_textgen.fast.h5 import ModelWeights
 from lstm_textgen.fast.stepper import Stepper, blas_threads
+from lstm_textgen.memory import available_bytes
 from lstm_textgen.rules import History, apply_rules, weights
 from lstm_textgen.rundir import Run, load_run
 from lstm_textgen.tokenizer import PAD_ID, UNK_ID, Tokenizer
+from lstm_textgen.usertext import check_text, decode_text
+from lstm_textgen.values import shown
 
 _BLOCK = 128  # the draw sums blocks of this many probabilities, then searches inside one block
 
@@ -98,16 +102,19 @@ class Sample:
                 "settings": self.settings, "unknown_seed_words": self.unknown}
 
 
-def encode_seed(tokenizer: Tokenizer, seed: str) -> tuple[list[int], list[str]]:
-    """Seed ids (unknown words as <unk>) and the unknown words; refuses a seed the model cannot use. At the char
-    and bpe levels a seed of spaces or line ends is text too."""
+def encode_seed(tokenizer: Tokenizer, seed: str, what: str = "the seed phrase") -> tuple[list[int], list[str]]:
+    """Seed ids (unknown words as <unk>) and the unknown words; refuses a seed the model cannot use (what names
+    it: --seed, a prompt). At the char and bpe levels a seed of spaces or line ends is text too."""
+    seed = check_text(seed, what)
     if not seed.strip() and (tokenizer.level not in ("char", "bpe") or not seed):
-        raise TextgenError('the seed phrase is empty; give one with --seed "once upon a time"')
+        example = ', e.g. --seed "once upon a time"' if what in ("the seed phrase", "--seed") else ""
+        raise TextgenError(f"{what} is empty; give some text to continue{example}")
     ids = [UNK_ID if i == PAD_ID else i for i in tokenizer.encode(seed)]  # a typed "<pad>" is unknown too
     unknown = tokenizer.unknown(seed)
     if all(i == UNK_ID for i in ids):
-        raise TextgenError(f"no word of the seed {seed[:60]!r} is in the model's vocabulary "
-                           f"({', '.join(unknown[:10])}); use words from the training text")
+        unit = "character" if tokenizer.level == "char" else "word"
+        raise TextgenError(f"no {unit} of {what} {shown(seed)} is in the model's vocabulary "
+                           f"({', '.join(map(shown, unknown[:10]))}); use {unit}s from the training text")
     return ids, unknown
 
 
@@ -199,19 +206,21 @@ class Generator:
 
 
 def seed_phrases(seed: str | None, seeds_file: str | None) -> list[str]:
-    """The seed phrase, then those of a seeds file (one a line, blank lines skipped); refuses none at all."""
+    """The seed phrase, then those of a seeds file (one a line, blank lines skipped); refuses none at all, and
+    text that is not UTF-8 or holds control characters."""
+    seeds = [check_text(seed, "--seed")] if seed is not None else []
     if seeds_file:
         try:
-            with open(seeds_file, encoding="utf-8") as f:
-                lines = [line.rstrip("\r\n") for line in f if line.strip()]
-        except (OSError, UnicodeDecodeError) as e:
-            raise TextgenError(f"cannot read --seeds-file {seeds_file}: {getattr(e, 'strerror', None) or e}") from None
+            data = Path(seeds_file).read_bytes()
+        except OSError as e:
+            raise TextgenError(f"cannot read --seeds-file {seeds_file}: {e.strerror or e}") from None
+        lines = [line for line in decode_text(data, f"--seeds-file {seeds_file}").split("\n") if line.strip()]
         if not lines:
             raise TextgenError(f"--seeds-file {seeds_file} has no seed phrases; write one a line")
-        return ([seed] if seed is not None else []) + lines
+        return seeds + lines
     if seed is None:
         raise TextgenError('give a seed phrase with --seed "once upon a time" (or --seeds-file FILE)')
-    return [seed]
+    return seeds
 
 
 def new_random_seed() -> int:
@@ -234,9 +243,24 @@ def generate_many(run: Run | str | os.PathLike, seeds: list[str], samples: int =
         raise TextgenError(f"--random-seed must be >= 0, got {random_seed}")
     run = run if isinstance(run, Run) else load_run(run)
     base = new_random_seed() if random_seed is None else random_seed
+    settings = settings_for(run, **settings)
+    generator = Generator(run.tokenizer, run.weights)
+    need, have = batch_bytes(generator.stepper, len(seeds) * samples, settings.length), available_bytes()
+    if have is not None and need > have:
+        raise TextgenError(f"--samples {samples:,} for {len(seeds):,} seed{'s' if len(seeds) > 1 else ''} is a batch "
+                           f"of {len(seeds) * samples:,} rows, which needs about {need / 1e9:,.1f} GB of memory, more "
+                           f"than the {have / 1e9:,.1f} GB free; lower --samples (or -n), or generate in several runs")
     batch = [seed for seed in seeds for _ in range(samples)]
-    return Generator(run.tokenizer, run.weights).sample(batch, settings_for(run, **settings),
-                                                        [base + i for i in range(len(batch))], on_piece, on_unknown)
+    return generator.sample(batch, settings, [base + i for i in range(len(batch))], on_piece, on_unknown)
+
+
+def batch_bytes(stepper: Stepper, rows: int, length: int) -> int:
+    """A generous estimate of the memory a batch of rows takes to generate length tokens each: a few copies of
+    each row's logits, its recurrent state, and its text and history as Python objects."""
+    units = sum(sum(part.units for part in layer) if isinstance(layer, tuple) else layer.units
+                for layer in stepper.recurrent)
+    per_row = 4 * (6 * stepper.vocab_size + 12 * units) + 160 * length + 4096
+    return rows * per_row
 
 
 def generate(run: Run | str | os.PathLike, seed: str, random_seed: int | None = None, **settings) -> str:

@@ -1,5 +1,6 @@
-"""The stamp of a run's saved config.yaml: config_yaml writes the resolved config under an lstm_textgen:
-{version, schema} block (and a fine-tuned run's origin after it); check_saved_meta refuses a file without it."""
+"""The stamp of a run's saved config.yaml: config_yaml writes the resolved config (and a fine-tuned run's origin
+after it), then an lstm_textgen: {version, schema} block as its last lines, so a file cut short lacks it;
+check_saved_meta refuses a file without it. Runs of 0.1 have the block first."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,8 @@ def config_yaml(config: Config, version: str, origin: dict | None = None) -> str
     origin (its base run) follows the settings."""
     import yaml
 
-    body = {META_KEY: {"version": version, "schema": SCHEMA_VERSION}, **config.to_dict(),
-            **({ORIGIN_KEY: origin} if origin else {})}
+    body = {**config.to_dict(), **({ORIGIN_KEY: origin} if origin else {}),
+            META_KEY: {"version": version, "schema": SCHEMA_VERSION}}
     return yaml.safe_dump(body, sort_keys=False)
 
 
@@ -27,7 +28,7 @@ def check_saved_meta(raw: dict, path: Path) -> None:
     schema = meta.get("schema") if isinstance(meta, dict) else None
     if schema is None:
         raise ConfigError(f"{path} is {'empty' if not raw else 'damaged'}: it lacks the {META_KEY}: stamp that "
-                          "lstm-textgen writes into a run's config")
+                          "lstm-textgen writes at the end of a run's config (a file cut short loses it)")
     if schema != SCHEMA_VERSION:
         made_by = meta.get("version", "an unknown version") if isinstance(meta, dict) else "an unknown version"
         raise ConfigError(f"{path} has config schema {shown(schema)} (written by lstm-textgen {shown(made_by)}); "

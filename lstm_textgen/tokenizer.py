@@ -153,10 +153,13 @@ class Tokenizer:
     @classmethod
     def from_json(cls, raw: dict, path: Path) -> "Tokenizer":
         try:
-            vocab, counts = list(raw["vocab"]), list(raw["counts"])
-            if vocab[:2] != [PAD, UNK] or raw["level"] not in LEVELS:
+            vocab, counts, lowercase = raw["vocab"], raw["counts"], raw["lowercase"]
+            if (not isinstance(vocab, list) or vocab[:2] != [PAD, UNK] or raw["level"] not in LEVELS
+                    or not all(isinstance(t, str) for t in vocab) or len(set(vocab)) != len(vocab)
+                    or not isinstance(counts, list) or len(counts) != len(vocab) or not isinstance(lowercase, bool)
+                    or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)):
                 raise ValueError
-            return cls(raw["level"], bool(raw["lowercase"]), vocab, counts, counts[UNK_ID])
+            return cls(raw["level"], lowercase, vocab, counts, counts[UNK_ID])
         except (KeyError, TypeError, ValueError, IndexError):
             raise TokenizerError(f"{path} is not a valid tokenizer file") from None
 

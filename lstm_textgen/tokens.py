@@ -19,7 +19,9 @@ from lstm_textgen.corpus import CHUNK_BYTES, find_files, no_text_error, read_chu
 from lstm_textgen.errors import CorpusError, TextgenError
 from lstm_textgen.tokenizer import UNK_ID, AnyTokenizer, Tokenizer, load_tokenizer
 
-SPLITS = ("train.npy", "val.npy")  # the cache folder's token arrays, beside its manifest.json
+SPLITS = ("train.npy", "val.npy")  # the cache folder's token arrays, beside its manifest
+MANIFEST = "manifest.json"  # what the cache was made from
+CACHE_FILES = (*SPLITS, MANIFEST)
 BLOCK = 8 << 20  # token numbers per block while tokenizing: 32 MiB, which glibc's malloc always maps on its own,
 # so a freed block goes back to the system at once instead of staying in the heap
 SLICE = 1 << 20  # token numbers counted or looked up at a time (numpy makes an int64 copy of them)
@@ -50,7 +52,7 @@ def corpus_fingerprint(spec: str) -> list[list]:
 def load_token_cache(folder: Path, tokenizer_path: Path, config: DataConfig) -> Tokens | None:
     """The Tokens memory-mapped from a token cache folder, or None if it is stale or absent."""
     try:
-        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest = json.loads((folder / MANIFEST).read_text())
         val_chars = manifest.pop("val_chars", None)  # caches written before it are stale: tokenized again
         if manifest != _manifest(config) or not isinstance(val_chars, int) or val_chars < 0:
             return None
@@ -70,7 +72,7 @@ def save_token_cache(folder: Path, config: DataConfig, train_ids: np.ndarray, va
         for name, ids in zip(SPLITS, (train_ids, val_ids)):
             with replacing(folder / name, suffix=".npy") as tmp:
                 np.save(tmp, ids)
-        write_text(folder / "manifest.json", json.dumps({**_manifest(config), "val_chars": val_chars}))
+        write_text(folder / MANIFEST, json.dumps({**_manifest(config), "val_chars": val_chars}))
     return tuple(np.load(folder / name, mmap_mode="r") for name in SPLITS)
 
 
@@ -99,7 +101,7 @@ def _count_numbers(blocks: list, block: int, n: int, size: int) -> np.ndarray:
 
 def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: int = BLOCK,
                     tokenizer: BPETokenizer | None = None,
-                    vocabulary: Callable[[Counter], Tokenizer] | None = None) -> Tokens:
+                    vocabulary: Callable[[Counter], Tokenizer] | None = None, what: str = "corpus") -> Tokens:
     """Fit the tokenizer and encode the corpus, streaming: the same result as Tokenizer.fit and encode on
     whole files, but holding one chunk of text at a time (plus the counts and the int32 ids).
 
@@ -110,12 +112,13 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: i
     vocabulary(counts) gives the other levels' vocabulary instead of fitting one (a fine-tuned run's: a base
     run's tokenizer recounted on this corpus, Tokenizer.recounted).
     With data.val_corpus, all of data.corpus trains and val_corpus validates (tokenize_with_val_corpus).
+    what names config.corpus in errors (data.val_corpus when it is the held-out text).
     """
     if config.val_corpus is not None:
         return tokenize_with_val_corpus(config, chunk_bytes, block, tokenizer, vocabulary)
-    files = find_files(config.corpus)
+    files = find_files(config.corpus, what)
     if config.level == BPETokenizer.level:
-        return tokenize_bpe(config, files, chunk_bytes, block, tokenizer)
+        return tokenize_bpe(config, files, chunk_bytes, block, tokenizer, what)
     probe = Tokenizer(config.level, config.lowercase, [])
     first_seen: dict[str, int] = {}  # token -> its number, in order of first appearance (ties keep it)
     blocks: list[np.ndarray | None] = []  # the token numbers of all files, one after the other
@@ -125,7 +128,7 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: i
     with _bar(files, "tokenizing") as bar:
         for path in files:
             marks.append([])
-            for text, size in read_chunks(path, chunk_bytes):
+            for text, size in read_chunks(path, chunk_bytes, what):
                 marks[-1].append((n, len(text)))
                 has_text = has_text or bool(text.strip())
                 part = np.fromiter((first_seen.setdefault(t, len(first_seen)) for t in probe.split(text)),
@@ -134,7 +137,7 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: i
                 bar.update(size)
             ends.append(n)
     if not has_text:
-        raise no_text_error(config.corpus, files)
+        raise no_text_error(config.corpus, files, what)
 
     counts = _count_numbers(blocks, block, n, len(first_seen))
     tokens = list(first_seen)
@@ -150,7 +153,7 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: i
 
     starts = [0, *ends[:-1]]
     cuts = [split_point(end - start, config.val_fraction) for start, end in zip(starts, ends)]
-    val_chars = sum(_tail_chars(path, probe, chunks, start + cut, chunk_bytes)
+    val_chars = sum(_tail_chars(path, probe, chunks, start + cut, chunk_bytes, what)
                     for path, chunks, start, cut in zip(files, marks, starts, cuts))
     train, val = np.empty(sum(cuts), np.int32), np.empty(n - sum(cuts), np.int32)
     at_train = at_val = 0
@@ -165,27 +168,38 @@ def tokenize_with_val_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES,
                              tokenizer: BPETokenizer | None = None,
                              vocabulary: Callable[[Counter], Tokenizer] | None = None) -> Tokens:
     """data.val_corpus: every file of data.corpus trains whole (val_fraction is unused) and gives the vocabulary;
-    every token of val_corpus validates, in that vocabulary (an unseen word is <unk>; bpe encodes any text)."""
+    every token of val_corpus validates, in that vocabulary (an unseen word is <unk>; bpe encodes any text).
+    The validation text must be held out: a file of it that is also a file of the corpus is refused."""
+    shared = set(p.resolve() for p in find_files(config.corpus)) & set(
+        p.resolve() for p in find_files(config.val_corpus, "data.val_corpus"))
+    if shared:
+        named = ", ".join(sorted(str(p) for p in shared)[:2])
+        raise CorpusError(f"data.val_corpus {config.val_corpus} is not held out: {len(shared)} of its files "
+                          f"({named}) {'is' if len(shared) == 1 else 'are'} also part of the corpus {config.corpus}, "
+                          "so the model would be scored on text it trained on; give data.val_corpus text outside "
+                          "the corpus, or null to hold out each file's tail")
     trained = tokenize_corpus(dataclasses.replace(config, val_corpus=None, val_fraction=0.0), chunk_bytes, block,
                               tokenizer, vocabulary)
     held_out = dataclasses.replace(config, corpus=config.val_corpus, val_corpus=None, val_fraction=1.0)
     bpe = trained.tokenizer if isinstance(trained.tokenizer, BPETokenizer) else None
-    val = tokenize_corpus(held_out, chunk_bytes, block, tokenizer=bpe, vocabulary=lambda counts: trained.tokenizer)
+    val = tokenize_corpus(held_out, chunk_bytes, block, tokenizer=bpe, vocabulary=lambda counts: trained.tokenizer,
+                          what="data.val_corpus")
     return Tokens(trained.tokenizer, trained.train, val.val, val.val_chars)
 
 
-def _bar(files: list[Path], what: str) -> tqdm:
-    return tqdm(total=sum(p.stat().st_size for p in files), desc=what, unit="B", unit_scale=True, leave=False,
+def _bar(files: list[Path], desc: str) -> tqdm:
+    return tqdm(total=sum(p.stat().st_size for p in files), desc=desc, unit="B", unit_scale=True, leave=False,
                 disable=None)  # disable=None: a bar on a terminal only
 
 
-def _tail_chars(path: Path, probe: Tokenizer, chunks: list[tuple[int, int]], cut: int, chunk_bytes: int) -> int:
+def _tail_chars(path: Path, probe: Tokenizer, chunks: list[tuple[int, int]], cut: int, chunk_bytes: int,
+                what: str) -> int:
     """The characters of a file from its token number `cut` (counted over the corpus) on: the chunk holding
     that token is read again to find where it starts."""
     if not chunks:  # an empty file
         return 0
     inside = max(i for i, (before, _) in enumerate(chunks) if before <= cut)
-    text = next(itertools.islice(read_chunks(path, chunk_bytes), inside, None))[0]
+    text = next(itertools.islice(read_chunks(path, chunk_bytes, what), inside, None))[0]
     return probe.chars_from(text, cut - chunks[inside][0]) + sum(chars for _, chars in chunks[inside + 1:])
 
 
@@ -214,7 +228,7 @@ def _place(blocks: list, block: int, lookup: np.ndarray, start: int, end: int, o
 
 
 def tokenize_bpe(config: DataConfig, files: list[Path], chunk_bytes: int = CHUNK_BYTES, block: int = BLOCK,
-                 tokenizer: BPETokenizer | None = None) -> Tokens:
+                 tokenizer: BPETokenizer | None = None, what: str = "corpus") -> Tokens:
     """The bpe level: each file's validation tail is cut off by bytes (bpe_parts) before anything is learned,
     the merges are learned from the training parts (a pass of their own, unless tokenizer is given), then
     each part is encoded as if whole (bpe.stream_pieces) into blocks of ids. The counts come from the ids."""
@@ -222,7 +236,8 @@ def tokenize_bpe(config: DataConfig, files: list[Path], chunk_bytes: int = CHUNK
     if tokenizer is None:
         with _bar(files, "learning bpe merges") as bar:
             texts = (fold(text) for path in files
-                     for part, text in bpe_parts(path, config.val_fraction, chunk_bytes, bar.update) if part == "train")
+                     for part, text in bpe_parts(path, config.val_fraction, chunk_bytes, bar.update, what)
+                     if part == "train")
             tokenizer = BPETokenizer.learn(stream_pieces(texts), config.max_vocab, config.lowercase, config.min_count)
     blocks: dict[str, list] = {"train": [], "val": []}
     n, seen = {"train": 0, "val": 0}, {"train": 0, "val": 0, "text": False}
@@ -235,12 +250,12 @@ def tokenize_bpe(config: DataConfig, files: list[Path], chunk_bytes: int = CHUNK
 
     with _bar(files, "tokenizing") as bar:
         for path in files:
-            for part, group in itertools.groupby(bpe_parts(path, config.val_fraction, chunk_bytes, bar.update),
+            for part, group in itertools.groupby(bpe_parts(path, config.val_fraction, chunk_bytes, bar.update, what),
                                                  key=lambda item: item[0]):
                 for ids in tokenizer.encode_pieces(stream_pieces(read(group))):
                     n[part] = _append(blocks[part], block, n[part], ids)
     if not seen["text"]:
-        raise no_text_error(config.corpus, files)
+        raise no_text_error(config.corpus, files, what)
     if not n["val"] and config.val_fraction:
         raise CorpusError(f"no file of corpus {config.corpus} has a line start in its last {config.val_fraction:.0%}, "
                           "where the bpe level's validation text begins; break the text into lines or raise --set "
@@ -253,14 +268,14 @@ def tokenize_bpe(config: DataConfig, files: list[Path], chunk_bytes: int = CHUNK
 
 
 def bpe_parts(path: Path, val_fraction: float, chunk_bytes: int = CHUNK_BYTES,
-              progress=lambda size: None) -> Iterator[tuple[str, str]]:
+              progress=lambda size: None, what: str = "corpus") -> Iterator[tuple[str, str]]:
     """A file's text as ("train", text) pieces, then ("val", text) ones: the validation tail starts at the
     first line start past (1 - val_fraction) of the text's UTF-8 bytes (none after it: no tail), wherever
     the chunks end. progress(bytes) hears of each chunk read."""
     size = _text_bytes(path)
     cut, offset = size - int(round(size * val_fraction)), 0
     part = "train" if cut > 0 else "val"  # val_fraction 1: all of it (a data.val_corpus)
-    for text, read in read_chunks(path, chunk_bytes):
+    for text, read in read_chunks(path, chunk_bytes, what):
         progress(read)
         data = text.encode()
         if part == "train" and offset + len(data) > cut:

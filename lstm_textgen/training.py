@@ -21,9 +21,9 @@ from lstm_textgen.distribute import make_strategy, read_role, shard_by_data, str
 from lstm_textgen.errors import CheckpointError, ConfigError
 from lstm_textgen.finetune import Base, check_start, saved_origin
 from lstm_textgen.memory import check_fits, release_freed_memory
-from lstm_textgen.resume import TrainingState, finished, plan_run, restore_best_model
-from lstm_textgen.rundir import (CHECKPOINTS, LOCK, STATE, TOKENIZER, TOKENS, check_outside_corpus, folder_kind,
-                                 load_tokenizer, prepare_run_dir, remove_run_files, save_config)
+from lstm_textgen.resume import TrainingState, finished, plan_run, recorded_logs, restore_best_model
+from lstm_textgen.rundir import (CHECKPOINTS, LOCK, STATE, TOKENIZER, TOKENS, check_no_runs_read, check_outside_corpus,
+                                 folder_kind, load_tokenizer, prepare_run_dir, remove_run_files, save_config)
 from lstm_textgen.runlock import RunLock
 from lstm_textgen.tokens import load_token_cache, save_token_cache, tokenize_corpus
 
@@ -52,11 +52,12 @@ def train(config: Config, mode: str = "auto", init_from: str | os.PathLike | Non
         if plan.done:
             log.info(plan.done)
             return run_dir
+        state = plan.state or TrainingState()
         try:
-            _train(config, role, plan, lock)
+            _train(config, role, plan, state, lock)
         except BaseException:
             if plan.new and not (run_dir / CHECKPOINTS / STATE).exists():  # nothing trained: leave no half-made run
-                remove_run_files(run_dir)
+                remove_run_files(run_dir, state.logs)
                 if not existed:
                     with contextlib.suppress(OSError):
                         run_dir.rmdir()
@@ -64,12 +65,14 @@ def train(config: Config, mode: str = "auto", init_from: str | os.PathLike | Non
     return run_dir
 
 
-def _train(config: Config, role, plan, lock) -> None:
+def _train(config: Config, role, plan, state: TrainingState, lock) -> None:
     """Every input checked (corpus, vocabulary, memory, vectors), then the run directory written and trained."""
     run_dir, data = config.run_dir, config.data
     check_outside_corpus(run_dir, data.corpus)
+    check_no_runs_read(data.corpus)
     if data.val_corpus is not None:
         check_outside_corpus(run_dir, data.val_corpus, "validation corpus (data.val_corpus)")
+        check_no_runs_read(data.val_corpus, "data.val_corpus")
     release_freed_memory()  # before TensorFlow allocates anything
     strategy = make_strategy(role)  # before any other TensorFlow work
     from lstm_textgen.model import cudnn_blockers, precision
@@ -97,7 +100,7 @@ def _train(config: Config, role, plan, lock) -> None:
     origin = base.origin(tokenizer) if base else saved_origin(run_dir) if plan.state is not None else None
 
     if plan.restart:
-        remove_run_files(run_dir)  # only now: the whole command has checked out
+        remove_run_files(run_dir, recorded_logs(run_dir))  # only now: the whole command has checked out
     prepare_run_dir(run_dir, new=plan.state is None)
     lock.acquire()
     save_config(run_dir, given, origin)
@@ -110,8 +113,7 @@ def _train(config: Config, role, plan, lock) -> None:
                "val_tokens": int(len(val_ids)), "val_chars": val_chars, "embedding_coverage": coverage,
                **({"origin": origin} if origin else {})}
     with precision(config.train.mixed_precision):  # the global policy is put back even on an error
-        _fit(config, plan.state or TrainingState(), strategy, tokenizer, train_ids, val_ids, (embedding_matrix, start),
-             summary)
+        _fit(config, state, strategy, tokenizer, train_ids, val_ids, (embedding_matrix, start), summary)
 
 
 def check_unrolled_only(config: Config, strategy) -> None:
@@ -150,7 +152,7 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
     summary = {"lstm_textgen_version": __version__, **summary, "parameters": int(model.count_params()),
                "batch_size": batch}
     shard = shard_by_data if strategy is not None else (lambda dataset: dataset)
-    monitoring = monitoring_callbacks(config, run_dir, models)  # may refuse a setting: before any bar is drawn
+    monitoring = monitoring_callbacks(config, run_dir, models, state)  # may refuse a setting: before any bar is drawn
     progress = _progress_bar(session, train_config.epochs)
     callbacks = [*_run_callbacks(config, session, models, summary, steps), *monitoring, progress]
     if train_config.stateful:  # stateful runs train on one device (config refuses a strategy): no sharding

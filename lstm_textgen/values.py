@@ -8,6 +8,7 @@ import glob
 import math
 import os
 import re
+import shlex
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,11 @@ def shown(value: object) -> str:
     """repr(value) for an error message, cut to MAX_SHOWN characters: a message never echoes a whole file."""
     text = repr(value)
     return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "..."
+
+
+def command(*words: object) -> str:
+    """A command line to paste into a shell, each word quoted as the shell needs it (a path with spaces, say)."""
+    return " ".join(shlex.quote(str(word)) for word in words)
 
 
 def read_yaml(path: str | os.PathLike, what: str = "config file") -> dict:
@@ -64,6 +70,7 @@ def parse_yaml(text: str, what: str):
         if size > MAX_YAML_NODES:
             raise ConfigError(f"{what} expands to over {MAX_YAML_NODES:,} values through its aliases (&, *); "
                               "write the settings out plainly")
+        _refuse_duplicate_keys(node, "", what, set())
         return loader.construct_document(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
@@ -73,6 +80,26 @@ def parse_yaml(text: str, what: str):
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _refuse_duplicate_keys(node, where: str, what: str, seen: set) -> None:
+    """A key given twice in one mapping, at any depth, is refused: YAML would keep the second silently."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        lines: dict = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            path = f"{where}.{name}" if where else str(name)
+            if name is not None and name in lines:
+                raise ConfigError(f"{what} gives {shown(path)[1:-1]} twice (lines {lines[name]} and "
+                                  f"{key.start_mark.line + 1}), and only one can count; keep one")
+            lines[name] = key.start_mark.line + 1
+            _refuse_duplicate_keys(value, path, what, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, f"{where}[{i}]", what, seen)
 
 
 def _expanded_size(node, sizes: dict, open_nodes: set) -> int:

@@ -92,6 +92,16 @@ def bpe_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def level_runs(tiny_run, bpe_run, tmp_path_factory) -> dict[str, Path]:
+    """A tiny trained run at every level (word and bpe are the shared ones), for the tests that only read them."""
+    folder = tmp_path_factory.mktemp("level_runs")
+    corpus = folder / "corpus.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    return {"word": tiny_run, "bpe": bpe_run,
+            **{level: train_tiny(corpus, folder / level, f"data.level={level}") for level in ("whitespace", "char")}}
+
+
+@pytest.fixture(scope="session")
 def run(tiny_run):
     """The tiny run, loaded (for the tests that only read it)."""
     from lstm_textgen.rundir import load_run
@@ -109,5 +119,5 @@ def two_runs(tiny_run, tmp_path):
     shutil.copytree(tiny_run, a)
     shutil.copytree(tiny_run, b)
     with open(b / "history.csv", "a") as f:
-        f.write("3,1.5,0.5,1.0,0.6,2.718281828459045,0.1,1000.0\n")
+        f.write("3,1.5,0.5,1.0,0.6,2.718281828459045,0.1,1000.0,200.0,0.001\n")
     return a, b

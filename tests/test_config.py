@@ -183,7 +183,7 @@ def test_saved_config_round_trips(tmp_path):
     assert load_config(path) == config
 
 
-def test_a_fine_tuned_runs_origin_is_saved_after_its_settings_and_is_no_setting(tmp_path):
+def test_a_fine_tuned_runs_origin_is_saved_after_its_settings_before_the_stamp_and_is_no_setting(tmp_path):
     from lstm_textgen.stamp import config_yaml
     config = load_config(None, ["train.init_from=runs/base", "train.freeze=[embedding, lstm_1]",
                                 "data.base_vocab=extend"])
@@ -191,7 +191,7 @@ def test_a_fine_tuned_runs_origin_is_saved_after_its_settings_and_is_no_setting(
     path = tmp_path / "config.yaml"
     path.write_text(config_yaml(config, "0.1.0", {"init_from": "runs/base", "config_sha256": "ab"}))
     saved = yaml.safe_load(path.read_text())
-    assert list(saved)[-1] == "origin" and saved["origin"]["config_sha256"] == "ab"
+    assert list(saved)[-2:] == ["origin", "lstm_textgen"] and saved["origin"]["config_sha256"] == "ab"
     assert load_config(path) == config
 
 

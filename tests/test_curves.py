@@ -1,4 +1,5 @@
 """history.csv read back, and the figure drawn from it: curves.png and `plot`."""
+import shutil
 import math
 from dataclasses import dataclass
 
@@ -78,5 +79,8 @@ def test_plot_errors(two_runs, tmp_path):
     assert_one_line_error(invoke("plot", "--run", a / "config.yaml"), "is a file, not a run directory")
     assert_one_line_error(invoke("plot"), "give a run directory")
     assert_one_line_error(invoke("plot", "--run", a, "-o", tmp_path / "x.docx"), "cannot write a .docx figure")
-    (a / "history.csv").unlink()
+    (a / "history.csv").unlink()  # from a run that has trained: lost
+    assert_one_line_error(invoke("plot", "--run", a), "history.csv is damaged: it is missing")
+    (a / "model.keras").unlink()
+    shutil.rmtree(a / "checkpoints")  # as before its first epoch ended
     assert_one_line_error(invoke("plot", "--run", a), "has no finished epoch yet")

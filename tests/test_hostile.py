@@ -46,6 +46,8 @@ class World:
         self.books = root / "books"
         self.books.mkdir()
         corpus(self.books, TINY_TEXT, "a.txt")
+        self.runs = root / "old_runs"  # a folder of runs (each has samples.txt, which is text)
+        shutil.copytree(trained, self.runs / "first")
 
     def broken(self, damage: Callable[[Path], None]) -> Path:
         """A copy of the finished run with something done to it (the latest one is self.damaged)."""
@@ -160,6 +162,25 @@ CASES = [
     Case("a model far beyond the machine's memory", lambda w: train(
         w, w.corpus, "--set", "model.units=60000", "--set", "model.dense_units=60000", "--set", "model.layers=8"),
         "more than the"),
+    Case("a key given twice in a config file", lambda w: train(
+        w, w.corpus, "--config", corpus(w.root, "model:\n  units: 8\ntrain:\n  epochs: 1\nmodel:\n  units: 9\n", "c.yaml")),
+        "gives model twice (lines 1 and 5)"),
+    Case("a key given twice deep in a config file", lambda w: train(
+        w, w.corpus, "--config", corpus(w.root, "model:\n  units: 8\n  dropout: 0.1\n  units: 9\n", "c.yaml")),
+        "gives model.units twice (lines 2 and 4)"),
+    Case("the validation file is the corpus", lambda w: train(w, w.corpus, "--set", f"data.val_corpus={w.corpus}"),
+         "is not held out: 1 of its files"),
+    Case("the validation file is inside the corpus folder", lambda w: train(
+        w, w.books, "--set", f"data.val_corpus={w.books / 'a.txt'}"), "is not held out"),
+    Case("a run folder given as the corpus", lambda w: train(w, w.run), "reads the run directory"),
+    Case("a folder holding runs given as the corpus", lambda w: train(w, w.runs), "reads the run directory"),
+    Case("a corpus glob that reaches into runs", lambda w: train(w, str(w.runs / "**" / "*.txt")),
+         "reads the run directory"),
+    Case("new text for a finished run", lambda w: [
+        "train", corpus(w.root, TINY_TEXT + "a zebra appears .\n", "new.txt"), "--run", w.run, *TINY],
+        "has finished training on", lambda w: w.run),
+    Case("--resume with --restart", lambda w: ["train", w.corpus, "--run", w.run, "--resume", "--restart", *TINY],
+         "--resume and --restart cannot be used together", lambda w: w.run),
     # vector files
     Case("missing vector file", lambda w: train(w, w.corpus, "--set", f"embedding.path={w.root / 'no.txt'}"),
          "does not exist"),
@@ -265,6 +286,8 @@ CASES = [
     Case("no seed at all", lambda w: ["generate", "--run", w.run], "give a seed phrase"),
     Case("missing seeds file", lambda w: ["generate", "--run", w.run, "--seeds-file", w.root / "none.txt"], "none.txt"),
     Case("zero samples", lambda w: gen(w.run, "--samples", "0"), "--samples must be >= 1"),
+    Case("more samples than memory holds", lambda w: gen(w.run, "--samples", "2000000000"),
+         "--samples 2,000,000,000 for 1 seed is a batch of 2,000,000,000 rows, which needs about"),
     Case("novelty sizes that are not numbers", lambda w: gen(w.run, "--novelty", "four"), "--novelty takes"),
     Case("suggest with -k 0", lambda w: ["suggest", "--run", w.run, "the cat", "-k", "0"], "-k/--top must be >= 1"),
     # evaluation, plots and listings
@@ -273,6 +296,10 @@ CASES = [
          "fewer than one window"),
     Case("evaluate a UTF-16 file", lambda w: ["evaluate", "--run", w.run, corpus(w.root, TINY_TEXT.encode("utf-16"))],
          "UTF-16"),
+    Case("evaluate a folder holding runs", lambda w: ["evaluate", "--run", w.run, w.runs], "reads the run directory"),
+    Case("serve with an empty API key", lambda w: ["serve", "--run", w.run, "--api-key", ""], "the key is empty"),
+    Case("serve with an API key of spaces", lambda w: ["serve", "--run", w.run, "--api-key", " a b "],
+         "holds spaces or control characters"),
     Case("plot into a folder", lambda w: ["plot", "--run", w.run, "-o", w.user], "is a folder"),
     Case("plot under a file", lambda w: ["plot", "--run", w.run, "-o", w.corpus / "fig.png"], "cannot write"),
     Case("plot with an unknown image type", lambda w: ["plot", "--run", w.run, "-o", w.root / "fig.xyz"],
@@ -328,7 +355,7 @@ def test_bad_input_is_one_error_line_and_touches_nothing_else(case, tmp_path, ti
 def test_the_table_covers_every_command(tmp_path, tiny_run):
     world = World(tmp_path, tiny_run)
     commands = {str(case.args(world)[0]) for case in CASES}
-    assert commands == {"train", "generate", "evaluate", "suggest", "info", "runs", "plot"}
+    assert commands == {"train", "generate", "evaluate", "suggest", "info", "runs", "plot", "serve"}
     assert len(CASES) >= 60
 
 
@@ -395,3 +422,24 @@ def test_random_text_and_config_values_never_show_a_traceback(tmp_path_factory, 
     if result.exit_code != 0:
         assert isinstance(result.exception, SystemExit), repr(result.exception)
         assert [line for line in result.output.splitlines() if line.startswith("Error:")]
+
+
+def test_pruning_and_restart_keep_a_persons_files_anywhere_in_the_run(tmp_path, tiny_corpus):
+    """Checkpoints pruned, states replaced, --restart: only the names the program writes go, never a pattern's."""
+    run = tmp_path / "run"
+    first = CliRunner().invoke(cli, ["train", str(tiny_corpus), "--run", str(run), *TINY, "--set", "train.epochs=1"])
+    assert first.exit_code == 0, first.output
+    mine = {"notes.txt": "a", "checkpoints/epoch_best.keras": "b", "checkpoints/epoch_1.keras": "c",
+            "checkpoints/state_old.weights.h5": "d", "checkpoints/notes.txt": "e", "tokens/train.npy.bak": "f",
+            "checkpoints/.lstm-textgen-tmp-notes.txt.abcd1234.tmp": "g", "mine/model.keras": "h",
+            "tensorboard/train/events.out.tfevents.1.mine.1.0.v2": "i", "checkpoints/epoch_0001.keras": "j"}
+    for name, text in mine.items():
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text(text)
+    more = ["--set", "train.epochs=3", "--set", "train.keep_checkpoints=1", "--set", "train.backup_every_steps=1"]
+    for extra in (more, ["--restart", *more]):
+        result = CliRunner().invoke(cli, ["train", str(tiny_corpus), "--run", str(run), *TINY, *extra])
+        assert result.exit_code == 0, result.output
+        assert {name: (run / name).read_text() for name in mine} == mine
+    kept = sorted(p.name for p in (run / "checkpoints").glob("epoch_???.keras"))
+    assert "epoch_003.keras" in kept and len(kept) <= 2  # the last (keep_checkpoints=1) and the best

@@ -71,7 +71,7 @@ def test_interactive_ends_when_input_ends_or_length_is_reached(tiny_run):
 
 def test_suggest_user_errors(tiny_run):
     assert_one_line_error(invoke("suggest", "--run", tiny_run, "the", "-k", "0"), "-k/--top must be >= 1")
-    assert_one_line_error(invoke("suggest", "--run", tiny_run, "zebra"), "no word of the seed")
+    assert_one_line_error(invoke("suggest", "--run", tiny_run, "zebra"), "no word of TEXT 'zebra' is in the model's")
 
 
 def test_a_bpe_word_ends_where_the_next_token_starts_no_letter_of_it():

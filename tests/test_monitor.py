@@ -10,6 +10,8 @@ from lstm_textgen import curves as curves_module
 from lstm_textgen.config import load_config
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.monitor import CurvesWriter, SampleWriter, format_samples, monitoring_callbacks
+from lstm_textgen.resume import TrainingState, recorded_logs
+from lstm_textgen.rundir import remove_run_files
 
 from conftest import PNG_SIGNATURE, TINY_SETTINGS, train_tiny
 from test_curves import drawn_lines
@@ -58,10 +60,16 @@ def test_a_run_writes_samples_curves_and_tensorboard(tiny_corpus, tmp_path, monk
         assert curve.epochs == [1.0, 2.0, 3.0]
         np.testing.assert_allclose(curve.values, [float(r[metric]) for r in rows])
 
-    # TensorBoard: event files for training and validation
+    # TensorBoard: event files for training and validation, each recorded in the training state
     for split in ("train", "validation"):
         events = list((run / "tensorboard" / split).glob("events.out.tfevents.*"))
         assert events and events[0].stat().st_size > 0, split
+    logs = sorted(p.relative_to(run).as_posix() for p in (run / "tensorboard").rglob("*") if p.is_file())
+    assert recorded_logs(run) == logs and len(logs) == 2
+    # --restart removes exactly those: a person's file beside them stays
+    (run / "tensorboard" / "train" / "my_notes.txt").write_text("mine")
+    remove_run_files(run, recorded_logs(run))
+    assert [p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()] == ["tensorboard/train/my_notes.txt"]
 
 
 def test_sample_every_and_sample_seed(tiny_corpus, tmp_path):
@@ -75,17 +83,14 @@ def test_sample_every_and_sample_seed(tiny_corpus, tmp_path):
 
 def test_restart_removes_the_old_samples_curves_and_logs(tiny_run, tmp_path):
     from lstm_textgen.resume import plan_run
-    from lstm_textgen.rundir import remove_run_files
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    (run / "tensorboard" / "train").mkdir(parents=True)
-    (run / "tensorboard" / "train" / "events.out.tfevents.1.host").write_bytes(b"")
     assert (run / "samples.txt").is_file() and (run / "curves.png").is_file()
     config = load_config(run / "config.yaml", [f"train.run_dir={run}"])
     plan = plan_run(config, run, "restart")
     assert plan.restart and plan.state is None
     remove_run_files(run)
-    assert not any((run / name).exists() for name in ("samples.txt", "curves.png", "tensorboard"))
+    assert not any((run / name).exists() for name in ("samples.txt", "curves.png"))
 
 
 def models_of(run):
@@ -99,16 +104,18 @@ def monitor_config(tiny_run, *settings):
 
 
 def test_callbacks_follow_the_settings(tiny_run):
-    kinds = [type(c).__name__ for c in monitoring_callbacks(monitor_config(tiny_run), tiny_run, None)]
+    kinds = [type(c).__name__ for c in monitoring_callbacks(monitor_config(tiny_run), tiny_run, None, TrainingState())]
     assert kinds == ["SampleWriter", "CurvesWriter"]
     kinds = [type(c).__name__ for c in monitoring_callbacks(
-        monitor_config(tiny_run, "train.sample_every=null", "train.tensorboard=true"), tiny_run, None)]
-    assert kinds == ["CurvesWriter", "TensorBoard"]
+        monitor_config(tiny_run, "train.sample_every=null", "train.tensorboard=true"), tiny_run, None,
+        TrainingState())]
+    assert kinds == ["CurvesWriter", "RecordedTensorBoard"]
 
 
 def test_a_seed_with_no_known_word_is_refused_before_training(tiny_run):
     with pytest.raises(ConfigError, match="train.sample_seed 'zebra giraffe' has no word in the vocabulary"):
-        monitoring_callbacks(monitor_config(tiny_run, "train.sample_seed=zebra giraffe"), tiny_run, None)
+        monitoring_callbacks(monitor_config(tiny_run, "train.sample_seed=zebra giraffe"), tiny_run, None,
+                             TrainingState())
 
 
 def test_tensorboard_without_its_package_is_a_clear_error(tiny_run, monkeypatch):
@@ -116,7 +123,7 @@ def test_tensorboard_without_its_package_is_a_clear_error(tiny_run, monkeypatch)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
     with pytest.raises(ConfigError, match="pip install tensorboard"):
-        monitoring_callbacks(monitor_config(tiny_run, "train.tensorboard=true"), tiny_run, None)
+        monitoring_callbacks(monitor_config(tiny_run, "train.tensorboard=true"), tiny_run, None, TrainingState())
 
 
 def test_samples_use_the_epochs_own_weights_even_when_its_checkpoint_was_pruned(tiny_run, tmp_path):

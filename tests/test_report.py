@@ -104,6 +104,7 @@ def test_run_info_on_a_run_before_its_first_epoch(tiny_run, tmp_path):
     shutil.copytree(tiny_run, run)
     for name in ("model.keras", "history.csv", "metrics.json"):
         (run / name).unlink()
+    shutil.rmtree(run / "checkpoints")  # no epoch has ended, so none was saved
     info = run_info(run)
-    assert info["layers"] is None and info["epochs"] == 0
+    assert info["layers"] is None and info["epochs"] == 0 and info["damaged"] == []
     assert "no model.keras yet" in invoke("info", "--run", run, catch_exceptions=False).output

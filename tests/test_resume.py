@@ -204,6 +204,23 @@ def test_a_damaged_state_falls_back_to_the_last_good_epoch_checkpoint(tiny_corpu
     assert loaded.model.output_shape[-1] == loaded.tokenizer.vocab_size
 
 
+def test_a_trained_run_with_no_readable_weights_left_is_not_started_over(tiny_run, tmp_path, tiny_corpus):
+    """Its state's weights and every epoch checkpoint damaged: training from the start would overwrite model.keras."""
+    from test_hostile import snapshot
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "checkpoints" / read_state(run)["weights"]).write_bytes(b"not hdf5")
+    for checkpoint in (run / "checkpoints").glob("epoch_*.keras"):
+        checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    before = snapshot(tmp_path)
+    result = cli_train(tiny_corpus, run, "--set", "train.epochs=3")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"Error: cannot continue {run}: {run / 'checkpoints' / read_state(run)['weights']} is missing or damaged, " \
+           "and no epoch checkpoint can be read, so its 2 trained epochs would start over" in result.output
+    assert snapshot(tmp_path) == before
+
+
 def test_restart_removes_only_the_runs_own_files(tiny_run, tmp_path, tiny_corpus):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)

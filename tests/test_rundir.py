@@ -2,10 +2,12 @@
 alone removed, where it may sit, the saved settings a command continues with, and the checks that name what
 is missing."""
 import json
+import re
 import shutil
 
 import pytest
 
+from lstm_textgen.atomic import PREFIX
 from lstm_textgen.errors import CheckpointError
 from lstm_textgen.rundir import (MARKER, check_outside_corpus, check_run_dir, folder_kind, read_metrics,
                                  remove_run_files)
@@ -36,12 +38,18 @@ def test_removing_a_run_removes_only_its_own_names(tmp_path, tiny_run):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     (run / "tensorboard" / "train").mkdir(parents=True)
-    (run / "tensorboard" / "train" / "events.out.tfevents.1.host").write_bytes(b"")
+    (run / "tensorboard" / "train" / "events.out.tfevents.1.host.1.0.v2").write_bytes(b"")  # one the run recorded
+    (run / "checkpoints" / "state_000000007.weights.h5").write_bytes(b"")  # a state a killed save left unnamed
+    (run / "checkpoints" / f"{PREFIX}epoch_003.keras.abcd1234.keras").write_bytes(b"")  # a killed write's
     mine = ["notes.txt", ".notes.personal.txt", "checkpoints/my_model.keras.bak", "tokens/extra.npy",
-            "tensorboard/my_plot.png"]
+            "tensorboard/my_plot.png", "checkpoints/epoch_best.keras", "checkpoints/epoch_1.keras",
+            "checkpoints/state_old.weights.h5", "checkpoints/notes.txt", "tensorboard/train/events.out.tfevents.2.x",
+            f"checkpoints/{PREFIX}my_notes.txt.abcd1234.tmp", f"{PREFIX}notes.txt.abcd1234.tmp",
+            "mine/config.yaml", "tokens/train.npy.bak"]
     for name in mine:
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
         (run / name).write_text("mine")
-    remove_run_files(run)
+    remove_run_files(run, ["tensorboard/train/events.out.tfevents.1.host.1.0.v2"])
     left = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
     assert left == sorted(mine)
 
@@ -62,15 +70,35 @@ def test_a_run_never_sits_where_its_corpus_is_read(tmp_path, monkeypatch):
             check_outside_corpus(tmp_path / run, corpus)
 
 
-def test_metrics_of_the_wrong_type_are_left_out(tiny_run, tmp_path):
+@pytest.mark.parametrize("change, problem", [
+    ({"best_val_perplexity": "low"}, "best_val_perplexity is 'low'"), ({"epochs": -1}, "epochs is -1"),
+    ({"best_epoch": True}, "best_epoch is True"), ({"best_val_loss": [1]}, "best_val_loss is [1]"),
+    ({"epochs": None}, "epochs is None")])
+def test_metrics_of_the_wrong_type_are_damage_named(tiny_run, tmp_path, change, problem):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     metrics = json.loads((run / "metrics.json").read_text())
-    (run / "metrics.json").write_text(json.dumps({**metrics, "best_val_perplexity": "low", "epochs": -1}))
-    read = read_metrics(run)
-    assert "best_val_perplexity" not in read and "epochs" not in read and read["corpus"] == metrics["corpus"]
-    (run / "metrics.json").write_text("[]")
-    assert read_metrics(run) == {}
+    assert read_metrics(run) == metrics
+    (run / "metrics.json").write_text(json.dumps({**metrics, **change}))
+    with pytest.raises(CheckpointError, match=re.escape(f"metrics.json is damaged ({problem})")):
+        read_metrics(run)
+
+
+def test_metrics_missing_from_a_run_that_has_trained_is_damage(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    for content, problem in (("[]", "it holds a list, not an object"), ("{}", "it lacks epochs"),
+                             ('{"epo', "unreadable or damaged")):
+        (run / "metrics.json").write_text(content)
+        with pytest.raises(CheckpointError, match=re.escape(problem)):
+            read_metrics(run)
+    (run / "metrics.json").unlink()
+    with pytest.raises(CheckpointError, match="metrics.json is missing"):
+        read_metrics(run)
+    for name in ("model.keras", "history.csv"):
+        (run / name).unlink()
+    shutil.rmtree(run / "checkpoints")
+    assert read_metrics(run) == {}  # before the first epoch ends there is none
 
 
 def test_a_missing_model_names_the_command_that_brings_it_back(tiny_run, tmp_path):

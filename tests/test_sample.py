@@ -175,13 +175,30 @@ def assert_one_line_error(result, fragment):
     (["--seed", "the", "-n", "-1"], "-n/--length must be >= 0"),
     (["--seed", ""], "the seed phrase is empty"),
     (["--seed", "   "], "the seed phrase is empty"),
-    (["--seed", "zebra giraffe"], "no word of the seed 'zebra giraffe' is in the model's vocabulary"),
+    (["--seed", "zebra giraffe"], "no word of the seed phrase 'zebra giraffe' is in the model's vocabulary"),
     ([], "give a seed phrase with --seed"),
     (["--seed", "the", "--samples", "0"], "--samples must be >= 1"),
-    (["--seed", "the", "--samples", "2", "--interactive"], "--interactive takes one --seed"),
 ])
 def test_generate_user_errors(tiny_run, args, fragment):
     assert_one_line_error(invoke("generate", "--run", tiny_run, *args), fragment)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--samples", "2", "--interactive"], "--interactive and --samples cannot be used together"),
+    (["--interactive", "--seeds-file", "s.txt"], "--interactive and --seeds-file cannot be used together"),
+    (["--interactive", "--jsonl"], "--interactive and --jsonl cannot be used together"),
+    (["-i", "--top-k", "3"], "--interactive and --top-k cannot be used together: you pick each word"),
+    (["-i", "--random-seed", "3"], "--interactive and --random-seed cannot be used together"),
+    (["-i", "--stop", "x"], "--interactive and --stop cannot be used together"),
+    (["--greedy", "-t", "0.5"], "--greedy and -t/--temperature cannot be used together"),
+    (["--greedy", "--top-p", "0.5"], "--greedy and --top-p cannot be used together"),
+])
+def test_contradictory_flags_are_a_usage_error_before_the_run_is_read(tmp_path, args, fragment):
+    result = invoke("generate", "--run", tmp_path / "no_such_run", "--seed", "the", *args)  # the run is never read
+    assert result.exit_code == 2, result.output  # Click's usage errors
+    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and fragment in errors[0], result.output
+    assert "Traceback" not in result.output
 
 
 def test_empty_seeds_file_is_refused(tiny_run, tmp_path):

@@ -183,7 +183,8 @@ def test_a_val_corpus_validates_whole_in_the_vocabulary_of_all_of_the_corpus(tmp
 
 
 def test_a_val_corpus_at_the_bpe_level_validates_every_byte_with_the_corpus_merges(tmp_path):
-    config = bpe_corpus(tmp_path)
+    (tmp_path / "corpus").mkdir()
+    config = bpe_corpus(tmp_path / "corpus")
     (tmp_path / "valid").mkdir()
     held_out = "zyzzyva qwxj\n" + BPE_TEXT[:3000] + "\ncafé 👋🏽"  # starts with a line the corpus never has
     (tmp_path / "valid" / "v.txt").write_text(held_out, encoding="utf-8")

@@ -10,20 +10,21 @@ import click
 
 from lstm_textgen import __version__
 from lstm_textgen.errors import TextgenError
+from lstm_textgen.usertext import printable
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @contextmanager
-def user_errors():
-    """Turn a user's mistake into one `Error:` line (at the start of a line) and exit 1; --debug keeps the
-    traceback."""
+def user_errors(memory_hint: str = "close other programs, or give it less to hold at once"):
+    """Turn a user's mistake into one `Error:` line (at the start of a line, control characters escaped) and exit
+    1; --debug keeps the traceback. memory_hint: what to lower when memory runs out, in the command's terms."""
     context = click.get_current_context()
     debug = context.find_root().params.get("debug")
     try:
         yield
     except (TextgenError, KeyboardInterrupt, OSError, MemoryError) as e:
-        message = _user_message(e)
+        message = _user_message(e, memory_hint)
         if debug or message is None:
             raise
         if context.meta.get("open_line"):  # a streamed text ended mid-line
@@ -31,18 +32,25 @@ def user_errors():
         if isinstance(e, KeyboardInterrupt):  # after the terminal's ^C
             click.echo(f"\nError: {message}", err=True)
             sys.exit(130)
-        raise click.ClickException(" ".join(message.split("\n"))) from None
+        raise click.ClickException(printable(" ".join(message.split("\n")))) from None
 
 
-def _user_message(error: BaseException) -> str | None:
+def refuse_together(*options: tuple[str, object], why: str) -> None:
+    """A usage error (Click's: exit 2) when more than one of the (flag, value) options is given, before anything is
+    read or written; a value of None, False or () is not given."""
+    given = [flag for flag, value in options if value not in (None, False, ())]
+    if len(given) > 1:
+        raise click.UsageError(f"{' and '.join(given)} cannot be used together: {why}")
+
+
+def _user_message(error: BaseException, memory_hint: str) -> str | None:
     """The one line for an error that is the user's or the machine's, not a bug (None: a bug)."""
     if isinstance(error, TextgenError):
         return str(error)
     if isinstance(error, KeyboardInterrupt):
         return "interrupted"
     if isinstance(error, MemoryError):
-        return ("out of memory; lower model.units, embedding.dim, data.max_vocab, train.batch_size or "
-                "data.window_size, or close other programs")
+        return f"out of memory; {memory_hint}"
     # a full disk or a folder that turned read-only is the machine's state, not a bug
     if error.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM):
         where = f" writing {error.filename}" if error.filename else ""
@@ -74,7 +82,7 @@ class _StderrHandler(logging.Handler):
     def emit(self, record):
         from tqdm import tqdm
 
-        tqdm.write(self.format(record), file=sys.stderr)
+        tqdm.write(printable(self.format(record)), file=sys.stderr)
 
 
 

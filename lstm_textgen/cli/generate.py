@@ -6,7 +6,7 @@ import json
 
 import click
 
-from lstm_textgen.cli.base import cli, run_option, stream, user_errors
+from lstm_textgen.cli.base import cli, refuse_together, run_option, stream, user_errors
 from lstm_textgen.errors import TextgenError
 
 
@@ -36,12 +36,14 @@ def generate(run_dir, seed, seeds_file, samples, jsonl, interactive, random_seed
     from lstm_textgen.rundir import load_run
     from lstm_textgen.sample import generate_many, new_random_seed, seed_phrases, settings_for
 
-    with user_errors():
+    _refuse_contradictions(seeds_file, samples, jsonl, interactive, random_seed, novelty, settings)
+
+    with user_errors("lower --samples (or -n), or close other programs"):
         seeds, run = seed_phrases(seed, seeds_file), load_run(run_dir)
         settings = settings_for(run, **(settings | {"stop": list(settings["stop"]) or None})).check(_flag_names())
         novelty_ns = parse_ns(novelty) if novelty is not None else None
         if interactive:
-            return _interactive(run, seeds, samples > 1 or jsonl or bool(novelty_ns), settings.length)
+            return _interactive(run, seeds[0], settings.length)
         base = random_seed if random_seed is not None else new_random_seed()
         if random_seed is None:
             click.echo(f"random seed: {base} (pass --random-seed {base} to repeat)", err=True)
@@ -50,6 +52,25 @@ def generate(run_dir, seed, seeds_file, samples, jsonl, interactive, random_seed
                                 **dataclasses.asdict(settings))
         reports = sample_novelty(run, results, novelty_ns) if novelty_ns else []
     _echo_samples(results, reports, stream, jsonl)
+
+
+def _refuse_contradictions(seeds_file, samples, jsonl, interactive, random_seed, novelty, settings) -> None:
+    """Flags that cannot mean anything together, refused before the run is read."""
+    flags = _flag_names()
+    if interactive:
+        batch = (("--seeds-file", seeds_file), ("--samples", samples if samples != 1 else None), ("--jsonl", jsonl),
+                 ("--novelty", novelty))
+        for flag, value in batch:
+            refuse_together(("--interactive", True), (flag, value), why="--interactive grows one text with you, "
+                            "from one --seed")
+        for name, value in (*settings.items(), ("random_seed", random_seed)):
+            if name != "length":
+                refuse_together(("--interactive", True), (flags(name), value or None), why="you pick each word from "
+                                "the likeliest ten, so no sampling setting applies")
+    if settings["greedy"]:
+        for name in ("temperature", "top_k", "top_p"):
+            refuse_together(("--greedy", True), (flags(name), settings[name]), why="--greedy always takes the "
+                            "likeliest token, and temperature, top-k and top-p only change how the others are drawn")
 
 
 def _flag_names():
@@ -78,15 +99,13 @@ class _Stream:
         self.piece(0, "\n")
 
 
-def _interactive(run, seeds: list[str], batch_only: bool, length: int) -> None:
+def _interactive(run, seed: str, length: int) -> None:
     """generate --interactive: the person picks each next word from the model's top 10."""
     from lstm_textgen.interactive import Continuation, interact
 
-    if len(seeds) > 1 or batch_only:
-        raise TextgenError("--interactive takes one --seed, without --seeds-file, --samples, --jsonl or --novelty")
-    continuation = Continuation(run, seeds[0])
+    continuation = Continuation(run, seed, "--seed")
     if continuation.unknown:
-        _warn_unknown(seeds[0], continuation.unknown)
+        _warn_unknown(seed, continuation.unknown)
     interact(continuation, 10, length, ask=_ask, show=click.echo, warn=lambda message: click.echo(message, err=True))
     click.echo(continuation.text)
 
@@ -118,6 +137,8 @@ def _ask(prompt: str) -> str | None:
         return click.prompt(prompt, default="", show_default=False, prompt_suffix="> ")
     except click.Abort:
         return None
+    except UnicodeDecodeError:  # a terminal whose input is read strictly as UTF-8
+        raise TextgenError("what you typed is not UTF-8 text; set your terminal to UTF-8 and try again") from None
 
 
 @cli.command(short_help="List the likeliest next words after TEXT.")
@@ -128,11 +149,11 @@ def _ask(prompt: str) -> str | None:
 def suggest(run_dir, text, top, as_json):
     """List the likeliest next words after TEXT, with their probabilities."""
     from lstm_textgen.rundir import load_run
-    from lstm_textgen.interactive import suggest as suggest_next
+    from lstm_textgen.interactive import label, suggest as suggest_next
 
     with user_errors():
         run = load_run(run_dir)
-        choices = suggest_next(run, text, top)
+        choices = suggest_next(run, text, top, "TEXT")
     unknown = run.tokenizer.unknown(text)
     if unknown:
         click.echo(f"not in the vocabulary, fed as <unk>: {', '.join(unknown)}", err=True)
@@ -140,7 +161,7 @@ def suggest(run_dir, text, top, as_json):
         click.echo(json.dumps({"text": text, "next": [{"token": w, "probability": p} for w, p in choices],
                                "unknown_seed_words": unknown}, ensure_ascii=False))
         return
-    shown = [word.lstrip(" ") or word for word, _ in choices]  # a bpe word's leading space is not shown
+    shown = [label(word) for word, _ in choices]
     width = max(len(w) for w in shown)
     for i, (word, (_, probability)) in enumerate(zip(shown, choices), 1):
         click.echo(f"{i:>3}. {word:<{width}}  {probability:.4f}")

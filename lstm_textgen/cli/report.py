@@ -7,6 +7,8 @@ import click
 
 from lstm_textgen.cli.base import cli, run_option, user_errors
 from lstm_textgen.errors import TextgenError
+from lstm_textgen.usertext import printable
+from lstm_textgen.values import command
 
 
 @cli.command(short_help="Score a run on held-out text.")
@@ -34,7 +36,8 @@ def evaluate(run_dir, files, as_json):
 @click.argument("more_runs", nargs=-1, metavar="[DIR]...")
 @click.option("out", "-o", "--out", metavar="FILE",
               help="Image to write (.png, .svg, .pdf); default DIR/curves.png for one run, curves.png for several.")
-def plot(run_dirs, more_runs, out):
+@click.option("--force", "-f", is_flag=True, help="Replace FILE even if lstm-textgen did not write it.")
+def plot(run_dirs, more_runs, out, force):
     """Draw loss and validation perplexity per epoch of one or more runs on one figure."""
     from pathlib import Path
 
@@ -46,7 +49,7 @@ def plot(run_dirs, more_runs, out):
         if not runs:
             raise TextgenError("give a run directory: lstm-textgen plot --run runs/NAME [DIR ...]")
         target = Path(out) if out else (runs[0] / CURVES if len(runs) == 1 else Path(CURVES))
-        plot_runs(runs, target)
+        plot_runs(runs, target, force=force)
     click.echo(f"Wrote {target}")
 
 
@@ -55,11 +58,13 @@ def plot(run_dirs, more_runs, out):
 @click.option("as_json", "--json", is_flag=True, help="Print the summary as one JSON object.")
 def info(run_dir, as_json):
     """Summarise a run: corpus, tokenizer, layers and parameters, training figures, files and sizes."""
-    from lstm_textgen.report import format_info, run_info
+    from lstm_textgen.report import damage_error, format_info, run_info
 
     with user_errors():
         summary = run_info(run_dir)
-    click.echo(json.dumps(summary, indent=2) if as_json else format_info(summary))
+        click.echo(json.dumps(summary, indent=2) if as_json else printable(format_info(summary)))
+        if summary["damaged"]:
+            raise damage_error(run_dir, summary["damaged"])
 
 
 @cli.command(short_help="List the runs under FOLDER (default runs/).")
@@ -70,7 +75,14 @@ def runs(folder):
 
     with user_errors():
         rows = list_runs(folder)
-    if not rows:
-        click.echo(f"No runs under {folder}; train one with: lstm-textgen train CORPUS --run {folder}/NAME")
-        return
-    click.echo(format_runs_table(rows))
+        if not rows:
+            click.echo(f"No runs under {folder}; train one with: "
+                       f"{command('lstm-textgen', 'train', 'CORPUS', '--run', f'{folder}/NAME')}")
+            return
+        click.echo(printable(format_runs_table(rows)))
+        damaged = [row for row in rows if row["damaged"]]
+        if damaged:
+            named = "; ".join(f"{row['path']} ({row['status'].removeprefix('damaged: ')})" for row in damaged[:3])
+            raise TextgenError(f"{len(damaged)} of the {len(rows)} runs {'is' if len(damaged) == 1 else 'are'} "
+                               f"damaged: {named}{'; ...' if len(damaged) > 3 else ''}; "
+                               f"{command('lstm-textgen', 'info', '--run', damaged[0]['path'])} says what to do")

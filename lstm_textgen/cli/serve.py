@@ -24,6 +24,11 @@ def serve(run_dirs, host, port, api_key, max_tokens_cap):
     POST /v1/suggest (the likeliest next words), and a writing page at /. Ctrl-C or SIGTERM stops it."""
     from lstm_textgen.serve.server import Server, bind, load_served
 
+    if api_key is not None and (not api_key.strip() or any(ch.isspace() or not ch.isprintable() for ch in api_key)):
+        problem = "is empty" if not api_key.strip() else "holds spaces or control characters"
+        raise click.BadParameter(f"the key {problem}, which no client can send as a Bearer token (and an empty key "
+                                 f"would leave the API open); give a key of letters, digits and marks, or leave "
+                                 f"--api-key out and unset {API_KEY_ENV} to serve without one", param_hint="--api-key")
     with user_errors():
         served = load_served(list(run_dirs))
         sock = bind(host, port)
@@ -33,5 +38,5 @@ def serve(run_dirs, host, port, api_key, max_tokens_cap):
             if api_key is None and host not in ("127.0.0.1", "localhost", "::1"):
                 click.echo(f"warning: {host} may be reachable from other machines and no --api-key is set", err=True)
 
-        Server(served, api_key or None, max_tokens_cap, ready).serve_on(sock)
+        Server(served, api_key, max_tokens_cap, ready).serve_on(sock)
     click.echo("stopped", err=True)

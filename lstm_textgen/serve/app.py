@@ -156,7 +156,7 @@ def _model_object(target: Served) -> dict:
 
 def _encode(run: Run, text: str, param: str) -> tuple[list[int], list[str]]:
     try:
-        return encode_seed(run.tokenizer, text)
+        return encode_seed(run.tokenizer, text, param)
     except TextgenError as e:
         message = f"{param} is empty; send some text to continue" if not text.strip() else str(e)
         raise APIError(400, message, param, "invalid_value") from None

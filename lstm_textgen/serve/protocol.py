@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from lstm_textgen.config import GenerateConfig
 from lstm_textgen.errors import ConfigError
+from lstm_textgen.usertext import text_problem
 from lstm_textgen.values import shown
 
 MAX_BODY_BYTES = 1 << 20  # a request is a few settings and a prompt; more is refused unread
@@ -59,15 +60,36 @@ class Completion:
 
 
 def parse_json(body: bytes) -> dict:
-    """The request body as a JSON object, or a 400 that says why not."""
+    """The request body as a JSON object whose every string is plain text, or a 400 that says why not."""
     try:
-        value = json.loads(body, parse_constant=_no_constant)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise APIError(400, f"the request body is not UTF-8 (invalid byte 0x{body[e.start]:02x} at byte {e.start}); "
+                            "send JSON encoded as UTF-8", code="invalid_encoding") from None
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError) as e:  # RecursionError: [[[[...]]]] nested past Python's stack
         raise APIError(400, f"the request body is not valid JSON ({shown(str(e))}); send one JSON object",
                        code="invalid_json") from None
     if not isinstance(value, dict):
         raise APIError(400, f"the request body must be a JSON object, got {_json_type(value)}", code="invalid_json")
+    _check_strings(value, "")
     return value
+
+
+def _check_strings(value, where: str) -> None:
+    """Refuse a lone surrogate (JSON's \\ud800) or a control character (ESC, NUL, ...; line ends and tabs are
+    text) in any string of the body, keys included: none may reach the model, a log or an error message."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        problem = text_problem(key) if isinstance(key, str) else None
+        if problem is not None:
+            raise APIError(400, f"a field name holds {problem}; send plain UTF-8 text", code="invalid_text")
+        name = f"{where}[{key}]" if isinstance(value, list) else f"{where}.{key}" if where else key
+        problem = text_problem(item) if isinstance(item, str) else None
+        if problem is not None:
+            raise APIError(400, f"{name} holds {problem}; send plain UTF-8 text", name, "invalid_text")
+        _check_strings(item, name)
 
 
 def _no_constant(name: str):

@@ -14,7 +14,7 @@ from typing import Callable
 import uvicorn
 
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.report import run_info
+from lstm_textgen.report import damage_error, run_info
 from lstm_textgen.rundir import MODEL, load_run
 from lstm_textgen.serve.app import Served, build_app
 from lstm_textgen.serve.protocol import DEFAULT_MAX_TOKENS_CAP
@@ -34,7 +34,10 @@ def load_served(run_dirs: list[str], max_rows: int = 128) -> dict[str, Served]:
             raise TextgenError(f"two runs are named {shown(name)} ({served[name].run.run_dir} and {path}); the "
                                "API names a run by its folder, so copy one to a folder of another name")
         run = load_run(path)
-        info = {key: value for key, value in run_info(path).items() if key != "run"}  # no local paths
+        info = run_info(path)
+        if info["damaged"]:
+            raise damage_error(path, info["damaged"])
+        info = {key: value for key, value in info.items() if key not in ("run", "damaged")}  # no local paths
         served[name] = Served(name, run, Batcher(run.tokenizer, run.weights, max_rows, name), info,
                               int((path / MODEL).stat().st_mtime))
     return served
