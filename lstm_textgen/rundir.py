@@ -216,7 +216,8 @@ def check_is_run(run_dir: Path) -> None:
                               f"{command('lstm-textgen', 'train', 'CORPUS', '--run', run_dir)} (lstm-textgen runs "
                               "lists the runs)")
     if kind == "file":
-        raise CheckpointError(f"{run_dir} is a file, not a run directory; pass the folder that train wrote")
+        what = "a link to a folder that is gone" if not run_dir.exists() else "a file"
+        raise CheckpointError(f"{run_dir} is {what}, not a run directory; pass the folder that train wrote")
     if kind != "run":
         raise CheckpointError(f"{run_dir} is not an lstm-textgen run directory (it has no {MARKER}); pass the "
                               "folder that train wrote (lstm-textgen runs lists the runs)")

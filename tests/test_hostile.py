@@ -248,6 +248,8 @@ CASES = [
     Case("run directory that is not one", lambda w: gen(w.user), "is not an lstm-textgen run directory"),
     Case("run directory that does not exist", lambda w: gen(w.root / "nothing"), "does not exist"),
     Case("run directory that is a file", lambda w: gen(w.corpus), "is a file"),
+    Case("run directory that is a link to a folder that is gone", lambda w: gen(
+        (w.root / "link").symlink_to(w.root / "gone") or w.root / "link"), "is a link to a folder that is gone"),
     Case("missing model.keras", lambda w: gen(w.broken(lambda c: (c / "model.keras").unlink())),
          "model.keras is missing"),
     Case("model.keras a dangling link", lambda w: gen(w.broken(symlink_away("model.keras"))),
