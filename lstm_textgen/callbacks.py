@@ -25,7 +25,8 @@ import keras
 
 from lstm_textgen.atomic import replacing, write_text
 from lstm_textgen.errors import TrainingError
-from lstm_textgen.resume import Stopped, TrainingState, carried_states, seed_states
+from lstm_textgen.resume import Stopped, carried_states, seed_states
+from lstm_textgen.state import TrainingState
 from lstm_textgen.tokens import bits_per_char
 from lstm_textgen.rundir import (CHECKPOINTS, HISTORY, METRICS, MODEL, epoch_checkpoint, epoch_checkpoints,
                                  is_state_weights, save_json, save_model, state_weights_name)

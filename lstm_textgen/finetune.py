@@ -213,25 +213,3 @@ def freeze(models, names: list[str]) -> None:
     for model in {id(m): m for m in (models.plain, models.training)}.values():
         for name in names:
             model.get_layer(name).trainable = False
-
-
-# The origin record's fields and the types they hold (None where a base run had no figure)
-ORIGIN_FIELDS = {"init_from": str, "path": str, "config_sha256": str, "best_val_perplexity": (int, float, type(None)),
-                 "best_epoch": (int, type(None)), "base_vocab": str, "base_vocab_size": int, "added_tokens": int,
-                 "unknown_share": (int, float)}
-
-
-def saved_origin(run_dir: Path) -> dict | None:
-    """A fine-tuned run's origin record from its own config.yaml (a resumed run never reads its base); None for a
-    run trained from scratch. A record of the wrong shape is a CheckpointError naming the file."""
-    origin = saved_config_values(run_dir).get(ORIGIN_KEY)
-    if origin is None:
-        return None
-    problem = "it is not a mapping" if not isinstance(origin, dict) else "it lacks init_from" if (
-        "init_from" not in origin) else next((f"{key} is {shown(origin[key])}" for key, kind in ORIGIN_FIELDS.items()
-                                             if key in origin and (not isinstance(origin[key], kind)
-                                                                   or isinstance(origin[key], bool))), None)
-    if problem:
-        raise CheckpointError(f"{Path(run_dir) / CONFIG} is damaged: its {ORIGIN_KEY} (the base run it was "
-                              f"fine-tuned from) is unreadable ({problem}); copy it back from a backup of the run")
-    return origin

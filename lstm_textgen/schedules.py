@@ -9,7 +9,7 @@ import math
 import keras
 
 from lstm_textgen.callbacks import Session
-from lstm_textgen.resume import TrainingState
+from lstm_textgen.state import TrainingState
 
 log = logging.getLogger("lstm_textgen")
 

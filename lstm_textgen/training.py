@@ -19,11 +19,13 @@ from lstm_textgen.data import (check_long_enough, check_streams_long_enough, cou
                                make_stream_dataset, stream_windows, stride_for, with_batch_size)
 from lstm_textgen.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
 from lstm_textgen.errors import CheckpointError, ConfigError
-from lstm_textgen.finetune import Base, check_start, saved_origin
+from lstm_textgen.finetune import Base, check_start
 from lstm_textgen.memory import check_fits, release_freed_memory
-from lstm_textgen.resume import TrainingState, finished, plan_run, recorded_logs, restore_best_model
+from lstm_textgen.resume import finished, plan_run, restore_best_model
+from lstm_textgen.state import TrainingState, recorded_logs
 from lstm_textgen.rundir import (CHECKPOINTS, LOCK, STATE, TOKENIZER, TOKENS, check_no_runs_read, check_outside_corpus,
-                                 folder_kind, load_tokenizer, prepare_run_dir, remove_run_files, save_config)
+                                 folder_kind, load_tokenizer, prepare_run_dir, remove_run_files, save_config,
+                                 saved_origin)
 from lstm_textgen.runlock import RunLock
 from lstm_textgen.tokens import load_token_cache, save_token_cache, tokenize_corpus
 

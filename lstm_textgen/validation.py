@@ -7,7 +7,7 @@ from __future__ import annotations
 import keras
 
 from lstm_textgen.model import reset_streams
-from lstm_textgen.resume import TrainingState
+from lstm_textgen.state import TrainingState
 
 
 class StreamResets(keras.callbacks.Callback):

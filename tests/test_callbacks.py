@@ -5,7 +5,7 @@ import pytest
 
 from lstm_textgen.callbacks import EarlyStop, Session, StepCounter, TimeBudget
 from lstm_textgen.errors import TrainingError
-from lstm_textgen.resume import TrainingState
+from lstm_textgen.state import TrainingState
 
 
 def tiny_model():

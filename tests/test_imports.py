@@ -9,7 +9,7 @@ from conftest import REPO
 PACKAGE = REPO / "lstm_textgen"
 # The order of README's development section: each module may import only those before it.
 ORDER = ["errors", "", "usertext", "values", "config", "stamp", "atomic", "outputs", "quiet", "memory", "corpus", "bpe", "tokenizer", "tokens", "data",
-         "vectors", "embeddings", "model", "fast", "fast.h5", "rundir", "runlock", "curves", "finetune", "resume", "fast.lstm",
+         "vectors", "embeddings", "model", "fast", "fast.h5", "rundir", "state", "runlock", "curves", "finetune", "resume", "fast.lstm",
          "fast.step", "fast.stepper", "rules", "sample", "callbacks", "validation", "schedules", "monitor", "distribute",
          "training", "evaluate",
          "novelty", "interactive", "report", "serve", "serve.scheduler", "serve.protocol", "serve.replies", "serve.app", "serve.server",

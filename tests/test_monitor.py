@@ -10,8 +10,8 @@ from lstm_textgen import curves as curves_module
 from lstm_textgen.config import load_config
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.monitor import CurvesWriter, SampleWriter, format_samples, monitoring_callbacks
-from lstm_textgen.resume import TrainingState, recorded_logs
 from lstm_textgen.rundir import remove_run_files
+from lstm_textgen.state import TrainingState, recorded_logs
 
 from conftest import PNG_SIGNATURE, TINY_SETTINGS, train_tiny
 from test_curves import drawn_lines

@@ -6,7 +6,7 @@ import keras
 import pytest
 
 from lstm_textgen.callbacks import Session
-from lstm_textgen.resume import TrainingState
+from lstm_textgen.state import TrainingState
 from lstm_textgen.schedules import Decay
 
 from conftest import train_tiny
