@@ -3,7 +3,7 @@
 Builds a corpus of about --mb megabytes (default 100) in a temporary folder by repeating the texts of
 ../shared/data, then runs each step in a fresh Python process so every memory figure starts clean:
 
-- ours:  lstm_textgen.tokens.tokenize_corpus (count, then encode, file by file and chunk by chunk);
+- ours:  lstm_textgen.text.tokens.tokenize_corpus (count, then encode, file by file and chunk by chunk);
 - naive: read the whole text, split it into a list of token strings, count them, encode the list;
 - train: one short training run on that corpus (train.steps_per_epoch small, a 1% validation tail),
   for its peak memory, tokenizing included;
@@ -49,13 +49,13 @@ vocab = None if vocab == "null" else int(vocab)
 start = time.perf_counter()
 if kind == "ours":
     from lstm_textgen.config import DataConfig
-    from lstm_textgen.tokens import tokenize_corpus
+    from lstm_textgen.text.tokens import tokenize_corpus
     tok, train, val, _ = tokenize_corpus(DataConfig(corpus=corpus, level=level, max_vocab=vocab))
     n = len(train) + len(val)
 elif kind == "naive":
     from collections import Counter
     import numpy as np
-    from lstm_textgen.tokenizer import Tokenizer
+    from lstm_textgen.text.tokenizer import Tokenizer
     text = Path(corpus).read_text(encoding="utf-8")
     probe = Tokenizer("word", True, [])
     tokens = list(probe.split(text))
@@ -63,7 +63,7 @@ elif kind == "naive":
     ids = np.array([tok.index.get(t, 1) for t in tokens], np.int32)
     n = len(ids)
 else:
-    from lstm_textgen import training
+    from lstm_textgen.training import train as training
     from lstm_textgen.config import load_config
     steps, epochs = sys.argv[5], 1 if kind == "train" else 2
     if kind == "cached":  # the second run must not tokenize

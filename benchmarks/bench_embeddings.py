@@ -4,7 +4,7 @@ Writes a synthetic GloVe-style text file (400,000 words x 100 dimensions by defa
 temporary folder, picks a 10,000-word vocabulary (95% of it in the file), then loads the matrix twice,
 each time in a fresh Python process so the memory figures start from a clean baseline:
 
-- ours:  lstm_textgen.embeddings.load_embedding_matrix (one streaming pass, vocabulary rows only);
+- ours:  lstm_textgen.text.embeddings.load_embedding_matrix (one streaming pass, vocabulary rows only);
 - naive: the keras-io pretrained_word_embeddings.py way: every vector into a dict, then the matrix.
 
     .venv/bin/python benchmarks/bench_embeddings.py [--words 400000] [--dim 100] [--vocab 10000] [--gzip]
@@ -59,8 +59,8 @@ def choose_vocabulary(n_words: int, n_vocab: int) -> list[str]:
 
 def load_ours(path: Path, vocab: list[str], dim: int) -> np.ndarray:
     from lstm_textgen.config import EmbeddingConfig
-    from lstm_textgen.embeddings import load_embedding_matrix
-    from lstm_textgen.tokenizer import PAD, UNK, Tokenizer
+    from lstm_textgen.text.embeddings import load_embedding_matrix
+    from lstm_textgen.text.tokenizer import PAD, UNK, Tokenizer
 
     tokenizer = Tokenizer("word", True, [PAD, UNK] + vocab, [0, 0] + [1] * len(vocab))
     train_ids = np.arange(2, tokenizer.vocab_size, dtype=np.int32)
@@ -88,7 +88,7 @@ def load_naive(path: Path, vocab: list[str], dim: int) -> np.ndarray:
 
 def child(approach: str, path: Path, vocab_path: Path, dim: int, out: Path) -> None:
     """Run one approach in this (fresh) process and print its figures as JSON."""
-    import lstm_textgen.embeddings  # noqa: F401  the same imports for both, before the baseline
+    import lstm_textgen.text.embeddings  # noqa: F401  the same imports for both, before the baseline
 
     vocab = json.loads(vocab_path.read_text())
     before = memory_kib()

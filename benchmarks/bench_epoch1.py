@@ -3,7 +3,7 @@
 Issue 16 found 0.1's configs/quality.yaml (1 x 256 LSTM, tied, dropout 0.4, batch 32, stateful) at val ppl
 1,974 after epoch 1 on War and Peace, against a training ppl near 270, and normal from epoch 2 on. This
 script trains one epoch of that recipe and of today's configs/quality.yaml, then measures the epoch-1 model
-with the numpy stepper (lstm_textgen/fast/stepper.py, independent of the Keras code that trained it):
+with the numpy stepper (lstm_textgen/model/stepper.py, independent of the Keras code that trained it):
 
   train ppl            the epoch's running training loss (history.csv), weights changing as it goes;
   val ppl (training)   history.csv's val_loss: batch_size streams of the validation split, state carried;
@@ -43,7 +43,7 @@ RECIPES = {
 def carried_ppl(stepper, ids: np.ndarray, reset_every: int | None = None) -> tuple[float, float]:
     """exp(mean NLL) of ids[1:] over one stream from a zero state (zeroed every reset_every tokens), and the
     largest |c| the first layer reached."""
-    from lstm_textgen.fast.stepper import softmax
+    from lstm_textgen.model.stepper import softmax
 
     state, nll, biggest = stepper.zero_state(1), 0.0, 0.0
     for t in range(len(ids) - 1):
@@ -57,7 +57,7 @@ def carried_ppl(stepper, ids: np.ndarray, reset_every: int | None = None) -> tup
 
 def streams_ppl(stepper, ids: np.ndarray, batch: int, window: int) -> float:
     """Training's validation protocol: batch equal streams, whole windows, state carried, zero at the start."""
-    from lstm_textgen.fast.stepper import softmax
+    from lstm_textgen.model.stepper import softmax
 
     length = len(ids) // batch
     streams = ids[: length * batch].reshape(batch, length)
@@ -75,10 +75,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_epoch1", help="folder for the runs")
     args = parser.parse_args()
     from lstm_textgen.config import load_config
-    from lstm_textgen.evaluate import score_ids
-    from lstm_textgen.fast.stepper import Stepper
-    from lstm_textgen.rundir import load_run
-    from lstm_textgen.training import train
+    from lstm_textgen.generation.evaluate import score_ids
+    from lstm_textgen.model.stepper import Stepper
+    from lstm_textgen.run.rundir import load_run
+    from lstm_textgen.training.train import train
 
     rows = []
     for name, overrides in RECIPES.items():

@@ -64,7 +64,7 @@ def timed_train(config) -> float:
     """Train; return the seconds from the call to the first training step."""
     import keras
 
-    from lstm_textgen.training import train
+    from lstm_textgen.training.train import train
 
     keras.backend.clear_session()
     handler, started = FirstStep(), time.perf_counter()
@@ -87,7 +87,7 @@ def cut(path: Path, start: int, size: int) -> str:
 
 
 def train_base(level: str, corpus: Path, runs: Path, args) -> tuple[Path, float]:
-    from lstm_textgen.resume import training_config
+    from lstm_textgen.training.resume import training_config
 
     run = runs / f"base_{level}"
     settings = [*args.shared, *LEVELS[level], f"train.max_minutes={args.base_minutes}"]
@@ -101,8 +101,8 @@ def blank_copy(base: Path, folder: Path) -> Path:
     fine-tuning from it trains from scratch, on the base's tokenizer."""
     import keras
 
-    from lstm_textgen.model import build_model
-    from lstm_textgen.rundir import CONFIG, MARKER, METRICS, MODEL, TOKENIZER, load_run, save_model
+    from lstm_textgen.model.stack import build_model
+    from lstm_textgen.run.rundir import CONFIG, MARKER, METRICS, MODEL, TOKENIZER, load_run, save_model
 
     run = load_run(base)
     folder.mkdir(parents=True, exist_ok=True)
@@ -114,9 +114,9 @@ def blank_copy(base: Path, folder: Path) -> Path:
 
 
 def fine_tune(name: str, base: Path, target: Path, held_out: Path, runs: Path, args) -> dict:
-    from lstm_textgen.evaluate import evaluate
-    from lstm_textgen.resume import training_config
-    from lstm_textgen.rundir import load_run
+    from lstm_textgen.generation.evaluate import evaluate
+    from lstm_textgen.training.resume import training_config
+    from lstm_textgen.run.rundir import load_run
 
     run = runs / f"{base.name}_{name}"
     shutil.rmtree(run, ignore_errors=True)  # made again each time (a kept one would resume, or stop at once)

@@ -55,8 +55,8 @@ class Shape(NamedTuple):
         import sys
         sys.path.insert(0, str(ROOT))
         from lstm_textgen.config import load_config
-        from lstm_textgen.data import batch_size_for
-        from lstm_textgen.tokens import tokenize_corpus
+        from lstm_textgen.training.data import batch_size_for
+        from lstm_textgen.text.tokens import tokenize_corpus
 
         c = load_config(path)
         batch = c.train.batch_size

@@ -30,10 +30,10 @@ VOCAB, SEED = 10_000, "w10 w20 w30 w40"
 def make_reference_run(run_dir: Path) -> None:
     """config.yaml, tokenizer.json and an untrained model.keras of the reference size."""
     from lstm_textgen import __version__
-    from lstm_textgen.rundir import MODEL, TOKENIZER, prepare_run_dir, save_config, save_model
+    from lstm_textgen.run.rundir import MODEL, TOKENIZER, prepare_run_dir, save_config, save_model
     from lstm_textgen.config import load_config
-    from lstm_textgen.model import build_model
-    from lstm_textgen.tokenizer import PAD, UNK, Tokenizer
+    from lstm_textgen.model.stack import build_model
+    from lstm_textgen.text.tokenizer import PAD, UNK, Tokenizer
 
     config = load_config(ROOT / "configs" / "reference.yaml", [f"train.run_dir={run_dir}"])
     assert (config.model.rnn, config.model.units, config.model.dense_units, config.embedding.dim,
@@ -50,10 +50,10 @@ def make_bpe_run(word_run: Path, run_dir: Path) -> None:
     """The reference run's config and model shape with a bpe tokenizer of (up to) the same vocabulary."""
 
     from lstm_textgen import __version__
-    from lstm_textgen.bpe import BPETokenizer, pieces
+    from lstm_textgen.text.bpe import BPETokenizer, pieces
     from lstm_textgen.config import load_config
-    from lstm_textgen.model import build_model
-    from lstm_textgen.rundir import MODEL, TOKENIZER, prepare_run_dir, save_config, save_model
+    from lstm_textgen.model.stack import build_model
+    from lstm_textgen.run.rundir import MODEL, TOKENIZER, prepare_run_dir, save_config, save_model
 
     config = load_config(word_run / "config.yaml", ["data.level=bpe", f"train.run_dir={run_dir}"])
     prepare_run_dir(run_dir, new=True)
@@ -117,9 +117,9 @@ def main() -> None:
     parser.add_argument("--first-token-only", action="store_true", help="only the word and bpe first-token rows")
     args = parser.parse_args()
 
-    from lstm_textgen.rundir import load_run
+    from lstm_textgen.run.rundir import load_run
     from lstm_textgen.config import GenerateConfig as Settings
-    from lstm_textgen.sample import Generator
+    from lstm_textgen.generation.sample import Generator
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "reference"

@@ -91,10 +91,10 @@ def run_level(level: str, train: Path, held_out: Path, runs: Path, args) -> dict
 def spelled_word_bits(word: dict, word_run: Path, char_run: Path, held_out: Path) -> float:
     """Held-out bits per character of the word run (word: its row, scored by evaluate) with every <unk>
     spelled by the char run (see above)."""
-    from lstm_textgen.corpus import read_text
-    from lstm_textgen.evaluate import predictions
-    from lstm_textgen.rundir import load_run
-    from lstm_textgen.tokenizer import UNK_ID, WORD_RE
+    from lstm_textgen.text.corpus import read_text
+    from lstm_textgen.generation.evaluate import predictions
+    from lstm_textgen.run.rundir import load_run
+    from lstm_textgen.text.tokenizer import UNK_ID, WORD_RE
 
     text = read_text(held_out)
     words, chars = load_run(word_run), load_run(char_run)

@@ -52,8 +52,8 @@ def train_config(name: str, corpus: Path, run_dir: Path, minutes: float, setting
 
 def score_run(run_dir: Path) -> dict:
     """The training's own best val perplexity, and evaluate's per-token figure on the validation tail."""
-    from lstm_textgen.rundir import load_run
-    from lstm_textgen.evaluate import score_ids
+    from lstm_textgen.run.rundir import load_run
+    from lstm_textgen.generation.evaluate import score_ids
 
     run = load_run(run_dir)
     metrics = run.metrics()
@@ -177,7 +177,7 @@ def main() -> None:
     elif importlib.util.find_spec("torch") is None:  # not a dependency: the row is skipped without it
         print("torch is not importable: the PyTorch word-LM row is skipped", flush=True)
     else:
-        from lstm_textgen.rundir import load_run
+        from lstm_textgen.run.rundir import load_run
         tokens = (args.out / "quality").resolve() / "tokens"  # the same ids and vocabulary as the quality run
         start = time.perf_counter()
         results["pytorch word LM"] = torch_word_lm(np.load(tokens / "train.npy"), np.load(tokens / "val.npy"),

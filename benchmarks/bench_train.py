@@ -5,7 +5,7 @@ window 20, Embedding 100, LSTM 64 (dropout 0.1, recurrent dropout 0.1), Dense 64
 batch 128, Adam, objective `last`. Each measurement runs in a fresh process:
 
 - ours:         lstm_textgen's train() on configs/reference.yaml: the unrolled CPU step
-                (lstm_textgen/fast/step.py); windows/s of epoch 2 from history.csv (epoch 1 includes tracing);
+                (lstm_textgen/model/step.py); windows/s of epoch 2 from history.csv (epoch 1 includes tracing);
 - ours, no rec. drop: the same run with model.recurrent_dropout=0: the work nn.LSTM does (it has no recurrent
                 dropout), so its ratio to PyTorch compares like with like;
 - ours, Keras step: the same run with train.unrolled=false (Keras' own LSTM loop and Adam);
@@ -50,7 +50,7 @@ OURS = r"""
 import csv, json, sys
 from pathlib import Path
 from lstm_textgen.config import load_config
-from lstm_textgen.training import train
+from lstm_textgen.training.train import train
 config_path, run_dir, steps, *overrides = sys.argv[1:]
 config = load_config(config_path, [f"train.run_dir={run_dir}", "train.epochs=2", "train.max_minutes=null",
                      f"train.steps_per_epoch={steps}", "train.sample_every=null",
@@ -65,7 +65,7 @@ PLAIN_KERAS = r"""
 import json, sys, time
 import keras, numpy as np, tensorflow as tf
 from lstm_textgen.config import DataConfig
-from lstm_textgen.tokens import tokenize_corpus
+from lstm_textgen.text.tokens import tokenize_corpus
 corpus, steps = sys.argv[1], int(sys.argv[2])
 V, W, B = 10000, 20, 128
 _, ids, _, _ = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=V, window_size=W))
@@ -106,7 +106,7 @@ import json, sys, time
 import numpy as np, torch
 from torch import nn
 from lstm_textgen.config import DataConfig
-from lstm_textgen.tokens import tokenize_corpus
+from lstm_textgen.text.tokens import tokenize_corpus
 corpus, steps = sys.argv[1], int(sys.argv[2])
 V, W, B, TARGETS = 10000, 20, 128, 1
 _, ids, _, _ = tokenize_corpus(DataConfig(corpus=corpus, max_vocab=V, window_size=W))
@@ -143,8 +143,8 @@ import json, sys, time
 import numpy as np, torch
 from torch import nn
 from lstm_textgen.config import load_config
-from lstm_textgen.data import batch_size_for
-from lstm_textgen.tokens import tokenize_corpus
+from lstm_textgen.training.data import batch_size_for
+from lstm_textgen.text.tokens import tokenize_corpus
 config_path, steps = sys.argv[1], int(sys.argv[2])
 c = load_config(config_path)
 _, ids, _, _ = tokenize_corpus(c.data)

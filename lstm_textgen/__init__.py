@@ -9,10 +9,10 @@ from lstm_textgen.errors import TextgenError  # noqa: E402
 
 _LAZY = {
     "load_config": "lstm_textgen.config",
-    "train": "lstm_textgen.training",  # not train.py: a submodule would shadow the function
-    "load_run": "lstm_textgen.rundir",
-    "generate": "lstm_textgen.sample",
-    "generate_many": "lstm_textgen.sample",
+    "train": "lstm_textgen.training.train",  # not train.py: a submodule would shadow the function
+    "load_run": "lstm_textgen.run.rundir",
+    "generate": "lstm_textgen.generation.sample",
+    "generate_many": "lstm_textgen.generation.sample",
 }
 __all__ = ["TextgenError", "__version__", *_LAZY]
 

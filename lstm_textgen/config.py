@@ -113,7 +113,7 @@ class TrainConfig:
     sample_length: int = bounded(30, 1, cap=100_000)  # tokens per epoch sample
     tensorboard: bool = False  # write TensorBoard logs under <run_dir>/tensorboard
     mixed_precision: bool = False  # float16 compute, float32 weights (faster on recent GPUs)
-    unrolled: bool = True  # on a CPU, train with the unrolled step of lstm_textgen/fast/step.py (same model, faster)
+    unrolled: bool = True  # on a CPU, train with the unrolled step of lstm_textgen/model/step.py (same model, faster)
     bfloat16: bool = False  # the unrolled step multiplies in bfloat16, where the CPU has bfloat16 matrix units
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # multi_worker reads TF_CONFIG
     max_minutes: Optional[float] = bounded(None, 0.0, low_open=True, cap=1.0e7, null="for no time limit")

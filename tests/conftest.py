@@ -33,7 +33,7 @@ def fit_tokenizer(texts, level: str = "word", lowercase: bool = True, max_vocab=
     """A Tokenizer fitted on whole texts in memory: the oracle the streaming tokenization is checked against."""
     from collections import Counter
 
-    from lstm_textgen.tokenizer import Tokenizer
+    from lstm_textgen.text.tokenizer import Tokenizer
 
     probe = Tokenizer(level, lowercase, [])
     return Tokenizer.from_counts(Counter(t for text in texts for t in probe.split(text)), level, lowercase,
@@ -47,15 +47,15 @@ TINY_SETTINGS = ["train.epochs=1", "train.steps_per_epoch=3", "train.batch_size=
 def train_tiny(corpus: Path, run_dir: Path, *extra: str) -> Path:
     """Train a tiny real run through the library and return its directory."""
     from lstm_textgen.config import load_config
-    from lstm_textgen.training import train
+    from lstm_textgen.training.train import train
 
     return train(load_config(None, [f"data.corpus={corpus}", f"train.run_dir={run_dir}", *TINY_SETTINGS, *extra]))
 
 
 def train_tiny_stopped_at(monkeypatch, global_step: int, corpus: Path, run_dir: Path, *extra: str) -> None:
     """train_tiny, stopped as Ctrl-C stops it (a resumable state saved, then Stopped) after global_step steps."""
-    from lstm_textgen.callbacks import Backup
-    from lstm_textgen.resume import Stopped
+    from lstm_textgen.training.callbacks import Backup
+    from lstm_textgen.training.resume import Stopped
 
     original = Backup.on_train_batch_end
 
@@ -104,7 +104,7 @@ def level_runs(tiny_run, bpe_run, tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def run(tiny_run):
     """The tiny run, loaded (for the tests that only read it)."""
-    from lstm_textgen.rundir import load_run
+    from lstm_textgen.run.rundir import load_run
 
     return load_run(tiny_run)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lstm_textgen.callbacks import StepCounter
+from lstm_textgen.training.callbacks import StepCounter
 from lstm_textgen.cli import cli
 
 from conftest import TINY_SETTINGS, train_tiny, train_tiny_stopped_at
@@ -109,7 +109,7 @@ def test_a_momentum_outside_zero_to_one_is_one_error_line(tiny_corpus, tmp_path,
 def test_averaging_cannot_be_switched_on_when_a_run_resumes(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    from lstm_textgen.rundir import load_run
+    from lstm_textgen.run.rundir import load_run
 
     result = cli_train(load_run(run).config.data.corpus, run, "train.epochs=3", "train.ema_momentum=0.99")
     assert result.exit_code == 1

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from lstm_textgen.config import load_config
-from lstm_textgen.fast import step
-from lstm_textgen.fast.step import _loss_and_probs, bfloat16_units, step_name, use_unrolled_step
-from lstm_textgen.model import Models, build_model, compile_model
+from lstm_textgen.model import step
+from lstm_textgen.model.step import _loss_and_probs, bfloat16_units, step_name, use_unrolled_step
+from lstm_textgen.model.stack import Models, build_model, compile_model
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")

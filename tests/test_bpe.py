@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lstm_textgen.bpe import OFFSET, BPETokenizer, pieces, stream_pieces
+from lstm_textgen.text.bpe import OFFSET, BPETokenizer, pieces, stream_pieces
 from lstm_textgen.errors import TokenizerError
-from lstm_textgen.tokenizer import PAD_ID, UNK_ID, load_tokenizer
+from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID, load_tokenizer
 
 from conftest import SHARED_DATA
 

@@ -3,9 +3,9 @@ diverging loss."""
 import keras
 import pytest
 
-from lstm_textgen.callbacks import EarlyStop, Session, StepCounter, TimeBudget
+from lstm_textgen.training.callbacks import EarlyStop, Session, StepCounter, TimeBudget
 from lstm_textgen.errors import TrainingError
-from lstm_textgen.state import TrainingState
+from lstm_textgen.run.state import TrainingState
 
 
 def tiny_model():

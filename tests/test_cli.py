@@ -88,7 +88,7 @@ def test_a_bpe_run_end_to_end_through_the_cli(tmp_path):
     generated = invoke("generate", "--run", run, "--seed", "Zoë met Ŧhe", "-n", "7", "--random-seed", "1", "--jsonl")
     sample = json.loads(generated.stdout)
     assert generated.exit_code == 0 and sample["unknown_seed_words"] == [] and "not in the voc" not in generated.stderr
-    from lstm_textgen.sample import generate_many
+    from lstm_textgen.generation.sample import generate_many
 
     same = generate_many(run, ["Zoë met Ŧhe"], 1, 1, length=7)[0]
     assert len(same.tokens) == 7 and same.text == sample["text"]  # -n counts tokens

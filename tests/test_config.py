@@ -175,7 +175,7 @@ def test_reference_config_is_the_reference_model():
 
 
 def test_saved_config_round_trips(tmp_path):
-    from lstm_textgen.stamp import config_yaml
+    from lstm_textgen.run.stamp import config_yaml
     config = load_config(None, ["model.units=33", "data.level=char"])
     path = tmp_path / "config.yaml"
     path.write_text(config_yaml(config, "0.1.0"))
@@ -184,7 +184,7 @@ def test_saved_config_round_trips(tmp_path):
 
 
 def test_a_fine_tuned_runs_origin_is_saved_after_its_settings_before_the_stamp_and_is_no_setting(tmp_path):
-    from lstm_textgen.stamp import config_yaml
+    from lstm_textgen.run.stamp import config_yaml
     config = load_config(None, ["train.init_from=runs/base", "train.freeze=[embedding, lstm_1]",
                                 "data.base_vocab=extend"])
     assert config.train.freeze == ["embedding", "lstm_1"]

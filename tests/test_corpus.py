@@ -4,8 +4,8 @@ import os
 import pytest
 
 from lstm_textgen.config import DataConfig
-from lstm_textgen.corpus import find_files, read_chunks, read_text, split_point
-from lstm_textgen.tokens import tokenize_corpus
+from lstm_textgen.text.corpus import find_files, read_chunks, read_text, split_point
+from lstm_textgen.text.tokens import tokenize_corpus
 from lstm_textgen.errors import CorpusError
 
 
@@ -63,7 +63,7 @@ def test_unreadable_file(tmp_path, monkeypatch):
     if os.access(path, os.R_OK):  # root reads whatever the mode: make the open fail as it would for a user
         def refuse(name, *args, **kwargs):
             raise PermissionError(13, "Permission denied", str(name))
-        monkeypatch.setattr("lstm_textgen.corpus.open", refuse, raising=False)
+        monkeypatch.setattr("lstm_textgen.text.corpus.open", refuse, raising=False)
     with pytest.raises(CorpusError, match="permission denied"):
         read_corpus(path)
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from lstm_textgen.curves import best_epoch, draw_curves, plot_runs, read_history
+from lstm_textgen.run.curves import best_epoch, draw_curves, plot_runs, read_history
 
 from conftest import PNG_SIGNATURE
 from test_cli import assert_one_line_error, invoke

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lstm_textgen.config import DataConfig, load_config
-from lstm_textgen.data import (AUTO_ROWS, AUTO_STEPS, batch_size_for, check_long_enough, count_windows, make_dataset,
+from lstm_textgen.training.data import (AUTO_ROWS, AUTO_STEPS, batch_size_for, check_long_enough, count_windows, make_dataset,
                                make_stream_dataset, stride_for, stream_windows, with_batch_size)
 from lstm_textgen.errors import CorpusError
 

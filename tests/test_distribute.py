@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lstm_textgen.rundir import load_run
+from lstm_textgen.run.rundir import load_run
 from lstm_textgen.cli import cli
-from lstm_textgen.distribute import read_role, worker_run_dir
+from lstm_textgen.training.distribute import read_role, worker_run_dir
 from lstm_textgen.errors import ConfigError
 
 from conftest import REPO, TINY_SETTINGS, train_tiny

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lstm_textgen.evaluate import score_ids
-from lstm_textgen.rundir import load_run
+from lstm_textgen.generation.evaluate import score_ids
+from lstm_textgen.run.rundir import load_run
 from lstm_textgen.cli import cli
 
 from conftest import train_tiny

@@ -9,8 +9,8 @@ import pytest
 
 from lstm_textgen.config import load_config
 from lstm_textgen.errors import CheckpointError
-from lstm_textgen.fast.h5 import read_model_weights
-from lstm_textgen.model import build_model
+from lstm_textgen.model.weights import read_model_weights
+from lstm_textgen.model.stack import build_model
 
 
 def flat(weights: dict) -> list[np.ndarray]:
@@ -42,7 +42,7 @@ def test_the_weights_read_equal_keras_own(tmp_path, overrides):
 
 
 def test_reading_needs_no_tensorflow(tiny_run):
-    code = ("import sys\nfrom lstm_textgen.fast.h5 import read_model_weights\n"
+    code = ("import sys\nfrom lstm_textgen.model.weights import read_model_weights\n"
             f"weights = read_model_weights({str(tiny_run / 'model.keras')!r})\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
             "print(len(weights.layers))")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lstm_textgen.fast.lstm import lstm_function, softmax_cross_entropy
+from lstm_textgen.model.lstm import lstm_function, softmax_cross_entropy
 
 VOCAB = 12
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from lstm_textgen.config import Config, load_config
-from lstm_textgen.model import build_model, compile_model
-from lstm_textgen.fast.step import (_chains, _lstm, features, head_weights, unrolled_blocker,
+from lstm_textgen.model.stack import build_model, compile_model
+from lstm_textgen.model.step import (_chains, _lstm, features, head_weights, unrolled_blocker,
                                    use_unrolled_step)
 
 keras = pytest.importorskip("keras")
@@ -110,7 +110,7 @@ def test_a_token_repeated_in_a_batch_gets_adams_step_on_its_summed_gradient():
 
 def _training_pair(config):
     """Two compiled training models (model.Models) with equal weights; the second on the unrolled step."""
-    from lstm_textgen.model import Models
+    from lstm_textgen.model.stack import Models
 
     models = []
     for _ in range(2):
@@ -139,7 +139,7 @@ def test_a_tied_output_layer_trains_as_keras_trains_it():
 def test_a_stateful_model_carries_its_state_and_trains_as_keras_trains_it(optimizer):
     """train.stateful: each batch starts from the state the one before left (row r continues row r); the
     losses, the weights, the carried h and c, and the validation loss agree with Keras' stateful LSTM."""
-    from lstm_textgen.model import reset_streams
+    from lstm_textgen.model.stack import reset_streams
 
     config = load_config(None, ["train.stateful=true", f"train.batch_size={BATCH}", "model.units=12", "model.layers=2",
                                 "model.dense_units=9", "embedding.dim=9", "model.dropout=0", "model.dense_dropout=0",

@@ -6,11 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
-from lstm_textgen.rundir import MODEL, load_run, save_model
+from lstm_textgen.run.rundir import MODEL, load_run, save_model
 from lstm_textgen.config import GenerateConfig as Settings
-from lstm_textgen.sample import Generator
-from lstm_textgen.fast.stepper import Stepper, softmax
-from lstm_textgen.tokenizer import PAD_ID, UNK_ID
+from lstm_textgen.generation.sample import Generator
+from lstm_textgen.model.stepper import Stepper, softmax
+from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID
 
 TOLERANCE = 1e-5
 WORDS = ("the cat sat on the mat and the dog ran to the log while a bird sang in the tree , "
@@ -31,18 +31,18 @@ ALL_RUNS = [*RUNS, *ZERO_ROWS]
 
 def train_tiny_run(run_dir, corpus, overrides):
     """A real train() run, tiny and fast: 3 steps of a large learning rate so the weights move."""
-    import lstm_textgen.model
+    import lstm_textgen.model.stack
     from lstm_textgen.config import load_config
-    from lstm_textgen.training import train
+    from lstm_textgen.training.train import train
 
-    compile_model = lstm_textgen.model.compile_model
+    compile_model = lstm_textgen.model.stack.compile_model
 
     def compile_eagerly(model, config):  # tracing a tf.function costs seconds; three steps cost less eagerly
         compile_model(model, config)
         model.run_eagerly = True
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(lstm_textgen.model, "compile_model", compile_eagerly)
+        patch.setattr(lstm_textgen.model.stack, "compile_model", compile_eagerly)
         train(load_config(None, [
             f"data.corpus={corpus}", f"train.run_dir={run_dir}", "train.epochs=1", "train.steps_per_epoch=3",
             "train.learning_rate=0.05", "model.units=8", "model.dense_units=8", "embedding.dim=8",

@@ -362,7 +362,7 @@ def test_the_table_covers_every_command(tmp_path, tiny_run):
 
 
 def test_full_disk_while_training_is_one_error_and_resumable(tmp_path, tiny_corpus, monkeypatch):
-    import lstm_textgen.callbacks as callbacks
+    import lstm_textgen.training.callbacks as callbacks
 
     real_save = callbacks.save_model
 

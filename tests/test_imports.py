@@ -1,5 +1,6 @@
-"""The package's shape: a module imports only modules above it in the order data flows (so there is no import
-cycle), nothing in the library imports the command line, and generation never imports TensorFlow."""
+"""The package's shape: folders that are the stages of the pipeline, each importing only from the stages below it
+(and the root's small modules), no import cycle inside a folder, at most about ten modules a folder, nothing in
+the library importing the command line, and generation never importing TensorFlow."""
 import ast
 import subprocess
 import sys
@@ -7,19 +8,22 @@ import sys
 from conftest import REPO
 
 PACKAGE = REPO / "lstm_textgen"
-# The order of README's development section: each module may import only those before it.
-ORDER = ["errors", "", "usertext", "values", "config", "stamp", "atomic", "outputs", "quiet", "memory", "corpus", "bpe", "tokenizer", "tokens", "data",
-         "vectors", "embeddings", "model", "fast", "fast.h5", "rundir", "state", "runlock", "curves", "finetune", "resume", "fast.lstm",
-         "fast.step", "fast.stepper", "rules", "sample", "callbacks", "validation", "schedules", "monitor", "distribute",
-         "training", "evaluate",
-         "novelty", "interactive", "report", "serve", "serve.scheduler", "serve.protocol", "serve.replies", "serve.app", "serve.server",
-         "cli.base", "cli.train", "cli.generate", "cli.report", "cli.serve", "cli",
-         "__main__"]
+# The stages, lowest first: a module may import the root, its own folder and the folders before its own.
+STAGES = ["", "text", "model", "run", "generation", "training", "serve", "cli"]
+ROOT = {"", "__main__", "errors", "values", "config", "atomic", "outputs", "usertext"}
+MAX_MODULES = 10
 
 
 def module_name(path) -> str:
     parts = path.relative_to(PACKAGE).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def stage(module: str) -> int:
+    if module == "__main__":
+        return len(STAGES)  # `python -m lstm_textgen` runs the command line: above everything
+    folder = module.split(".")[0] if "." in module or module in STAGES else ""
+    return STAGES.index(folder)
 
 
 def imports_of(path) -> set[str]:
@@ -38,23 +42,50 @@ def imports_of(path) -> set[str]:
     return found
 
 
-def test_every_module_is_in_the_order():
-    assert sorted(module_name(p) for p in PACKAGE.rglob("*.py")) == sorted(ORDER)
+MODULES = {module_name(p): imports_of(p) for p in PACKAGE.rglob("*.py")}
 
 
-def test_modules_import_only_modules_above_them():
-    back_edges = []
-    for path in PACKAGE.rglob("*.py"):
-        name = module_name(path)
-        for imported in imports_of(path) - {name}:
-            if ORDER.index(imported) >= ORDER.index(name):
-                back_edges.append(f"{name} imports {imported}")
-    assert not back_edges
+def test_every_module_sits_in_a_stage_folder_or_is_one_of_the_roots_few():
+    roots = {m for m in MODULES if "." not in m and m not in STAGES}
+    assert roots <= ROOT, roots - ROOT
+    assert {m.split(".")[0] for m in MODULES if "." in m} <= set(STAGES)
+
+
+def test_modules_import_only_their_stage_and_the_stages_below():
+    upward = [f"{name} imports {imported}" for name, imported_set in MODULES.items() for imported in imported_set
+              if imported != name and stage(imported) > stage(name)]
+    assert not upward
+
+
+def test_no_import_cycle_inside_a_folder_or_the_root():
+    def folder(module: str) -> str:
+        return module.rpartition(".")[0] if "." in module else ""
+
+    def cycle_from(module, path):
+        for imported in MODULES.get(module, ()):
+            if imported == module or folder(imported) != folder(module) or imported in STAGES:
+                continue
+            if imported in path:
+                return path[path.index(imported):] + [imported]
+            found = cycle_from(imported, path + [imported])
+            if found:
+                return found
+        return None
+
+    cycles = [cycle for module in MODULES if (cycle := cycle_from(module, [module]))]
+    assert not cycles, cycles[0]
+
+
+def test_each_folder_holds_at_most_about_ten_modules():
+    for folder in STAGES[1:]:
+        modules = [p for p in (PACKAGE / folder).glob("*.py") if p.name != "__init__.py"]
+        assert 0 < len(modules) <= MAX_MODULES, (folder, len(modules))
 
 
 def test_generation_and_reading_runs_never_import_tensorflow():
-    code = ("import sys\nimport lstm_textgen.sample, lstm_textgen.interactive, lstm_textgen.report, "
-            "lstm_textgen.novelty, lstm_textgen.curves, lstm_textgen.serve.server, lstm_textgen.cli\n"
+    code = ("import sys\nimport lstm_textgen.generation.sample, lstm_textgen.generation.interactive, "
+            "lstm_textgen.run.report, lstm_textgen.generation.novelty, lstm_textgen.run.curves, "
+            "lstm_textgen.serve.server, lstm_textgen.cli\n"
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -3,15 +3,15 @@ import json
 
 import numpy as np
 
-from lstm_textgen.fast.stepper import softmax
-from lstm_textgen.interactive import Continuation, suggest
-from lstm_textgen.rules import BANNED
+from lstm_textgen.model.stepper import softmax
+from lstm_textgen.generation.interactive import Continuation, suggest
+from lstm_textgen.generation.rules import BANNED
 
 from test_sample import assert_one_line_error, invoke
 
 
 def test_suggest_gives_the_model_probabilities(run):
-    from lstm_textgen.fast.stepper import Stepper
+    from lstm_textgen.model.stepper import Stepper
 
     top = suggest(run, "the cat sat on", 5)
     ids = run.tokenizer.encode("the cat sat on")
@@ -75,7 +75,7 @@ def test_suggest_user_errors(tiny_run):
 
 
 def test_a_bpe_word_ends_where_the_next_token_starts_no_letter_of_it():
-    from lstm_textgen.interactive import word_ends
+    from lstm_textgen.generation.interactive import word_ends
 
     assert not word_ends(b" ca", b"t") and word_ends(b" cat", b" sat") and word_ends(b" cat", b"\n")
     assert word_ends(b",", b" the") and word_ends(b"\n", b"the")  # a mark or a line end is a word itself
@@ -86,7 +86,7 @@ def test_a_bpe_word_ends_where_the_next_token_starts_no_letter_of_it():
 
 
 def test_bpe_suggestions_are_greedy_completions_with_the_models_probability(bpe_run):
-    from lstm_textgen.rundir import load_run
+    from lstm_textgen.run.rundir import load_run
 
     run = load_run(bpe_run)
     text = "the cat sat on the"
@@ -107,7 +107,7 @@ def test_bpe_suggestions_are_greedy_completions_with_the_models_probability(bpe_
 
 
 def test_interactive_on_a_bpe_run_takes_whole_words_and_a_new_word(bpe_run):
-    from lstm_textgen.rundir import load_run
+    from lstm_textgen.run.rundir import load_run
 
     run = load_run(bpe_run)
     first = Continuation(run, "the dog").choices(10)

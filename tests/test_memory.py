@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from lstm_textgen import memory
+from lstm_textgen.model import memory
 from lstm_textgen.config import load_config
 from lstm_textgen.errors import ConfigError
 
@@ -13,7 +13,7 @@ from conftest import REPO
 
 
 def test_parameters_match_the_model_keras_builds():
-    from lstm_textgen.model import build_model
+    from lstm_textgen.model.stack import build_model
 
     for path, overrides in ((REPO / "configs" / "reference.yaml", []), (None, ["model.rnn=gru", "model.layers=2"]),
                             (None, ["model.bidirectional=true", "model.objective=last", "model.units=7"]),
@@ -64,7 +64,7 @@ def test_big_blocks_get_mappings_of_their_own_unless_the_user_set_the_threshold(
 
 MMAPPED = """
 import ctypes, sys
-from lstm_textgen.memory import release_freed_memory
+from lstm_textgen.model.memory import release_freed_memory
 libc = ctypes.CDLL(None)
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]

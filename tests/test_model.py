@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from lstm_textgen.config import TrainConfig, load_config
-from lstm_textgen.model import build_model, compile_model
+from lstm_textgen.model.stack import build_model, compile_model
 
-from lstm_textgen.rundir import load_run
+from lstm_textgen.run.rundir import load_run
 
 from conftest import REPO, train_tiny
 
@@ -66,7 +66,7 @@ def test_embedding_matrix_initialises_and_freezes():
 
 
 def test_save_and_reload_give_the_same_predictions(tmp_path):
-    from lstm_textgen.rundir import save_model
+    from lstm_textgen.run.rundir import save_model
     config = load_config(None, ["model.units=4", "model.dense_units=4"])
     model = build_model(config.model, 30, 5)
     compile_model(model, TrainConfig())
@@ -111,7 +111,7 @@ def test_sgd_with_a_global_clipnorm_steps_lr_times_the_clipped_norm(unrolled):
     """Plain SGD moves the weights by lr * g; clipped by the global norm, all weights together move by exactly
     lr * global_clipnorm (a gradient much larger than the clip), in Keras' step and in the unrolled one.
     No token repeats in the batch: Keras takes the norm of a sparse gradient over its occurrences."""
-    from lstm_textgen.fast.step import use_unrolled_step
+    from lstm_textgen.model.step import use_unrolled_step
 
     keras.utils.set_random_seed(3)
     config = load_config(None, ["model.units=4", "model.dense_units=4", "model.dropout=0", "model.dense_dropout=0",
@@ -133,7 +133,7 @@ TINY_MODEL = ["model.units=8", "model.dense_units=8", "embedding.dim=8", "data.w
 
 
 def build(overrides, vocab=12):
-    from lstm_textgen.model import Models, build_model, compile_model
+    from lstm_textgen.model.stack import Models, build_model, compile_model
 
     config = load_config(None, TINY_MODEL + overrides)
     plain = build_model(config.model, vocab, config.embedding.dim)
@@ -154,7 +154,7 @@ def test_the_stateful_model_carries_its_state_from_batch_to_batch():
     whole = np.asarray(plain(ids, training=False))
     np.testing.assert_allclose(first, whole[:, :5], atol=1e-5)
     np.testing.assert_allclose(second, whole[:, 5:], atol=1e-5)
-    from lstm_textgen.model import reset_streams
+    from lstm_textgen.model.stack import reset_streams
     reset_streams(model)
     np.testing.assert_allclose(model.predict_on_batch(ids[:, 5:]), np.asarray(plain(ids[:, 5:])), atol=1e-5)
 
@@ -184,7 +184,7 @@ def test_the_saved_model_is_the_plain_stack(tiny_corpus, tmp_path, extra):
     if "model.tie_weights=true" in extra:
         np.testing.assert_array_equal(kernel, embedding.T)
     ids = run.tokenizer.encode("the cat sat on the")
-    from lstm_textgen.fast.stepper import Stepper, softmax
+    from lstm_textgen.model.stepper import Stepper, softmax
     _, logits = Stepper(run.weights).prefill([ids])
     np.testing.assert_allclose(softmax(logits)[0], np.asarray(model(np.array([ids])))[0, -1], atol=1e-5)
 

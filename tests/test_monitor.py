@@ -6,12 +6,12 @@ import shutil
 import numpy as np
 import pytest
 
-from lstm_textgen import curves as curves_module
+from lstm_textgen.run import curves as curves_module
 from lstm_textgen.config import load_config
 from lstm_textgen.errors import ConfigError
-from lstm_textgen.monitor import CurvesWriter, SampleWriter, format_samples, monitoring_callbacks
-from lstm_textgen.rundir import remove_run_files
-from lstm_textgen.state import TrainingState, recorded_logs
+from lstm_textgen.training.monitor import CurvesWriter, SampleWriter, format_samples, monitoring_callbacks
+from lstm_textgen.run.rundir import remove_run_files
+from lstm_textgen.run.state import TrainingState, recorded_logs
 
 from conftest import PNG_SIGNATURE, TINY_SETTINGS, train_tiny
 from test_curves import drawn_lines
@@ -82,7 +82,7 @@ def test_sample_every_and_sample_seed(tiny_corpus, tmp_path):
 
 
 def test_restart_removes_the_old_samples_curves_and_logs(tiny_run, tmp_path):
-    from lstm_textgen.resume import plan_run
+    from lstm_textgen.training.resume import plan_run
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     assert (run / "samples.txt").is_file() and (run / "curves.png").is_file()
@@ -94,7 +94,7 @@ def test_restart_removes_the_old_samples_curves_and_logs(tiny_run, tmp_path):
 
 
 def models_of(run):
-    from lstm_textgen.model import Models
+    from lstm_textgen.model.stack import Models
 
     return Models(run.model, run.config.model, run.config.train)
 
@@ -127,7 +127,7 @@ def test_tensorboard_without_its_package_is_a_clear_error(tiny_run, monkeypatch)
 
 
 def test_samples_use_the_epochs_own_weights_even_when_its_checkpoint_was_pruned(tiny_run, tmp_path):
-    from lstm_textgen.rundir import load_run
+    from lstm_textgen.run.rundir import load_run
     run = load_run(tiny_run)
     writer = SampleWriter(tiny_run, run.config, run.tokenizer, "the cat", models_of(run))
     writer.set_model(run.model)
@@ -140,7 +140,7 @@ def test_samples_use_the_epochs_own_weights_even_when_its_checkpoint_was_pruned(
 
 
 def test_sample_writer_appends_an_entry(tiny_run, tmp_path):
-    from lstm_textgen.rundir import load_run
+    from lstm_textgen.run.rundir import load_run
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir)
     run = load_run(run_dir)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.novelty import CorpusIndex, format_novelty, novelty, parse_ns
+from lstm_textgen.generation.novelty import CorpusIndex, format_novelty, novelty, parse_ns
 
 from conftest import train_tiny
 from test_cli import assert_one_line_error, invoke
@@ -93,8 +93,8 @@ def test_generate_novelty_on_a_run(tiny_run):
 def test_copy_rates_on_a_runs_own_corpus_are_exactly_the_brute_force_ones(tiny_run):
     """Random words around a span copied from the training tokens: the rates and the span are what a plain
     search of the corpus finds, neither 0 nor 1."""
-    from lstm_textgen.novelty import load_corpus_index
-    from lstm_textgen.rundir import load_run
+    from lstm_textgen.generation.novelty import load_corpus_index
+    from lstm_textgen.run.rundir import load_run
     run = load_run(tiny_run)
     corpus = load_corpus_index(run)
     rng = np.random.default_rng(1)
@@ -138,10 +138,10 @@ def overfit_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_greedy_recital_of_an_overfit_model_is_all_copied(overfit_run):
-    from lstm_textgen.rundir import load_run
-    from lstm_textgen.novelty import load_corpus_index
+    from lstm_textgen.run.rundir import load_run
+    from lstm_textgen.generation.novelty import load_corpus_index
     from lstm_textgen.config import GenerateConfig as Settings
-    from lstm_textgen.sample import Generator
+    from lstm_textgen.generation.sample import Generator
     run = load_run(overfit_run)
     seed = "the owl and the pussy cat"
     sample = Generator(run.tokenizer, run.weights).sample([seed], Settings(length=40, greedy=True), [0])[0]

@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from lstm_textgen.quiet import NOISE
+from lstm_textgen.cli.quiet import NOISE
 
 CHATTER = [
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
@@ -26,7 +26,7 @@ def test_the_filter_drops_the_chatter_and_keeps_the_rest():
 
 def test_a_process_that_installs_it_keeps_its_own_stderr_and_the_real_lines():
     code = ("import os, sys\n"
-            "from lstm_textgen.quiet import quiet_tensorflow\n"
+            "from lstm_textgen.cli.quiet import quiet_tensorflow\n"
             "quiet_tensorflow()\n"
             f"os.write(2, {(chr(10).join(CHATTER + REAL) + chr(10)).encode()!r})\n"
             "print('from python', file=sys.stderr)\n")

@@ -8,9 +8,9 @@ from click.testing import CliRunner
 
 from lstm_textgen.cli import cli
 from lstm_textgen.config import load_config
-from lstm_textgen.fast.lstm import softmax_cross_entropy
-from lstm_textgen.fast.step import Regularization, _loss_and_probs, features, head_weights, use_unrolled_step
-from lstm_textgen.model import Models, build_model, compile_model
+from lstm_textgen.model.lstm import softmax_cross_entropy
+from lstm_textgen.model.step import Regularization, _loss_and_probs, features, head_weights, use_unrolled_step
+from lstm_textgen.model.stack import Models, build_model, compile_model
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")

@@ -11,11 +11,11 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from lstm_textgen.rundir import load_run
+from lstm_textgen.run.rundir import load_run
 from lstm_textgen.atomic import PREFIX
 from lstm_textgen.cli import cli
-from lstm_textgen.resume import training_config
-from lstm_textgen.rundir import LOCK
+from lstm_textgen.training.resume import training_config
+from lstm_textgen.run.rundir import LOCK
 
 from conftest import SHARED_DATA, TINY_SETTINGS, train_tiny, train_tiny_stopped_at
 

@@ -9,7 +9,7 @@ import pytest
 
 from lstm_textgen.atomic import PREFIX
 from lstm_textgen.errors import CheckpointError
-from lstm_textgen.rundir import (MARKER, check_outside_corpus, check_run_dir, folder_kind, read_metrics,
+from lstm_textgen.run.rundir import (MARKER, check_outside_corpus, check_run_dir, folder_kind, read_metrics,
                                  remove_run_files)
 
 from conftest import REPO, TINY_TEXT

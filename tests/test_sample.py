@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lstm_textgen.rules import BANNED
-from lstm_textgen.sample import Generator
+from lstm_textgen.generation.rules import BANNED
+from lstm_textgen.generation.sample import Generator
 
 from test_rules import Settings, distribution, draws, fake_logits
 
@@ -26,7 +26,7 @@ def test_draws_follow_the_distribution_on_a_long_row():
 
 
 def test_batched_draw_agrees_with_the_row_draw():
-    from lstm_textgen.sample import _draw, _draw_rows
+    from lstm_textgen.generation.sample import _draw, _draw_rows
 
     rng = np.random.default_rng(0)
     weights = rng.random((8, 5000)).astype(np.float32) ** 8
@@ -210,8 +210,8 @@ def test_empty_seeds_file_is_refused(tiny_run, tmp_path):
 
 
 def test_bpe_generation_streams_whole_characters_and_counts_tokens(bpe_run):
-    from lstm_textgen.rundir import load_run
-    from lstm_textgen.sample import generate_many
+    from lstm_textgen.run.rundir import load_run
+    from lstm_textgen.generation.sample import generate_many
 
     run = load_run(bpe_run)
     pieces, unknown = [], []
@@ -225,12 +225,12 @@ def test_bpe_generation_streams_whole_characters_and_counts_tokens(bpe_run):
 
 
 def test_bpe_pieces_wait_for_a_character_split_over_tokens(bpe_run, monkeypatch):
-    from lstm_textgen.rundir import load_run
+    from lstm_textgen.run.rundir import load_run
 
     run = load_run(bpe_run)
     byte_id = {piece: i for i, piece in enumerate(run.tokenizer.bytes) if len(piece) == 1}
     forced = iter([byte_id[bytes([b])] for b in "世".encode()] * 2)  # three one-byte tokens, twice
-    monkeypatch.setattr("lstm_textgen.sample.draw_rows", lambda logits, *args: np.array([next(forced)]))
+    monkeypatch.setattr("lstm_textgen.generation.sample.draw_rows", lambda logits, *args: np.array([next(forced)]))
     pieces = []
     generator = Generator(run.tokenizer, run.weights)
     result = generator.sample(["the"], Settings(length=5), [0], lambda row, piece: pieces.append(piece))[0]

@@ -5,9 +5,9 @@ import math
 import keras
 import pytest
 
-from lstm_textgen.callbacks import Session
-from lstm_textgen.state import TrainingState
-from lstm_textgen.schedules import Decay
+from lstm_textgen.training.callbacks import Session
+from lstm_textgen.run.state import TrainingState
+from lstm_textgen.training.schedules import Decay
 
 from conftest import train_tiny
 
@@ -15,7 +15,7 @@ from conftest import train_tiny
 def test_plateau_min_delta_counts_only_improvements_larger_than_it():
     """Keras' min_delta: 5.0 -> 4.95 is not better by 0.1, so the rate drops; the best stays 5.0, and 4.85
     (0.15 below it) is better."""
-    from lstm_textgen.schedules import Plateau
+    from lstm_textgen.training.schedules import Plateau
 
     optimizer, state = keras.optimizers.Adam(learning_rate=1.0), TrainingState()
     plateau = Plateau(None, patience=1, factor=0.5, min_learning_rate=0.0, min_delta=0.1)
@@ -111,7 +111,7 @@ def test_a_decaying_run_trains_each_step_at_its_rate_and_resumes_on_the_same_cur
 
 
 def test_the_plateau_rule_beside_a_decay_lowers_the_whole_curve_never_below_its_floor(tmp_path):
-    from lstm_textgen.schedules import Plateau
+    from lstm_textgen.training.schedules import Plateau
 
     state = TrainingState(global_step=0)
     session = Session(tmp_path, state, 1, 1)

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from lstm_textgen.cli import cli
-from lstm_textgen.interactive import suggest
-from lstm_textgen.sample import generate
+from lstm_textgen.generation.interactive import suggest
+from lstm_textgen.generation.sample import generate
 from lstm_textgen.serve.server import Server, bind, load_served
 
 
@@ -176,7 +176,7 @@ def test_suggest_lists_what_the_suggest_command_lists(http, run):
 def test_a_bpe_run_serves_whole_words_and_its_text_unchanged(bpe_run):
     """At the bpe level suggest completes each candidate to a word, as the suggest command does, and a
     completion is generate's text whatever bytes its characters take."""
-    from lstm_textgen.rundir import load_run
+    from lstm_textgen.run.rundir import load_run
 
     run = load_run(bpe_run)
     with running_server([bpe_run], max_tokens_cap=1000) as (url, _), httpx.Client(base_url=url, timeout=30) as http:

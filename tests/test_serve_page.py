@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from lstm_textgen.interactive import suggest
+from lstm_textgen.generation.interactive import suggest
 
 from test_serve_app import running_server
 

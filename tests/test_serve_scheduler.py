@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lstm_textgen.config import GenerateConfig as Settings
-from lstm_textgen.fast.stepper import Stepper, softmax
-from lstm_textgen.sample import Generator, encode_seed
+from lstm_textgen.model.stepper import Stepper, softmax
+from lstm_textgen.generation.sample import Generator, encode_seed
 from lstm_textgen.serve.scheduler import STOPPING, Batcher, Job, Probe
 
 

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from lstm_textgen.corpus import read_text
+from lstm_textgen.text.corpus import read_text
 from lstm_textgen.errors import TokenizerError
-from lstm_textgen.tokenizer import PAD_ID, UNK_ID, Tokenizer
+from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID, Tokenizer
 
 from conftest import SHARED_DATA, fit_tokenizer
 
@@ -183,7 +183,7 @@ def test_characters_inside_unknown_tokens_and_from_a_token_on():
 
 
 def test_load_tokenizer_reads_every_level(tmp_path):
-    from lstm_textgen.tokenizer import load_tokenizer
+    from lstm_textgen.text.tokenizer import load_tokenizer
 
     tok = fit_tokenizer(["the cat sat"], "whitespace")
     tok.save(tmp_path / "tokenizer.json", "0.1.0")

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from lstm_textgen.config import DataConfig
-from lstm_textgen.corpus import find_files, read_text, split_point
+from lstm_textgen.text.corpus import find_files, read_text, split_point
 from lstm_textgen.errors import CorpusError
-from lstm_textgen.rundir import TOKENS
-from lstm_textgen.tokenizer import UNK_ID
-from lstm_textgen.tokens import load_token_cache, save_token_cache, tokenize_corpus
+from lstm_textgen.run.rundir import TOKENS
+from lstm_textgen.text.tokenizer import UNK_ID
+from lstm_textgen.text.tokens import load_token_cache, save_token_cache, tokenize_corpus
 
 from conftest import SHARED_DATA, fit_tokenizer
 

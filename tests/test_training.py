@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from lstm_textgen.rundir import load_run
+from lstm_textgen.run.rundir import load_run
 from lstm_textgen.config import load_config
 
 from conftest import train_tiny
@@ -87,7 +87,7 @@ def test_other_objectives_levels_and_cells_train(tiny_corpus, tmp_path, extra):
 
 
 def test_default_run_dir_is_named_after_the_corpus(tiny_corpus, tmp_path):
-    from lstm_textgen.training import train
+    from lstm_textgen.training.train import train
     from conftest import TINY_SETTINGS
     run = train(load_config(None, [f"data.corpus={tiny_corpus}", *TINY_SETTINGS]))
     assert str(run) == "runs/corpus" and (tmp_path / "runs" / "corpus" / "model.keras").is_file()
@@ -102,7 +102,7 @@ def test_windows_per_second_is_recorded_beside_tokens_per_second(tiny_run):
 
 
 def test_progress_bar_shows_tokens_per_second(tiny_corpus, tmp_path, monkeypatch):
-    import lstm_textgen.training as training
+    import lstm_textgen.training.train as training
 
     class Recorder(keras.callbacks.Callback):
         seen = []
@@ -129,7 +129,7 @@ def test_cudnn_warning_names_the_setting_and_the_fix(tiny_corpus, tmp_path, capl
 
 
 def test_cudnn_blockers_for_masks_in_the_middle():
-    from lstm_textgen.model import cudnn_blockers
+    from lstm_textgen.model.stack import cudnn_blockers
     zeros = load_config(None, ["embedding.path=vectors.txt", "embedding.missing=zeros"])
     blockers = cudnn_blockers(zeros.model, zeros.embedding)
     assert len(blockers) == 1 and "embedding.missing=random" in blockers[0]
@@ -140,7 +140,7 @@ def test_cudnn_blockers_for_masks_in_the_middle():
 
 
 def test_mixed_precision_trains_resets_the_policy_and_generates(tiny_corpus, tmp_path):
-    from lstm_textgen.sample import generate
+    from lstm_textgen.generation.sample import generate
     run = train_tiny(tiny_corpus, tmp_path / "run", "train.mixed_precision=true")
     assert keras.mixed_precision.global_policy().name == "float32"
     assert np.isfinite(float(read_history(run)[0]["val_loss"]))
@@ -156,7 +156,8 @@ def test_training_reads_the_memory_mapped_cache_and_drops_the_tokenized_arrays(t
     import gc
     import weakref
 
-    from lstm_textgen import data, tokens, training
+    from lstm_textgen.text import tokens
+    from lstm_textgen.training import data, train as training
 
     tokenized, seen = [], []
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lstm_textgen.config import EmbeddingConfig
-from lstm_textgen.embeddings import load_embedding_matrix
+from lstm_textgen.text.embeddings import load_embedding_matrix
 from lstm_textgen.errors import EmbeddingError
 
 from test_embeddings import EXTRA, NOT_IN_FILE, SUMMARY_RE, WORDS, corpus_text, expected_rows, fit, random_vectors, write_vectors

@@ -32,9 +32,9 @@ from lstm_textgen.errors import TextgenError
               help="Report the share of n-grams copied from the training text (n = 4,8 unless given).")
 def generate(run_dir, seed, seeds_file, samples, jsonl, interactive, random_seed, novelty, **settings):
     """Continue a seed phrase with text from a trained run."""
-    from lstm_textgen.novelty import parse_ns, sample_novelty
-    from lstm_textgen.rundir import load_run
-    from lstm_textgen.sample import generate_many, new_random_seed, seed_phrases, settings_for
+    from lstm_textgen.generation.novelty import parse_ns, sample_novelty
+    from lstm_textgen.run.rundir import load_run
+    from lstm_textgen.generation.sample import generate_many, new_random_seed, seed_phrases, settings_for
 
     _refuse_contradictions(seeds_file, samples, jsonl, interactive, random_seed, novelty, settings)
 
@@ -101,7 +101,7 @@ class _Stream:
 
 def _interactive(run, seed: str, length: int) -> None:
     """generate --interactive: the person picks each next word from the model's top 10."""
-    from lstm_textgen.interactive import Continuation, interact
+    from lstm_textgen.generation.interactive import Continuation, interact
 
     continuation = Continuation(run, seed, "--seed")
     if continuation.unknown:
@@ -126,7 +126,7 @@ def _echo_samples(results: list, reports: list[dict], stream: _Stream | None, js
 
 def _echo_novelty(reports: list[dict], i: int) -> None:
     if reports:
-        from lstm_textgen.novelty import format_novelty
+        from lstm_textgen.generation.novelty import format_novelty
 
         click.echo(format_novelty(reports[i]), err=True)
 
@@ -148,8 +148,8 @@ def _ask(prompt: str) -> str | None:
 @click.option("as_json", "--json", is_flag=True, help="Print one JSON object.")
 def suggest(run_dir, text, top, as_json):
     """List the likeliest next words after TEXT, with their probabilities."""
-    from lstm_textgen.rundir import load_run
-    from lstm_textgen.interactive import label, suggest as suggest_next
+    from lstm_textgen.run.rundir import load_run
+    from lstm_textgen.generation.interactive import label, suggest as suggest_next
 
     with user_errors():
         run = load_run(run_dir)

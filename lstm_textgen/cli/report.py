@@ -17,14 +17,14 @@ from lstm_textgen.values import command
 @click.option("as_json", "--json", is_flag=True, help="Print the figures as one JSON object.")
 def evaluate(run_dir, files, as_json):
     """Score a run on held-out text FILES: perplexity, accuracy, OOV rate, unigram baseline."""
-    from lstm_textgen.rundir import load_run
+    from lstm_textgen.run.rundir import load_run
 
     with user_errors():
         run = load_run(run_dir)
-        from lstm_textgen.quiet import quiet_tensorflow
+        from lstm_textgen.cli.quiet import quiet_tensorflow
 
         quiet_tensorflow()
-        from lstm_textgen.evaluate import evaluate as evaluate_run, format_report
+        from lstm_textgen.generation.evaluate import evaluate as evaluate_run, format_report
 
         report = evaluate_run(run, list(files))
     click.echo(json.dumps(report) if as_json else format_report(report))
@@ -41,8 +41,8 @@ def plot(run_dirs, more_runs, out, force):
     """Draw loss and validation perplexity per epoch of one or more runs on one figure."""
     from pathlib import Path
 
-    from lstm_textgen.curves import plot_runs
-    from lstm_textgen.rundir import CURVES
+    from lstm_textgen.run.curves import plot_runs
+    from lstm_textgen.run.rundir import CURVES
 
     with user_errors():
         runs = [Path(d) for d in (*run_dirs, *more_runs)]
@@ -58,7 +58,7 @@ def plot(run_dirs, more_runs, out, force):
 @click.option("as_json", "--json", is_flag=True, help="Print the summary as one JSON object.")
 def info(run_dir, as_json):
     """Summarise a run: corpus, tokenizer, layers and parameters, training figures, files and sizes."""
-    from lstm_textgen.report import damage_error, format_info, run_info
+    from lstm_textgen.run.report import damage_error, format_info, run_info
 
     with user_errors():
         summary = run_info(run_dir)
@@ -71,7 +71,7 @@ def info(run_dir, as_json):
 @click.argument("folder", default="runs", required=False)
 def runs(folder):
     """List the runs under FOLDER (default runs/): corpus, epochs, best val perplexity, size, last change."""
-    from lstm_textgen.report import format_runs_table, list_runs
+    from lstm_textgen.run.report import format_runs_table, list_runs
 
     with user_errors():
         rows = list_runs(folder)

@@ -29,9 +29,9 @@ def train(corpus, config_path, overrides, run_dir, init_from, restart, resume):
     Run the same command again to continue an interrupted run where it stopped. With --from RUN the new run
     starts from a trained run (read, never written) and trains on CORPUS: the README's Fine-tuning section.
     """
-    from lstm_textgen.quiet import quiet_tensorflow
-    from lstm_textgen.resume import Stopped, training_config
-    from lstm_textgen.rundir import read_metrics
+    from lstm_textgen.cli.quiet import quiet_tensorflow
+    from lstm_textgen.training.resume import Stopped, training_config
+    from lstm_textgen.run.rundir import read_metrics
 
     refuse_together(("--resume", resume), ("--restart", restart), why="--resume only continues a run, --restart "
                     "deletes it and starts over")
@@ -41,7 +41,7 @@ def train(corpus, config_path, overrides, run_dir, init_from, restart, resume):
                                                 ("train.init_from", init_from)) if value}
         config = training_config(config_path, overrides, values, restart=mode == "restart")
         quiet_tensorflow()
-        from lstm_textgen.training import train as train_model  # TensorFlow loads here
+        from lstm_textgen.training.train import train as train_model  # TensorFlow loads here
 
         try:
             run = train_model(config, mode or "auto")

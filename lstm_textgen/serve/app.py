@@ -22,14 +22,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.interactive import Continuation, top_ids
-from lstm_textgen.rundir import Run
-from lstm_textgen.sample import encode_seed, new_random_seed
+from lstm_textgen.generation.interactive import Continuation, top_ids
+from lstm_textgen.run.rundir import Run
+from lstm_textgen.generation.sample import encode_seed, new_random_seed
 from lstm_textgen.serve import protocol
 from lstm_textgen.serve.protocol import MAX_BODY_BYTES, APIError
 from lstm_textgen.serve.replies import Mailbox, Reply, Waiter
 from lstm_textgen.serve.scheduler import Batcher, Job, Probe
-from lstm_textgen.tokenizer import Detokenizer
+from lstm_textgen.text.tokenizer import Detokenizer
 from lstm_textgen.values import shown
 
 _DRAIN_BYTES = 16 * MAX_BODY_BYTES  # an oversized body is read and dropped up to this, so the 413 arrives whole

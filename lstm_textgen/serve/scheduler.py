@@ -16,11 +16,11 @@ from typing import Callable
 import numpy as np
 
 from lstm_textgen.config import GenerateConfig
-from lstm_textgen.fast.h5 import ModelWeights
-from lstm_textgen.fast.stepper import Stepper, softmax
-from lstm_textgen.rules import RULES, History
-from lstm_textgen.sample import Stopper, draw_rows
-from lstm_textgen.tokenizer import Tokenizer
+from lstm_textgen.model.weights import ModelWeights
+from lstm_textgen.model.stepper import Stepper, softmax
+from lstm_textgen.generation.rules import RULES, History
+from lstm_textgen.generation.sample import Stopper, draw_rows
+from lstm_textgen.text.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 STOPPING = "the server is stopping"

@@ -14,8 +14,8 @@ from typing import Callable
 import uvicorn
 
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.report import damage_error, run_info
-from lstm_textgen.rundir import MODEL, load_run
+from lstm_textgen.run.report import damage_error, run_info
+from lstm_textgen.run.rundir import MODEL, load_run
 from lstm_textgen.serve.app import Served, build_app
 from lstm_textgen.serve.protocol import DEFAULT_MAX_TOKENS_CAP
 from lstm_textgen.serve.scheduler import Batcher

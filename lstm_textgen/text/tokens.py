@@ -13,11 +13,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lstm_textgen.atomic import replacing, write_text
-from lstm_textgen.bpe import BPETokenizer, stream_pieces
+from lstm_textgen.text.bpe import BPETokenizer, stream_pieces
 from lstm_textgen.config import DataConfig
-from lstm_textgen.corpus import CHUNK_BYTES, find_files, no_text_error, read_chunks, split_point
+from lstm_textgen.text.corpus import CHUNK_BYTES, find_files, no_text_error, read_chunks, split_point
 from lstm_textgen.errors import CorpusError, TextgenError
-from lstm_textgen.tokenizer import UNK_ID, AnyTokenizer, Tokenizer, load_tokenizer
+from lstm_textgen.text.tokenizer import UNK_ID, AnyTokenizer, Tokenizer, load_tokenizer
 
 SPLITS = ("train.npy", "val.npy")  # the cache folder's token arrays, beside its manifest
 MANIFEST = "manifest.json"  # what the cache was made from

@@ -15,11 +15,11 @@ from typing import Callable
 import numpy as np
 
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.fast.stepper import Stepper, blas_threads, softmax
-from lstm_textgen.rules import BANNED
-from lstm_textgen.rundir import Run, load_run
-from lstm_textgen.sample import encode_seed
-from lstm_textgen.tokenizer import PAD_ID, UNK, UNK_ID
+from lstm_textgen.model.stepper import Stepper, blas_threads, softmax
+from lstm_textgen.generation.rules import BANNED
+from lstm_textgen.run.rundir import Run, load_run
+from lstm_textgen.generation.sample import encode_seed
+from lstm_textgen.text.tokenizer import PAD_ID, UNK, UNK_ID
 from lstm_textgen.usertext import check_text, text_problem
 from lstm_textgen.values import shown
 

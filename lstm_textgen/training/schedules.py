@@ -8,8 +8,8 @@ import math
 
 import keras
 
-from lstm_textgen.callbacks import Session
-from lstm_textgen.state import TrainingState
+from lstm_textgen.training.callbacks import Session
+from lstm_textgen.run.state import TrainingState
 
 log = logging.getLogger("lstm_textgen")
 

@@ -1,6 +1,6 @@
 """Small Keras callbacks that keep the run directory current and resumable while training.
 
-They share one Session (the TrainingState plus this fit()'s clocks) and run in the order training.py lists
+They share one Session (the TrainingState plus this fit()'s clocks) and run in the order train.py lists
 them: at an epoch end the StepCounter adds the epoch's row, BestModel saves the checkpoints, EarlyStop and
 the learning-rate schedule (schedules.py) decide what comes next, TimeBudget counts the time, HistoryWriter writes the files people read,
 validation.Averaged puts the trained weights back (train.ema_momentum validates and saves their moving
@@ -25,10 +25,10 @@ import keras
 
 from lstm_textgen.atomic import replacing, write_text
 from lstm_textgen.errors import TrainingError
-from lstm_textgen.resume import Stopped, carried_states, seed_states
-from lstm_textgen.state import TrainingState
-from lstm_textgen.tokens import bits_per_char
-from lstm_textgen.rundir import (CHECKPOINTS, HISTORY, METRICS, MODEL, epoch_checkpoint, epoch_checkpoints,
+from lstm_textgen.training.resume import Stopped, carried_states, seed_states
+from lstm_textgen.run.state import TrainingState
+from lstm_textgen.text.tokens import bits_per_char
+from lstm_textgen.run.rundir import (CHECKPOINTS, HISTORY, METRICS, MODEL, epoch_checkpoint, epoch_checkpoints,
                                  is_state_weights, save_json, save_model, state_weights_name)
 
 log = logging.getLogger("lstm_textgen")

@@ -6,8 +6,8 @@ import numpy as np
 
 from lstm_textgen.config import EmbeddingConfig
 from lstm_textgen.errors import EmbeddingError
-from lstm_textgen.tokenizer import PAD_ID, Tokenizer
-from lstm_textgen.vectors import Reading, read_vectors
+from lstm_textgen.text.tokenizer import PAD_ID, Tokenizer
+from lstm_textgen.text.vectors import Reading, read_vectors
 
 TOP_MISSING = 20
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_textgen.bpe import BPETokenizer
+from lstm_textgen.text.bpe import BPETokenizer
 from lstm_textgen.config import ORIGIN_KEY, Config, DataConfig
 from lstm_textgen.errors import CheckpointError, ConfigError, CorpusError, TextgenError
-from lstm_textgen.rundir import CONFIG, Run, check_run_dir, saved_config_values
-from lstm_textgen.tokenizer import UNK_ID, Tokenizer
-from lstm_textgen.tokens import Tokens, tokenize_corpus
+from lstm_textgen.run.rundir import CONFIG, Run, check_run_dir, saved_config_values
+from lstm_textgen.text.tokenizer import UNK_ID, Tokenizer
+from lstm_textgen.text.tokens import Tokens, tokenize_corpus
 from lstm_textgen.values import shown
 
 log = logging.getLogger("lstm_textgen")

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from lstm_textgen.atomic import read_json, write_text
-from lstm_textgen.bpe import PAD, UNK, BPETokenizer
+from lstm_textgen.text.bpe import PAD, UNK, BPETokenizer
 from lstm_textgen.errors import TokenizerError
 from lstm_textgen.values import shown
 

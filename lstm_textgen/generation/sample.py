@@ -14,12 +14,12 @@ import numpy as np
 
 from lstm_textgen.config import GenerateConfig
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.fast.h5 import ModelWeights
-from lstm_textgen.fast.stepper import Stepper, blas_threads
-from lstm_textgen.memory import available_bytes
-from lstm_textgen.rules import History, apply_rules, weights
-from lstm_textgen.rundir import Run, load_run
-from lstm_textgen.tokenizer import PAD_ID, UNK_ID, Tokenizer
+from lstm_textgen.model.weights import ModelWeights
+from lstm_textgen.model.stepper import Stepper, blas_threads
+from lstm_textgen.model.memory import available_bytes
+from lstm_textgen.generation.rules import History, apply_rules, weights
+from lstm_textgen.run.rundir import Run, load_run
+from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID, Tokenizer
 from lstm_textgen.usertext import check_text, decode_text
 from lstm_textgen.values import shown
 

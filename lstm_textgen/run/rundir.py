@@ -13,19 +13,19 @@ from pathlib import Path
 from lstm_textgen import __version__, atomic
 from lstm_textgen.atomic import remove_temporaries, replacing, write_text
 from lstm_textgen.config import META_KEY, ORIGIN_KEY, Config, load_config
-from lstm_textgen.stamp import check_saved_meta, config_yaml
-from lstm_textgen.corpus import corpus_reads, find_files
+from lstm_textgen.run.stamp import check_saved_meta, config_yaml
+from lstm_textgen.text.corpus import corpus_reads, find_files
 from lstm_textgen.errors import CheckpointError, ConfigError, TextgenError, TokenizerError
-from lstm_textgen.fast.h5 import ModelWeights, read_model_weights
-from lstm_textgen.tokenizer import AnyTokenizer, load_tokenizer as read_tokenizer
-from lstm_textgen.tokens import CACHE_FILES
+from lstm_textgen.model.weights import ModelWeights, read_model_weights
+from lstm_textgen.text.tokenizer import AnyTokenizer, load_tokenizer as read_tokenizer
+from lstm_textgen.text.tokens import CACHE_FILES
 from lstm_textgen.values import command, read_yaml, shown
 
 MARKER = "lstm-textgen-run.json"  # written first into every run directory: what makes a folder a run
 CONFIG, TOKENIZER, MODEL = "config.yaml", "tokenizer.json", "model.keras"
 HISTORY, METRICS, CHECKPOINTS, TOKENS = "history.csv", "metrics.json", "checkpoints", "tokens"
 SAMPLES, CURVES, TENSORBOARD = "samples.txt", "curves.png", "tensorboard"  # written by monitor.py
-LOCK = ".lstm-textgen-lock"  # held while a training runs in the directory (runlock.py)
+LOCK = ".lstm-textgen-lock"  # held while a training runs in the directory (run/lock.py)
 STATE = "state.json"  # under checkpoints/: where training stands; written last, so it is the commit point
 # Every name the program writes in a run directory is made here or listed here, and only these are ever removed
 # (by exact name: a person's file anywhere in the folder stays, whatever it is called). TensorBoard names its own

@@ -16,7 +16,7 @@ import types
 from dataclasses import dataclass
 
 from lstm_textgen.config import EmbeddingConfig, ModelConfig, TrainConfig
-from lstm_textgen.fast.lstm import bf16_matmul, lstm_function, softmax_cross_entropy
+from lstm_textgen.model.lstm import bf16_matmul, lstm_function, softmax_cross_entropy
 
 
 def unrolled_blocker(model: ModelConfig, embedding: EmbeddingConfig, train: TrainConfig,

@@ -1,6 +1,6 @@
 """train(config) -> run directory: the recipe that wires corpus, tokens, data, model, run directory and callbacks.
 
-Named training.py, not train.py: a submodule called `train` would shadow lstm_textgen.train, the function.
+The folder is training/, not train/: a subpackage called `train` would shadow lstm_textgen.train, the function.
 """
 from __future__ import annotations
 
@@ -13,21 +13,21 @@ import threading
 from pathlib import Path
 
 from lstm_textgen import __version__
-from lstm_textgen.bpe import BPETokenizer
+from lstm_textgen.text.bpe import BPETokenizer
 from lstm_textgen.config import Config
-from lstm_textgen.data import (check_long_enough, check_streams_long_enough, count_windows, make_dataset,
+from lstm_textgen.training.data import (check_long_enough, check_streams_long_enough, count_windows, make_dataset,
                                make_stream_dataset, stream_windows, stride_for, with_batch_size)
-from lstm_textgen.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
+from lstm_textgen.training.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
 from lstm_textgen.errors import CheckpointError, ConfigError
-from lstm_textgen.finetune import Base, check_start
-from lstm_textgen.memory import check_fits, release_freed_memory
-from lstm_textgen.resume import finished, plan_run, restore_best_model
-from lstm_textgen.state import TrainingState, recorded_logs
-from lstm_textgen.rundir import (CHECKPOINTS, LOCK, STATE, TOKENIZER, TOKENS, check_no_runs_read, check_outside_corpus,
+from lstm_textgen.training.finetune import Base, check_start
+from lstm_textgen.model.memory import check_fits, release_freed_memory
+from lstm_textgen.training.resume import finished, plan_run, restore_best_model
+from lstm_textgen.run.state import TrainingState, recorded_logs
+from lstm_textgen.run.rundir import (CHECKPOINTS, LOCK, STATE, TOKENIZER, TOKENS, check_no_runs_read, check_outside_corpus,
                                  folder_kind, load_tokenizer, prepare_run_dir, remove_run_files, save_config,
                                  saved_origin)
-from lstm_textgen.runlock import RunLock
-from lstm_textgen.tokens import load_token_cache, save_token_cache, tokenize_corpus
+from lstm_textgen.run.lock import RunLock
+from lstm_textgen.text.tokens import load_token_cache, save_token_cache, tokenize_corpus
 
 log = logging.getLogger("lstm_textgen")
 
@@ -77,7 +77,7 @@ def _train(config: Config, role, plan, state: TrainingState, lock) -> None:
         check_no_runs_read(data.val_corpus, "data.val_corpus")
     release_freed_memory()  # before TensorFlow allocates anything
     strategy = make_strategy(role)  # before any other TensorFlow work
-    from lstm_textgen.model import cudnn_blockers, precision
+    from lstm_textgen.model.stack import cudnn_blockers, precision
     for reason in cudnn_blockers(config.model, config.embedding):
         log.warning(f"warning: {reason}")
     check_unrolled_only(config, strategy)
@@ -94,7 +94,7 @@ def _train(config: Config, role, plan, state: TrainingState, lock) -> None:
              f"vocabulary {tokenizer.vocab_size:,} ({data.level} level)")
     embedding_matrix, coverage = None, None
     if config.embedding.path and plan.state is None and base is None:  # else the matrix is in the weights
-        from lstm_textgen.embeddings import load_embedding_matrix
+        from lstm_textgen.text.embeddings import load_embedding_matrix
         embedding_matrix, coverage = load_embedding_matrix(config.embedding, tokenizer, train_ids,
                                                            seed=config.train.seed)
         log.info(coverage["summary"])
@@ -121,7 +121,7 @@ def _train(config: Config, role, plan, state: TrainingState, lock) -> None:
 def check_unrolled_only(config: Config, strategy) -> None:
     """model.weight_drop, embedding_dropout, activation_reg and temporal_reg are the unrolled step's: refuse them
     where Keras' own step would train (and apply none of them)."""
-    from lstm_textgen.fast.step import unrolled_blocker
+    from lstm_textgen.model.step import unrolled_blocker
 
     blocker = unrolled_blocker(config.model, config.embedding, config.train, strategy)
     for key in ("weight_drop", "embedding_dropout", "activation_reg", "temporal_reg"):
@@ -134,9 +134,9 @@ def check_unrolled_only(config: Config, strategy) -> None:
 def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, val_ids, initial: tuple,
          summary: dict) -> None:
     """Build (or restore) the model and run model.fit with the run directory's callbacks."""
-    from lstm_textgen.callbacks import Session
-    from lstm_textgen.monitor import monitoring_callbacks
-    from lstm_textgen.validation import StreamResets
+    from lstm_textgen.training.callbacks import Session
+    from lstm_textgen.training.monitor import monitoring_callbacks
+    from lstm_textgen.training.validation import StreamResets
 
     run_dir, data, train_config = config.run_dir, config.data, config.train
     models, step = _models(config, state, strategy, tokenizer.vocab_size, *initial)
@@ -191,11 +191,11 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
     """
     import keras
 
-    from lstm_textgen.finetune import freeze, set_weights
+    from lstm_textgen.training.finetune import freeze, set_weights
 
-    from lstm_textgen.fast.step import Regularization, step_name, unrolled_blocker, use_unrolled_step
-    from lstm_textgen.model import Models, build_model, compile_model, mid_sequence_masks
-    from lstm_textgen.resume import current_learning_rate, restore_state
+    from lstm_textgen.model.step import Regularization, step_name, unrolled_blocker, use_unrolled_step
+    from lstm_textgen.model.stack import Models, build_model, compile_model, mid_sequence_masks
+    from lstm_textgen.training.resume import current_learning_rate, restore_state
 
     keras.utils.set_random_seed(config.train.seed)
     with strategy_scope(strategy):
@@ -218,9 +218,9 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
 def _run_callbacks(config: Config, session, models, summary: dict, steps: int) -> list:
     """The callbacks that keep the run directory current, in the order they must run (callbacks.py); steps: an
     epoch's."""
-    from lstm_textgen.callbacks import Backup, BestModel, EarlyStop, HistoryWriter, StepCounter, TimeBudget
-    from lstm_textgen.schedules import Decay, Plateau
-    from lstm_textgen.validation import Averaged
+    from lstm_textgen.training.callbacks import Backup, BestModel, EarlyStop, HistoryWriter, StepCounter, TimeBudget
+    from lstm_textgen.training.schedules import Decay, Plateau
+    from lstm_textgen.training.validation import Averaged
 
     train = config.train
     decay = (Decay(session, train.lr_decay, train.learning_rate, train.min_learning_rate, train.max_minutes,
@@ -296,7 +296,7 @@ def _progress_bar(session, epochs: int):
 
     from tqdm.keras import TqdmCallback
 
-    from lstm_textgen.callbacks import EpochLine
+    from lstm_textgen.training.callbacks import EpochLine
 
     if not sys.stderr.isatty():
         return EpochLine(session, epochs)

@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lstm_textgen.errors import EmbeddingError
-from lstm_textgen.tokenizer import PAD_ID, UNK_ID, Tokenizer
+from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID, Tokenizer
 
 CHUNK = 1 << 20  # bytes read at a time: peak memory is about a chunk plus the vocabulary's rows
 HEAD = 1 << 16  # bytes looked at to tell the format (more, up to HEAD_MAX, if its lines are longer)

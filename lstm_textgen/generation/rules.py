@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from lstm_textgen.tokenizer import PAD_ID, UNK_ID
+from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID
 
 BANNED = (PAD_ID, UNK_ID)  # never produced
 _NUCLEUS_HEAD = 256  # top-p first sorts only this many likeliest tokens; it sorts all when they hold too little

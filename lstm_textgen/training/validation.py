@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import keras
 
-from lstm_textgen.model import reset_streams
-from lstm_textgen.state import TrainingState
+from lstm_textgen.model.stack import reset_streams
+from lstm_textgen.run.state import TrainingState
 
 
 class StreamResets(keras.callbacks.Callback):

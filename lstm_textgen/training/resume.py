@@ -14,14 +14,14 @@ from pathlib import Path
 
 from lstm_textgen.atomic import replacing
 from lstm_textgen.config import Config, load_config
-from lstm_textgen.curves import read_history
-from lstm_textgen.corpus import find_files
+from lstm_textgen.run.curves import read_history
+from lstm_textgen.text.corpus import find_files
 from lstm_textgen.errors import CheckpointError, TextgenError
-from lstm_textgen.finetune import base_settings
-from lstm_textgen.rundir import (CHECKPOINTS, MODEL, STATE, TOKENS, epoch_checkpoint, folder_kind, load_saved_config,
+from lstm_textgen.training.finetune import base_settings
+from lstm_textgen.run.rundir import (CHECKPOINTS, MODEL, STATE, TOKENS, epoch_checkpoint, folder_kind, load_saved_config,
                                  read_metrics, saved_config_values, trained_files)
-from lstm_textgen.state import TrainingState, is_hdf5
-from lstm_textgen.tokens import MANIFEST
+from lstm_textgen.run.state import TrainingState, is_hdf5
+from lstm_textgen.text.tokens import MANIFEST
 from lstm_textgen.values import command, run_name, shown
 
 log = logging.getLogger("lstm_textgen")

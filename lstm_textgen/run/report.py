@@ -7,11 +7,11 @@ import time
 import zipfile
 from pathlib import Path
 
-from lstm_textgen.curves import best_epoch, read_history
-from lstm_textgen.fast.h5 import read_model_weights
+from lstm_textgen.run.curves import best_epoch, read_history
+from lstm_textgen.model.weights import read_model_weights
 from lstm_textgen.errors import CheckpointError, TextgenError
-from lstm_textgen.state import TrainingState, is_hdf5
-from lstm_textgen.rundir import (CHECKPOINTS, CONFIG, HISTORY, METRICS, MODEL, STATE, TOKENIZER, check_is_run,
+from lstm_textgen.run.state import TrainingState, is_hdf5
+from lstm_textgen.run.rundir import (CHECKPOINTS, CONFIG, HISTORY, METRICS, MODEL, STATE, TOKENIZER, check_is_run,
                                  check_model, epoch_checkpoints, folder_kind, has_trained, load_saved_config,
                                  load_tokenizer, read_metrics, saved_origin)
 from lstm_textgen.values import shown

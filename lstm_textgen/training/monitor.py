@@ -1,6 +1,6 @@
 """Callbacks that let a person watch training: epoch samples (samples.txt), curves.png and TensorBoard logs.
 
-training.py runs them after RunWriter, so history.csv and the epoch's checkpoint are already on disk.
+train.py runs them after RunWriter, so history.csv and the epoch's checkpoint are already on disk.
 """
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lstm_textgen.atomic import write_text
-from lstm_textgen.callbacks import perplexity
+from lstm_textgen.training.callbacks import perplexity
 from lstm_textgen.config import Config
 from lstm_textgen.errors import ConfigError
-from lstm_textgen.fast.h5 import ModelWeights, read_model_weights
-from lstm_textgen.rundir import CURVES, SAMPLES, TENSORBOARD, TOKENIZER, epoch_checkpoint, token_file
-from lstm_textgen.tokenizer import UNK_ID, Tokenizer, load_tokenizer
+from lstm_textgen.model.weights import ModelWeights, read_model_weights
+from lstm_textgen.run.rundir import CURVES, SAMPLES, TENSORBOARD, TOKENIZER, epoch_checkpoint, token_file
+from lstm_textgen.text.tokenizer import UNK_ID, Tokenizer, load_tokenizer
 from lstm_textgen.values import shown
 
 SAMPLE_TEMPERATURES = (0.5, 1.0)  # the likeliest text, and the model's own distribution
@@ -96,7 +96,7 @@ class SampleWriter(keras.callbacks.Callback):
         if (epoch + 1) % train.sample_every:
             return
         from lstm_textgen.config import GenerateConfig
-        from lstm_textgen.sample import Generator
+        from lstm_textgen.generation.sample import Generator
 
         generator = Generator(self.tokenizer, self._weights(epoch + 1))  # this epoch's, not model.keras (the best)
         # Fixed draws per temperature: from one epoch to the next, only the model changes.
@@ -142,6 +142,6 @@ class CurvesWriter(keras.callbacks.Callback):
         self.run_dir = run_dir
 
     def on_epoch_end(self, epoch, logs=None):
-        from lstm_textgen.curves import plot_runs
+        from lstm_textgen.run.curves import plot_runs
 
         plot_runs([self.run_dir], self.run_dir / CURVES)

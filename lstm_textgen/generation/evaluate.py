@@ -20,10 +20,10 @@ from typing import Iterator
 
 import numpy as np
 
-from lstm_textgen.rundir import Run, check_no_runs_read
-from lstm_textgen.corpus import find_files, read_text
+from lstm_textgen.run.rundir import Run, check_no_runs_read
+from lstm_textgen.text.corpus import find_files, read_text
 from lstm_textgen.errors import CorpusError
-from lstm_textgen.tokenizer import PAD_ID, UNK_ID
+from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID
 from lstm_textgen.usertext import text_problem
 
 WHAT = "evaluation text"  # how errors name the files evaluate reads
@@ -126,7 +126,7 @@ def _sliding_windows(model, ids: np.ndarray, window: int):
 
 def _carried(run: Run, ids: np.ndarray):
     """The saved weights stepped in numpy with the state carried over the whole text."""
-    from lstm_textgen.fast.stepper import Stepper, softmax
+    from lstm_textgen.model.stepper import Stepper, softmax
 
     stepper = Stepper(run.weights)
     state = stepper.zero_state(1)

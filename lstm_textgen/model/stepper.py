@@ -1,6 +1,6 @@
 """The trained Keras stack re-run in numpy, one token at a time with the recurrent state carried.
 
-Generation imports neither TensorFlow nor Keras: the weights come from model.keras (fast/h5.py) and
+Generation imports neither TensorFlow nor Keras: the weights come from model.keras (model/weights.py) and
 each new token costs one recurrent step. tests/test_stepper.py pins the probabilities to the Keras
 model called on the whole context.
 """
@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from lstm_textgen.fast.h5 import ModelWeights
+from lstm_textgen.model.weights import ModelWeights
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
