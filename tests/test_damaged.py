@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from lstm_textgen.cli import cli
 
 from conftest import TINY_SETTINGS, TINY_TEXT
-from test_hostile import check_one_error, snapshot
+from helpers import check_one_error, snapshot
 
 TINY = [a for s in TINY_SETTINGS for a in ("--set", s)]
 GARBAGE = bytes(range(256)) * 8

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import gzip
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from lstm_textgen.cli import cli
 
 from conftest import TINY_SETTINGS, TINY_TEXT
+from helpers import check_one_error, snapshot
 
 TINY = [a for s in TINY_SETTINGS for a in ("--set", s)]
 
@@ -312,27 +312,6 @@ CASES = [
     Case("runs on a missing folder", lambda w: ["runs", w.root / "nothing"], "does not exist"),
     Case("runs on a file", lambda w: ["runs", w.corpus], "is a file"),
 ]
-
-
-def check_one_error(result, fragment: str) -> None:
-    assert result.exit_code not in (0, None), result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)  # no uncaught exception
-    lines = result.output.splitlines()
-    errors = [line for line in lines if "Error:" in line]
-    assert len(errors) == 1 and errors[0].startswith("Error: "), result.output  # one, at the start of its line
-    assert fragment in errors[0], errors[0]
-    assert "Traceback" not in result.output and "\r" not in result.output
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every file under root (links as links) -> a hash of what it holds."""
-    files = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_symlink():
-            files[str(path.relative_to(root))] = "link to " + os.readlink(path)
-        elif path.is_file():
-            files[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return files
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -13,7 +13,7 @@ from lstm_textgen.cli import cli
 from lstm_textgen.outputs import FORMATS, check_target, written_here
 
 from conftest import PNG_SIGNATURE, TINY_SETTINGS, TINY_TEXT
-from test_hostile import check_one_error, snapshot
+from helpers import check_one_error, snapshot
 
 TINY = [a for s in TINY_SETTINGS for a in ("--set", s)]
 

@@ -18,8 +18,7 @@ from click.testing import CliRunner
 from lstm_textgen.cli import cli
 
 from conftest import TINY_TEXT
-from test_hostile import check_one_error, snapshot
-from test_serve_app import running_server
+from helpers import check_one_error, running_server, snapshot
 
 LEVELS = ("word", "whitespace", "char", "bpe")
 UNKNOWN = {"word": "zebra giraffe", "whitespace": "zebra giraffe", "char": "世界", "bpe": "zebra giraffe"}

@@ -1,6 +1,6 @@
 """The LSTM over a window and the softmax cross-entropy, each with its backward pass written out (TensorFlow ops).
 
-model/step.py runs them as the CPU training step; tests/test_fast_step.py pins their outputs and gradients to
+model/step.py runs them as the CPU training step; tests/model/test_step.py pins their outputs and gradients to
 TensorFlow's autodiff of the same formulas and to Keras' LSTM.
 """
 from __future__ import annotations

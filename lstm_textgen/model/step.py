@@ -7,7 +7,7 @@ matmul, the window is unrolled, no mask is computed (no step can be masked: see 
 is one fused softmax cross-entropy on the logits, and each Adam update is TensorFlow's one-pass kernel.
 The model, its layers, variables and dropout seed generators stay the Keras ones: only the model's
 train_step/test_step and the optimizer's update_step are replaced, so model.keras is still the plain
-keras.Sequential of DESIGN.md. tests/test_unrolled.py pins losses, gradients and updates to Keras'.
+keras.Sequential of DESIGN.md. tests/model/test_step.py pins losses, gradients and updates to Keras'.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The trained Keras stack re-run in numpy, one token at a time with the recurrent state carried.
 
 Generation imports neither TensorFlow nor Keras: the weights come from model.keras (model/weights.py) and
-each new token costs one recurrent step. tests/test_stepper.py pins the probabilities to the Keras
+each new token costs one recurrent step. tests/model/test_stepper.py pins the probabilities to the Keras
 model called on the whole context.
 """
 from __future__ import annotations

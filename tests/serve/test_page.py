@@ -12,7 +12,8 @@ import pytest
 
 from lstm_textgen.generation.interactive import suggest
 
-from test_serve_app import running_server
+from helpers import running_server
+
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run", "--disable-background-networking",

@@ -22,6 +22,7 @@ from lstm_textgen.text.tokenizer import UNK_ID
 from lstm_textgen.training.train import train
 
 from conftest import BPE_SETTINGS, TINY_SETTINGS, TINY_TEXT, train_tiny
+from helpers import read_state, wait_for
 
 # Some words the tiny base knows (the, cat, sat, a, and, ...), some it never saw; the new ones at different counts.
 NEW_TEXT = ("the zebra sat on the sofa . a zebra and a cat , the best of neighbours , ran by the river .\n"
@@ -235,7 +236,6 @@ def test_kill_9_mid_fine_tune_resumes_without_the_base(base, new_corpus, tmp_pat
             *[a for s in settings for a in ("--set", s)]]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    from test_resume import read_state, wait_for
     wait_for(lambda: read_state(run).get("global_step", 0) >= 7, proc)
     proc.kill()
     proc.wait()

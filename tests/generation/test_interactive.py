@@ -7,7 +7,8 @@ from lstm_textgen.model.stepper import softmax
 from lstm_textgen.generation.interactive import Continuation, suggest
 from lstm_textgen.generation.rules import BANNED
 
-from test_sample import assert_one_line_error, invoke
+from helpers import assert_one_line_error, invoke
+
 
 
 def test_suggest_gives_the_model_probabilities(run):

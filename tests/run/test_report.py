@@ -10,7 +10,8 @@ import pytest
 from lstm_textgen.errors import TextgenError
 from lstm_textgen.run.report import list_runs, run_info
 
-from test_cli import assert_one_line_error, invoke
+from helpers import assert_one_line_error, invoke
+
 
 
 def test_info_prints_the_summary(tiny_run):

@@ -9,7 +9,7 @@ from lstm_textgen.errors import TextgenError
 from lstm_textgen.generation.novelty import CorpusIndex, format_novelty, novelty, parse_ns
 
 from conftest import train_tiny
-from test_cli import assert_one_line_error, invoke
+from helpers import assert_one_line_error, invoke
 
 
 def brute_match_lengths(corpus, text):

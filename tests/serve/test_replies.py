@@ -1,6 +1,6 @@
 """Events from a batch thread to the event loop: delivered in order, the loop woken once for a burst, and each
 request's events read together when it reads slower than they come. (Replies themselves, streamed and whole,
-are tested through the real server in test_serve_app.py.)"""
+are tested through the real server in test_app.py.)"""
 from __future__ import annotations
 
 import asyncio

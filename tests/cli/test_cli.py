@@ -5,26 +5,11 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
 
 from lstm_textgen import TextgenError, generate, load_config, load_run, train
-from lstm_textgen.cli import cli
 
 from conftest import REPO, SHARED_DATA, TINY_SETTINGS
-
-
-def invoke(*args, **kwargs):
-    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.exit_code == 1, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("Error: ")]
-    assert len(errors) == 1, result.output
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
+from helpers import assert_one_line_error, invoke
 
 
 def tiny_train_args(corpus, run_dir):

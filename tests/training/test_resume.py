@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +17,7 @@ from lstm_textgen.training.resume import training_config
 from lstm_textgen.run.rundir import LOCK
 
 from conftest import SHARED_DATA, TINY_SETTINGS, train_tiny, train_tiny_stopped_at
+from helpers import read_state, snapshot, wait_for
 
 
 def history(run_dir):
@@ -130,24 +130,6 @@ def test_second_run_reuses_the_token_cache(tiny_corpus, tmp_path):
     assert result.exit_code == 0 and "using the tokenized corpus cached" in result.stderr
 
 
-def read_state(run):
-    try:
-        return json.loads((run / "checkpoints" / "state.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def wait_for(condition, proc, timeout=180.0):
-    end = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            raise AssertionError(f"training ended before the moment to kill it: {proc.stderr.read()}")
-        if time.monotonic() > end:
-            proc.kill()
-            raise AssertionError("timed out waiting for the moment to kill")
-        time.sleep(0.002)
-
-
 def temp_file_in(folder, name=""):
     return lambda: folder.is_dir() and any(p.name.startswith(PREFIX + name) for p in folder.iterdir())
 
@@ -206,7 +188,6 @@ def test_a_damaged_state_falls_back_to_the_last_good_epoch_checkpoint(tiny_corpu
 
 def test_a_trained_run_with_no_readable_weights_left_is_not_started_over(tiny_run, tmp_path, tiny_corpus):
     """Its state's weights and every epoch checkpoint damaged: training from the start would overwrite model.keras."""
-    from test_hostile import snapshot
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)

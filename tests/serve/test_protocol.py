@@ -1,5 +1,5 @@
 """The wire format: request bodies into settings on the run's own, stop strings cut as OpenAI cuts them, and the
-error object. (Every bad request through the real server is in test_serve_app.py.)"""
+error object. (Every bad request through the real server is in test_app.py.)"""
 from __future__ import annotations
 
 import json

@@ -14,7 +14,7 @@ from lstm_textgen.run.rundir import remove_run_files
 from lstm_textgen.run.state import TrainingState, recorded_logs
 
 from conftest import PNG_SIGNATURE, TINY_SETTINGS, train_tiny
-from test_curves import drawn_lines
+from helpers import assert_one_line_error, drawn_lines, invoke
 
 
 
@@ -183,7 +183,6 @@ def test_bad_monitor_settings_are_refused(setting, message):
 
 
 def test_cli_train_refuses_an_unusable_sample_seed_in_one_line(tiny_corpus, tmp_path):
-    from test_cli import assert_one_line_error, invoke
     result = invoke("train", tiny_corpus, "--run", tmp_path / "run", *[a for s in TINY_SETTINGS for a in ("--set", s)],
                     "--set", "train.sample_seed=zebra")
     assert_one_line_error(result, "train.sample_seed 'zebra' has no word in the vocabulary")

@@ -6,10 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from lstm_textgen.generation.rules import BANNED
 from lstm_textgen.generation.sample import Generator
+
+from helpers import assert_one_line_error, invoke
 
 from test_rules import Settings, distribution, draws, fake_logits
 
@@ -64,12 +65,6 @@ def test_batched_rows_stream_their_own_pieces_and_never_produce_pad_or_unk(run):
 
 
 # --- the command line on a real trained run ----------------------------------------------------------
-
-def invoke(*args, **kwargs):
-    from lstm_textgen.cli import cli
-
-    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
-
 
 def gen(tiny_run, *args, **kwargs):
     result = invoke("generate", "--run", tiny_run, *args, **kwargs)
@@ -158,13 +153,6 @@ def test_unknown_seed_words_are_named_and_fed_as_unk(tiny_run):
 
 
 # --- user errors: one `Error:` line, exit code 1 -----------------------------------------------------
-
-def assert_one_line_error(result, fragment):
-    assert result.exit_code == 1, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1 and fragment in errors[0], result.output
-    assert "Traceback" not in result.output
-
 
 @pytest.mark.parametrize("args, fragment", [
     (["--seed", "the", "--temperature", "0"], "--temperature must be > 0"),

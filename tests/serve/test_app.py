@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import time
-from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -16,23 +14,8 @@ from click.testing import CliRunner
 from lstm_textgen.cli import cli
 from lstm_textgen.generation.interactive import suggest
 from lstm_textgen.generation.sample import generate
-from lstm_textgen.serve.server import Server, bind, load_served
 
-
-@contextmanager
-def running_server(run_dirs, **options):
-    """Server on 127.0.0.1 and a port the system picks, in a thread; yields (base URL, {name: Served})."""
-    served = load_served([str(d) for d in run_dirs])
-    ready = threading.Event()
-    server = Server(served, on_ready=lambda url: ready.set(), **options)
-    thread = threading.Thread(target=server.serve_on, args=(bind("127.0.0.1", 0),), daemon=True)
-    thread.start()
-    assert ready.wait(30), "the server did not start"
-    try:
-        yield server.url, served
-    finally:
-        server.stop()
-        thread.join(30)
+from helpers import running_server
 
 
 @pytest.fixture(scope="module")

@@ -1,34 +1,13 @@
 """history.csv read back, and the figure drawn from it: curves.png and `plot`."""
 import shutil
 import math
-from dataclasses import dataclass
 
 import pytest
 
 from lstm_textgen.run.curves import best_epoch, draw_curves, plot_runs, read_history
 
 from conftest import PNG_SIGNATURE
-from test_cli import assert_one_line_error, invoke
-
-
-@dataclass
-class Curve:
-    """One line as drawn: which run, which metric, and its points."""
-    run: str
-    metric: str  # "loss", "val_loss" or "val_perplexity"
-    epochs: list[float]
-    values: list[float]
-
-
-def drawn_lines(fig, labels: list[str]) -> list[Curve]:
-    """The metric lines of a draw_curves figure (their gid names the metric), read back in run order."""
-    curves = []
-    for ax in fig.axes:
-        lines = [line for line in ax.get_lines() if line.get_gid()]
-        per_run = len(lines) // len(labels)
-        curves += [Curve(labels[i // per_run], line.get_gid(), [float(x) for x in line.get_xdata()],
-                         [float(y) for y in line.get_ydata()]) for i, line in enumerate(lines)]
-    return curves
+from helpers import assert_one_line_error, drawn_lines, invoke
 
 
 def test_plot_draws_every_run_with_one_point_per_epoch(two_runs, tmp_path):

@@ -7,20 +7,19 @@ import logging
 import random
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import fit_tokenizer
+from conftest import SHARED_DATA, fit_tokenizer
 from lstm_textgen.cli import cli
 from lstm_textgen.config import EmbeddingConfig, load_config
 from lstm_textgen.text.embeddings import load_embedding_matrix
 from lstm_textgen.text.tokenizer import Tokenizer
 from lstm_textgen.training.train import train
 
-GLOVE_50D = Path(__file__).parents[2] / "shared" / "data" / "glove.6B.50d.top2445.txt"  # 50-d, 2,445 words
+GLOVE_50D = SHARED_DATA / "glove.6B.50d.top2445.txt"  # 50-d, 2,445 words
 WORDS = ["the", "cat", "dog", "sat", "ran", "on", "under", "a", "mat", "log", "big", "small", "red", "blue"]
 NOT_IN_FILE = {"mat", "blue"}  # vocabulary words the test files leave out, with "." and "\n"
 EXTRA = ["zebra", "violin", "quartz"]  # file words that are not in the vocabulary
