@@ -55,11 +55,11 @@ if kind == "ours":
 elif kind == "naive":
     from collections import Counter
     import numpy as np
-    from lstm_textgen.text.tokenizer import Tokenizer
+    from lstm_textgen.text.words import WordTokenizer
     text = Path(corpus).read_text(encoding="utf-8")
-    probe = Tokenizer("word", True, [])
+    probe = WordTokenizer("word", True, [])
     tokens = list(probe.split(text))
-    tok = Tokenizer.from_counts(Counter(tokens), "word", True, None)
+    tok = WordTokenizer.from_counts(Counter(tokens), "word", True, None)
     ids = np.array([tok.index.get(t, 1) for t in tokens], np.int32)
     n = len(ids)
 else:

@@ -60,9 +60,10 @@ def choose_vocabulary(n_words: int, n_vocab: int) -> list[str]:
 def load_ours(path: Path, vocab: list[str], dim: int) -> np.ndarray:
     from lstm_textgen.config import EmbeddingConfig
     from lstm_textgen.text.embeddings import load_embedding_matrix
-    from lstm_textgen.text.tokenizer import PAD, UNK, Tokenizer
+    from lstm_textgen.text.tokenizer import PAD, UNK
+    from lstm_textgen.text.words import WordTokenizer
 
-    tokenizer = Tokenizer("word", True, [PAD, UNK] + vocab, [0, 0] + [1] * len(vocab))
+    tokenizer = WordTokenizer("word", True, [PAD, UNK] + vocab, [0, 0] + [1] * len(vocab))
     train_ids = np.arange(2, tokenizer.vocab_size, dtype=np.int32)
     matrix, coverage = load_embedding_matrix(EmbeddingConfig(path=str(path), dim=dim), tokenizer, train_ids)
     print(coverage["summary"][:120], file=sys.stderr)

@@ -33,7 +33,8 @@ def make_reference_run(run_dir: Path) -> None:
     from lstm_textgen.run.rundir import MODEL, TOKENIZER, prepare_run_dir, save_config, save_model
     from lstm_textgen.config import load_config
     from lstm_textgen.model.stack import build_model
-    from lstm_textgen.text.tokenizer import PAD, UNK, Tokenizer
+    from lstm_textgen.text.tokenizer import PAD, UNK
+    from lstm_textgen.text.words import WordTokenizer
 
     config = load_config(ROOT / "configs" / "reference.yaml", [f"train.run_dir={run_dir}"])
     assert (config.model.rnn, config.model.units, config.model.dense_units, config.embedding.dim,
@@ -41,7 +42,7 @@ def make_reference_run(run_dir: Path) -> None:
     prepare_run_dir(run_dir, new=True)
     save_config(run_dir, config)
     vocab = [PAD, UNK] + [f"w{i}" for i in range(2, VOCAB)]
-    Tokenizer("word", True, vocab, [0, 0] + [1] * (VOCAB - 2)).save(run_dir / TOKENIZER, __version__)
+    WordTokenizer("word", True, vocab, [0, 0] + [1] * (VOCAB - 2)).save(run_dir / TOKENIZER, __version__)
     model = build_model(config.model, VOCAB, config.embedding.dim)
     save_model(model, run_dir / MODEL)
 

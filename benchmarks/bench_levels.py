@@ -94,7 +94,8 @@ def spelled_word_bits(word: dict, word_run: Path, char_run: Path, held_out: Path
     from lstm_textgen.text.corpus import read_text
     from lstm_textgen.generation.evaluate import predictions
     from lstm_textgen.run.rundir import load_run
-    from lstm_textgen.text.tokenizer import UNK_ID, WORD_RE
+    from lstm_textgen.text.tokenizer import UNK_ID
+    from lstm_textgen.text.words import WORD_RE
 
     text = read_text(held_out)
     words, chars = load_run(word_run), load_run(char_run)

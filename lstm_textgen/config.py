@@ -46,7 +46,10 @@ class DataConfig:
              f"{key('val_corpus')} must name a file, folder or glob, or be null for each file's tail; got an empty string"),
             (self.level == "bpe" and (self.max_vocab or 0) < 258,  # <pad>, <unk> and a token for every byte
              f"{key('max_vocab')} is the vocabulary size data.level=bpe learns up to: at least 258 (<pad>, <unk> and "
-             f"the 256 bytes), got {'null' if self.max_vocab is None else self.max_vocab}; set e.g. --set {key('max_vocab')}=4000"))
+             f"the 256 bytes), got {'null' if self.max_vocab is None else self.max_vocab}; set e.g. --set {key('max_vocab')}=4000"),
+            (self.level == "bpe" and self.base_vocab == "extend",
+             f"{key('base_vocab')}=extend adds words to a word, whitespace or char vocabulary; the bpe level encodes any "
+             f"text with the base run's merges: set --set {key('base_vocab')}=keep"))
 
 
 @dataclass

@@ -33,10 +33,10 @@ def fit_tokenizer(texts, level: str = "word", lowercase: bool = True, max_vocab=
     """A Tokenizer fitted on whole texts in memory: the oracle the streaming tokenization is checked against."""
     from collections import Counter
 
-    from lstm_textgen.text.tokenizer import Tokenizer
+    from lstm_textgen.text.words import WordTokenizer
 
-    probe = Tokenizer(level, lowercase, [])
-    return Tokenizer.from_counts(Counter(t for text in texts for t in probe.split(text)), level, lowercase,
+    probe = WordTokenizer(level, lowercase, [])
+    return WordTokenizer.from_counts(Counter(t for text in texts for t in probe.split(text)), level, lowercase,
                                  max_vocab, min_count)
 
 

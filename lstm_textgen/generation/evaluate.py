@@ -53,7 +53,7 @@ def evaluate(run: Run, corpus: list[str]) -> dict:
         raise CorpusError(f"{', '.join(map(str, files))} has {len(ids)} tokens, fewer than one window of "
                           f"{data.window_size + 1}; evaluate on a longer text")
     if np.all(ids == UNK_ID):
-        raise CorpusError(f"no {run.tokenizer.level}-level token of {', '.join(map(str, files))} is in the run's "
+        raise CorpusError(f"no {run.tokenizer.unit} of {', '.join(map(str, files))} is in the run's "
                           "vocabulary, so every prediction would be of <unk>; evaluate on text like the training text")
 
     return {"files": [str(p) for p in files], **score_ids(run, ids, chars), "unk_char_share": unknown_chars / chars}

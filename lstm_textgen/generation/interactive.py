@@ -1,10 +1,10 @@
 """Writing with the model a word at a time: suggest() lists the likeliest next words, interact() lets a
 person choose among them (`lstm-textgen suggest`, `generate --interactive`).
 
-At the bpe level a token is often part of a word, so each candidate next token is completed to the next
-word boundary greedily (the likeliest token at each step, at most MAX_COMPLETION tokens), and its
-probability is that of the whole completion: the product of its tokens' probabilities. Completions that
-spell the same text are one choice, their probabilities added.
+Where a token may be part of a word (bpe), each candidate next token is completed to the next word boundary
+greedily (the likeliest token at each step, at most MAX_COMPLETION tokens), and its probability is that of the
+whole completion: the product of its tokens' probabilities. Completions that spell the same text are one choice,
+their probabilities added. The tokenizer says where a word ends, so nothing here knows the level.
 """
 from __future__ import annotations
 
@@ -14,17 +14,18 @@ from typing import Callable
 
 import numpy as np
 
+from lstm_textgen.config import GenerateConfig
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.model.stepper import Stepper, blas_threads, softmax
+from lstm_textgen.generation.decode import Batch, Row
 from lstm_textgen.generation.rules import BANNED
-from lstm_textgen.run.rundir import Run, load_run
 from lstm_textgen.generation.sample import encode_seed
-from lstm_textgen.text.tokenizer import PAD_ID, UNK, UNK_ID
+from lstm_textgen.model.stepper import Stepper, blas_threads, softmax
+from lstm_textgen.run.rundir import Run, load_run
 from lstm_textgen.usertext import check_text, text_problem
 from lstm_textgen.values import shown
 
-MAX_COMPLETION = 8  # tokens a bpe suggestion may take to reach a word boundary
-_INNER = "'’"  # an apostrophe followed by a letter stays inside a word (don't, king's)
+MAX_COMPLETION = 8  # tokens a suggestion may take to reach a word boundary
+LONGEST = 10_000_000  # a text grown with a person ends when they stop (interact's length), not before
 
 
 @dataclass
@@ -35,101 +36,75 @@ class Choice:
 
 
 class Continuation:
-    """One text grown a token at a time, with the model's next-token probabilities after it (suggest,
-    --interactive)."""
+    """One text grown a token at a time (a decode Row, stepped alone), with the model's next-token probabilities
+    after it (suggest, --interactive)."""
 
     def __init__(self, run: Run, seed: str, what: str = "the seed phrase"):
-        self.run, self.stepper = run, Stepper(run.weights)
-        seed = check_text(seed, what)
-        self.ids, self.unknown = encode_seed(run.tokenizer, seed, what)
-        self.seed_length, self.text = len(self.ids), seed
-        self.detok = run.tokenizer.detokenizer()
-        for i in self.ids:
-            self.detok.piece(i)
+        self.run, self.seed = run, check_text(seed, what)
+        ids, self.unknown = encode_seed(run.tokenizer, self.seed, what)
+        self.row = Row(run.tokenizer, ids, GenerateConfig(length=LONGEST))
+        self.batch = Batch(Stepper(run.weights))
         with blas_threads():
-            self.state, logits = self.stepper.prefill([self.ids])
-        self.probs = softmax(logits)[0]
+            self.batch.admit([self.row])
+        self.probs = softmax(self.batch.logits)[0]
+
+    @property
+    def text(self) -> str:
+        return self.seed + self.row.text
+
+    @property
+    def added(self) -> int:
+        """Tokens added after the seed."""
+        return len(self.row.ids) - self.row.seed_length
 
     def choices(self, k: int) -> list[Choice]:
-        """The k likeliest next tokens (bpe: words), likeliest first; never <pad> or <unk>."""
-        tokenizer = self.run.tokenizer
-        if tokenizer.level == "bpe":
-            with blas_threads():
-                return self._words(k)
-        return [Choice(tokenizer.vocab[i], p, [i]) for i, p in top_ids(self.probs, k)]
-
-    def top(self, k: int) -> list[tuple[str, float]]:
-        """choices() as (text, probability) pairs."""
-        return [(choice.text, choice.probability) for choice in self.choices(k)]
-
-    def _words(self, k: int) -> list[Choice]:
-        """Twice k likeliest tokens, each completed greedily to a word boundary, as up to k choices."""
-        table = self.run.tokenizer.bytes
+        """The k likeliest next words, likeliest first, never <pad> or <unk>: twice k likeliest tokens, each
+        completed greedily until the tokenizer says it is a whole word (at most MAX_COMPLETION tokens; a word or
+        character level token is one already), choices that spell the same text merged."""
+        tokenizer, stepper = self.run.tokenizer, self.batch.stepper
         first = [token for token, _ in top_ids(self.probs, 2 * k)]
-        ids, probs = [[int(i)] for i in first], [float(self.probs[i]) for i in first]
-        spelled = [table[i] for i in first]
-        state, open_rows = self.stepper.repeat(self.state, len(first)), set(range(len(first)))
-        for _ in range(MAX_COMPLETION - 1):
-            active = np.array([r in open_rows for r in range(len(first))])
-            logits, state = self.stepper.step(state, np.array([row[-1] for row in ids]), active)
-            for r, row in zip(sorted(open_rows), softmax(logits[sorted(open_rows)])):
-                token = top_ids(row, 1)[0][0]
-                if word_ends(spelled[r], table[token]):
-                    open_rows.discard(r)
-                    continue
-                ids[r].append(token)
-                probs[r] *= float(row[token])
-                spelled[r] += table[token]
-            if not open_rows:
-                break
+        ids, probs = [[token] for token in first], [float(self.probs[token]) for token in first]
+        open_rows = {r for r, row in enumerate(ids) if not tokenizer.word_done(row, None)}
+        state = stepper.repeat(self.batch.state, len(first)) if open_rows else None
+        with blas_threads():
+            for _ in range(MAX_COMPLETION - 1):
+                if not open_rows:
+                    break
+                active = np.array([r in open_rows for r in range(len(first))])
+                logits, state = stepper.step(state, np.array([row[-1] for row in ids]), active)
+                for r, row in zip(sorted(open_rows), softmax(logits[sorted(open_rows)])):
+                    token = top_ids(row, 1)[0][0]
+                    if tokenizer.word_done(ids[r], token):
+                        open_rows.discard(r)
+                        continue
+                    ids[r].append(token)
+                    probs[r] *= float(row[token])
         merged: dict[str, Choice] = {}
-        for row, p, data in zip(ids, probs, spelled):
-            text = data.decode("utf-8", "replace")
+        for row, p in zip(ids, probs):
+            text = tokenizer.spell(row)
             if text in merged:
                 merged[text].probability += p
             else:
                 merged[text] = Choice(text, p, row)
         return sorted(merged.values(), key=lambda choice: -choice.probability)[:k]
 
+    def top(self, k: int) -> list[tuple[str, float]]:
+        """choices() as (text, probability) pairs."""
+        return [(choice.text, choice.probability) for choice in self.choices(k)]
+
     def append(self, token_id: int, surface: str | None = None) -> str:
         """Add one token; returns its text (surface stands in for <unk>: the word the person typed)."""
-        piece = self.detok.piece(token_id)
-        if token_id == UNK_ID and surface is not None:
-            piece = piece.replace(UNK, surface)
-        self.ids.append(token_id)
-        self.text += piece
         with blas_threads():
-            logits, self.state = self.stepper.step(self.state, np.array([token_id]))
-        self.probs = softmax(logits)[0]
+            (_, piece), = self.batch.feed([token_id], [surface])
+        self.probs = softmax(self.batch.logits)[0]
         return piece
 
     def append_text(self, text: str) -> list[str]:
         """Add a person's own words (unknown ones fed as <unk>); returns the unknown words."""
         tokenizer = self.run.tokenizer
-        if tokenizer.level == "bpe":  # raw text: a word after a word needs its space
-            if self.text and not self.text[-1].isspace() and text[:1].isalnum():
-                text = " " + text
-            for token_id in tokenizer.encode(text):
-                self.append(token_id)
-            return []
-        for token in tokenizer.split(text):
-            token_id = tokenizer.index.get(token, UNK_ID)
-            self.append(UNK_ID if token_id == PAD_ID else token_id, token)
+        for token_id, surface in tokenizer.typed(self.text, text):
+            self.append(token_id, surface)
         return tokenizer.unknown(text)
-
-
-def word_ends(spelled: bytes, following: bytes) -> bool:
-    """Whether a bpe completion spelled so far is a whole word when `following` comes next: it has text, and
-    it is punctuation or a line end, or the next character starts no letter or digit of it."""
-    text = spelled.decode("utf-8", "ignore")
-    if not text.strip(" "):
-        return False  # spaces, or a character not yet whole: a word may follow
-    if not any(ch.isalnum() for ch in text):
-        return True  # a mark or a line end is a word of its own
-    after = (spelled + following).decode("utf-8", "ignore")[len(text):]
-    if not after:
-        return False  # the next token holds part of a character
-    return not (after[0].isalnum() or (after[0] in _INNER and after[1:2].isalpha()))
 
 
 def label(text: str) -> str:
@@ -162,7 +137,7 @@ def interact(continuation: Continuation, choices: int, length: int, ask: Callabl
     ask() returns None when input ends. Stops after `length` tokens. Returns the continuation.
     """
     start, tokenizer = len(continuation.text), continuation.run.tokenizer
-    while len(continuation.ids) - continuation.seed_length < length:
+    while continuation.added < length:
         options = continuation.choices(choices)
         show(continuation.text)
         show("  ".join(f"{i}. {label(choice.text)} ({choice.probability:.3f})"
@@ -179,8 +154,7 @@ def interact(continuation: Continuation, choices: int, length: int, ask: Callabl
             for token_id in options[int(answer or 1) - 1].ids:
                 continuation.append(token_id)
             continue
-        if not tokenizer.encode(answer) or (answer.isdigit() and (tokenizer.level == "bpe"
-                                                                   or answer not in tokenizer.index)):
+        if not tokenizer.encode(answer) or (answer.isdigit() and not tokenizer.has_token(answer)):
             warn(f"{shown(answer)}: type a number from 1 to {len(options)}, your own word, Enter or q")
             continue
         unknown = continuation.append_text(answer)

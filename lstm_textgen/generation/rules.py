@@ -1,11 +1,12 @@
 """Sampling rules: one function per generation setting, each turning a batch of next-token logits into the logits
 to draw from (-inf = cannot be drawn), applied in the order of RULES.
 
-A new rule is one function here, one RULES entry, and one field of config.GenerateConfig (which gives it its
-YAML key and its generate flag).
+A new rule is one function here, one RULES entry, and one field of config.GenerateConfig (whose declaration gives
+it its YAML key, its generate flag and its HTTP field).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -53,9 +54,6 @@ class History:
         return list(self._followers.get(tuple(self.ids[len(self.ids) - n + 1:]), ()))
 
 
-Rule = Callable[[np.ndarray, object, Sequence[History]], np.ndarray]
-
-
 def repetition_penalty(logits: np.ndarray, penalty: float, histories: Sequence[History]) -> np.ndarray:
     """CTRL's penalty on tokens already in the text: positive logits divided by it, negative ones multiplied."""
     for row, history in zip(logits, histories):
@@ -101,26 +99,38 @@ def top_p(logits: np.ndarray, p: float, histories: Sequence[History]) -> np.ndar
     return out
 
 
-# setting -> (its value that changes nothing, the rule); applied in this order. greedy skips the last three,
-# which never change which token is likeliest.
-RULES: dict[str, tuple[object, Rule]] = {
-    "repetition_penalty": (1.0, repetition_penalty),
-    "no_repeat_ngram_size": (0, no_repeat_ngram_size),
-    "top_k": (0, top_k),
-    "temperature": (1.0, temperature),
-    "top_p": (1.0, top_p),
+@dataclass(frozen=True)
+class Rule:
+    """A sampling rule: its setting's value that changes nothing, the function, and what it does to the draw."""
+    off: object
+    apply: Callable[[np.ndarray, object, Sequence[History]], np.ndarray]
+    shapes: bool = False  # it never changes which token is likeliest: greedy skips it
+    narrows: bool = False  # it can leave only some tokens drawable: a lone row is drawn among those
+
+
+# setting (a GenerateConfig field) -> its rule, applied in this order
+RULES: dict[str, Rule] = {
+    "repetition_penalty": Rule(1.0, repetition_penalty),
+    "no_repeat_ngram_size": Rule(0, no_repeat_ngram_size),
+    "top_k": Rule(0, top_k, shapes=True, narrows=True),
+    "temperature": Rule(1.0, temperature, shapes=True),
+    "top_p": Rule(1.0, top_p, shapes=True, narrows=True),
 }
-SHAPING = ("top_k", "temperature", "top_p")
 
 
 def apply_rules(logits: np.ndarray, settings, histories: Sequence[History]) -> np.ndarray:
     """(rows, vocab) logits (changed in place where a rule can) -> the logits to draw from under settings."""
     logits[:, BANNED] = -np.inf
-    for name, (off, rule) in RULES.items():
+    for name, rule in RULES.items():
         value = getattr(settings, name)
-        if value != off and not (settings.greedy and name in SHAPING):
-            logits = rule(logits, value, histories)
+        if value != rule.off and not (settings.greedy and rule.shapes):
+            logits = rule.apply(logits, value, histories)
     return logits
+
+
+def narrowing(settings) -> bool:
+    """Whether a rule that can leave only some tokens drawable is on."""
+    return any(rule.narrows and getattr(settings, name) != rule.off for name, rule in RULES.items())
 
 
 def weights(logits: np.ndarray) -> np.ndarray:

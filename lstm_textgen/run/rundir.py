@@ -17,8 +17,9 @@ from lstm_textgen.run.stamp import check_saved_meta, config_yaml
 from lstm_textgen.text.corpus import corpus_reads, find_files
 from lstm_textgen.errors import CheckpointError, ConfigError, TextgenError, TokenizerError
 from lstm_textgen.model.weights import ModelWeights, read_model_weights
-from lstm_textgen.text.tokenizer import AnyTokenizer, load_tokenizer as read_tokenizer
-from lstm_textgen.text.tokens import CACHE_FILES
+from lstm_textgen.text import load_tokenizer as read_tokenizer
+from lstm_textgen.text.cache import CACHE_FILES
+from lstm_textgen.text.tokenizer import Tokenizer
 from lstm_textgen.values import command, read_yaml, shown
 
 MARKER = "lstm-textgen-run.json"  # written first into every run directory: what makes a folder a run
@@ -307,7 +308,7 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def load_tokenizer(run_dir: Path) -> AnyTokenizer:
+def load_tokenizer(run_dir: Path) -> Tokenizer:
     """The run's tokenizer.json, whatever its level; a missing or damaged one is named with what to do."""
     try:
         return read_tokenizer(Path(run_dir) / TOKENIZER)

@@ -29,7 +29,6 @@ from lstm_textgen.serve import protocol
 from lstm_textgen.serve.protocol import MAX_BODY_BYTES, APIError
 from lstm_textgen.serve.replies import Mailbox, Reply, Waiter
 from lstm_textgen.serve.scheduler import Batcher, Job, Probe
-from lstm_textgen.text.tokenizer import Detokenizer
 from lstm_textgen.values import shown
 
 _DRAIN_BYTES = 16 * MAX_BODY_BYTES  # an oversized body is read and dropped up to this, so the 413 arrives whole
@@ -122,9 +121,9 @@ class _API:
         name, text, k = protocol.parse_suggest(protocol.parse_json(await _read_body(request)))
         target = self.find(name)
         ids, unknown = _encode(target.run, text, "text")
-        if target.run.tokenizer.level == "bpe":  # whole words: each candidate completed, as `suggest` does
+        if target.run.tokenizer.subword:  # whole words: each candidate completed, as `suggest` does
             options = await run_in_threadpool(_word_choices, target.run, text, k)
-            return JSONResponse({"model": name, "text": text, "next": options, "unknown_seed_words": []})
+            return JSONResponse({"model": name, "text": text, "next": options, "unknown_seed_words": unknown})
         waiter = Waiter(self.mailbox)
         probe = Probe(ids, waiter.publish)
         target.batcher.submit(probe)
@@ -134,17 +133,16 @@ class _API:
             probe.cancelled = True
         if probe.error:
             raise APIError(503, probe.error, kind="server_error")
-        tokenizer, detok = target.run.tokenizer, Detokenizer(target.run.tokenizer)
-        options = []
-        for token_id, probability in top_ids(probe.probs, k):
-            detok.glue_next = probe.glue_next
-            options.append({"token": tokenizer.vocab[token_id], "probability": probability,
-                            "text": detok.piece(token_id)})  # how generation would write it after the text
+        vocab = target.run.tokenizer.vocab
+        options = [{"token": vocab[token_id], "probability": probability,
+                    "text": probe.detok.peek(token_id)}  # how generation would write it after the text
+                   for token_id, probability in top_ids(probe.probs, k)]
         return JSONResponse({"model": name, "text": text, "next": options, "unknown_seed_words": unknown})
 
 
 def _word_choices(run: Run, text: str, k: int) -> list[dict]:
-    """bpe: the k likeliest next words after text, each spelled out from its tokens (interactive.Continuation)."""
+    """Where a token may be part of a word (bpe): the k likeliest next words after text, each completed from its
+    tokens (interactive.Continuation)."""
     return [{"token": choice.text, "probability": choice.probability, "text": choice.text}
             for choice in Continuation(run, text).choices(k)]
 

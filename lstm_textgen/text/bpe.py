@@ -17,8 +17,8 @@ import numpy as np
 
 from lstm_textgen.atomic import write_text
 from lstm_textgen.errors import TokenizerError
+from lstm_textgen.text.tokenizer import PAD, SCHEMA_VERSION, UNK
 
-PAD, UNK = "<pad>", "<unk>"
 OFFSET = 2  # our id = the library's id + 2
 ALPHABET = 256  # the byte tokens every vocabulary starts with
 PIECE_CHARS = 1 << 16  # text is encoded in pieces of about this many characters, several at once
@@ -26,6 +26,7 @@ BATCH_PIECES = 16  # pieces per call into the library (it encodes a batch on eve
 # A piece ends just before a space that follows a non-space character: the byte-level pre-tokenizer (GPT-2's
 # pattern) never lets a pre-token run across such a place, so the pieces encode exactly as the whole text does.
 _CUT = re.compile(r"(?<=\S) ")
+_INNER = "'’"  # an apostrophe followed by a letter stays inside a word (don't, king's)
 
 
 def _byte_table() -> dict[int, int]:
@@ -86,6 +87,10 @@ class BPETokenizer:
 
     level = "bpe"
     unk_count = 0
+    subword = True  # a token is often part of a word: a suggestion is completed to a whole word
+    seed_tokens = 12  # of the training text, to seed the samples written after each epoch
+    unit = "piece"
+    spaces_are_text = True  # spaces and line ends are bytes like any other
 
     def __init__(self, library, lowercase: bool, counts: list[int] | None = None):
         self.library, self.lowercase = library, lowercase
@@ -139,6 +144,35 @@ class BPETokenizer:
         """The text of each token (a piece of a character is written as U+FFFD)."""
         return [self.vocab[i] for i in self.encode(text)]
 
+    def typed(self, before: str, text: str) -> list[tuple[int, None]]:
+        """The tokens a person's own text adds after `before`: the raw text, a space put before a word that follows
+        a word (every byte has a token, so nothing is unknown)."""
+        if before and not before[-1].isspace() and text[:1].isalnum():
+            text = " " + text
+        return [(token, None) for token in self.encode(text)]
+
+    def has_token(self, text: str) -> bool:
+        return len(self.encode(text)) == 1
+
+    def spell(self, ids: list[int]) -> str:
+        return b"".join(self.bytes[i] for i in ids).decode("utf-8", "replace")
+
+    def word_done(self, ids: list[int], following: int | None) -> bool:
+        """Whether the tokens spell a whole word when `following` comes next: they have text, and it is punctuation
+        or a line end, or the next character starts no letter or digit of it."""
+        spelled = b"".join(self.bytes[i] for i in ids)
+        text = spelled.decode("utf-8", "ignore")
+        if not text.strip(" "):
+            return False  # spaces, or a character not yet whole: a word may follow
+        if not any(ch.isalnum() for ch in text):
+            return True  # a mark or a line end is a word of its own
+        if following is None:
+            return False  # a word: whether it goes on depends on what follows
+        after = (spelled + self.bytes[following]).decode("utf-8", "ignore")[len(text):]
+        if not after:
+            return False  # the next token holds part of a character
+        return not (after[0].isalnum() or (after[0] in _INNER and after[1:2].isalpha()))
+
     def unknown(self, text: str) -> list[str]:
         return []  # every byte has a token
 
@@ -155,7 +189,7 @@ class BPETokenizer:
     def to_json(self, version: str) -> dict:
         from tokenizers import __version__ as library_version
 
-        return {"schema": 1, "lstm_textgen_version": version, "level": self.level, "lowercase": self.lowercase,
+        return {"schema": SCHEMA_VERSION, "lstm_textgen_version": version, "level": self.level, "lowercase": self.lowercase,
                 "id_offset": OFFSET, "counts": self.counts, "tokenizers_version": library_version,
                 "huggingface": json.loads(self.library.to_str())}
 
@@ -189,6 +223,13 @@ class ByteDetokenizer:
     def piece(self, token_id: int) -> str:
         data = self.bytes[token_id] if 0 <= token_id < len(self.bytes) else b""
         return self.decoder.decode(data)
+
+    def peek(self, token_id: int) -> str:
+        """The text token_id would add now, without adding it."""
+        state = self.decoder.getstate()
+        text = self.piece(token_id)
+        self.decoder.setstate(state)
+        return text
 
     def flush(self) -> str:
         """What a character left unfinished at the end decodes to (U+FFFD), or ""."""

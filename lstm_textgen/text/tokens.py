@@ -1,9 +1,8 @@
-"""Streaming tokenization of a whole corpus, and the run's memory-mapped token cache (tokens/)."""
+"""Streaming tokenization of a whole corpus, at every level, into the training and validation token ids."""
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -12,16 +11,13 @@ from typing import Callable, Iterator, NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from lstm_textgen.atomic import replacing, write_text
-from lstm_textgen.text.bpe import BPETokenizer, stream_pieces
 from lstm_textgen.config import DataConfig
+from lstm_textgen.errors import CorpusError
+from lstm_textgen.text.bpe import BPETokenizer, stream_pieces
 from lstm_textgen.text.corpus import CHUNK_BYTES, find_files, no_text_error, read_chunks, split_point
-from lstm_textgen.errors import CorpusError, TextgenError
-from lstm_textgen.text.tokenizer import UNK_ID, AnyTokenizer, Tokenizer, load_tokenizer
+from lstm_textgen.text.tokenizer import UNK_ID, Tokenizer
+from lstm_textgen.text.words import WordTokenizer
 
-SPLITS = ("train.npy", "val.npy")  # the cache folder's token arrays, beside its manifest
-MANIFEST = "manifest.json"  # what the cache was made from
-CACHE_FILES = (*SPLITS, MANIFEST)
 BLOCK = 8 << 20  # token numbers per block while tokenizing: 32 MiB, which glibc's malloc always maps on its own,
 # so a freed block goes back to the system at once instead of staying in the heap
 SLICE = 1 << 20  # token numbers counted or looked up at a time (numpy makes an int64 copy of them)
@@ -30,7 +26,7 @@ SLICE = 1 << 20  # token numbers counted or looked up at a time (numpy makes an 
 class Tokens(NamedTuple):
     """A corpus tokenized: the tokenizer, the training and validation ids, and how many characters the
     validation text has (as read, line ends normalised), which turns a loss per token into bits per character."""
-    tokenizer: AnyTokenizer
+    tokenizer: Tokenizer
     train: np.ndarray
     val: np.ndarray
     val_chars: int
@@ -42,50 +38,6 @@ def bits_per_char(loss: float | None, tokens: int | None, chars: int | None) -> 
     if loss is None or not tokens or not chars:
         return None
     return loss / math.log(2) * tokens / chars
-
-
-def corpus_fingerprint(spec: str) -> list[list]:
-    """[path, size, mtime_ns] of every corpus file: a cache is reused only while these stay the same."""
-    return [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in find_files(spec)]
-
-
-def load_token_cache(folder: Path, tokenizer_path: Path, config: DataConfig) -> Tokens | None:
-    """The Tokens memory-mapped from a token cache folder, or None if it is stale or absent."""
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-        val_chars = manifest.pop("val_chars", None)  # caches written before it are stale: tokenized again
-        if manifest != _manifest(config) or not isinstance(val_chars, int) or val_chars < 0:
-            return None
-        tokenizer = load_tokenizer(tokenizer_path)
-        return Tokens(tokenizer, *(np.load(folder / name, mmap_mode="r") for name in SPLITS), val_chars)
-    except (OSError, ValueError, EOFError, TextgenError):  # np.load of an empty file is an EOFError
-        return None
-
-
-def save_token_cache(folder: Path, config: DataConfig, train_ids: np.ndarray, val_ids: np.ndarray,
-                     val_chars: int) -> tuple[np.ndarray, np.ndarray]:
-    """Write the token cache (unless the ids are mapped from it already) and return it memory-mapped.
-
-    Training reads the mapped arrays, so the caller's in-memory ids can be freed: one copy, not two.
-    """
-    if not all(_mapped_from(ids, folder / name) for name, ids in zip(SPLITS, (train_ids, val_ids))):
-        for name, ids in zip(SPLITS, (train_ids, val_ids)):
-            with replacing(folder / name, suffix=".npy") as tmp:
-                np.save(tmp, ids)
-        write_text(folder / MANIFEST, json.dumps({**_manifest(config), "val_chars": val_chars}))
-    return tuple(np.load(folder / name, mmap_mode="r") for name in SPLITS)
-
-
-def _mapped_from(ids: np.ndarray, path: Path) -> bool:
-    filename = getattr(ids, "filename", None)  # np.memmap's absolute path
-    return filename is not None and Path(filename) == path.resolve()
-
-
-def _manifest(config: DataConfig) -> dict:
-    """What a token cache was made from: the corpus files as they were, and the data settings."""
-    keys = ("level", "lowercase", "max_vocab", "min_count", "val_fraction")
-    return {"corpus": corpus_fingerprint(config.corpus), "data": {k: getattr(config, k) for k in keys},
-            **({"val_corpus": corpus_fingerprint(config.val_corpus)} if config.val_corpus is not None else {})}
 
 
 def _count_numbers(blocks: list, block: int, n: int, size: int) -> np.ndarray:
@@ -100,26 +52,31 @@ def _count_numbers(blocks: list, block: int, n: int, size: int) -> np.ndarray:
 
 
 def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: int = BLOCK,
-                    tokenizer: BPETokenizer | None = None,
-                    vocabulary: Callable[[Counter], Tokenizer] | None = None, what: str = "corpus") -> Tokens:
+                    like: Tokenizer | None = None,
+                    vocabulary: Callable[[Counter], WordTokenizer] | None = None, what: str = "corpus") -> Tokens:
     """Fit the tokenizer and encode the corpus, streaming: the same result as Tokenizer.fit and encode on
     whole files, but holding one chunk of text at a time (plus the counts and the int32 ids).
 
     One pass over the text numbers each token by its first appearance, into blocks of `block` int32;
     the counts of those numbers give the vocabulary, and a lookup table turns them into token ids,
     block by block, each block freed once placed: the ids are in memory once, plus one block.
-    The bpe level learns its merges in a pass of its own (tokenize_bpe), unless given its tokenizer.
+    The bpe level learns its merges in a pass of its own (tokenize_bpe).
+    like: a tokenizer whose vocabulary (bpe: merges) encodes the corpus instead of fitting one; its counts are
+    counted afresh (a resumed run's own, which must give back its counts).
     vocabulary(counts) gives the other levels' vocabulary instead of fitting one (a fine-tuned run's: a base
-    run's tokenizer recounted on this corpus, Tokenizer.recounted).
+    run's tokenizer recounted on this corpus, text/vocabulary.py).
     With data.val_corpus, all of data.corpus trains and val_corpus validates (tokenize_with_val_corpus).
     what names config.corpus in errors (data.val_corpus when it is the held-out text).
     """
+    tokenizer = like if isinstance(like, BPETokenizer) else None
+    if like is not None and tokenizer is None:
+        vocabulary = like.recounted
     if config.val_corpus is not None:
         return tokenize_with_val_corpus(config, chunk_bytes, block, tokenizer, vocabulary)
     files = find_files(config.corpus, what)
     if config.level == BPETokenizer.level:
         return tokenize_bpe(config, files, chunk_bytes, block, tokenizer, what)
-    probe = Tokenizer(config.level, config.lowercase, [])
+    probe = WordTokenizer(config.level, config.lowercase, [])
     first_seen: dict[str, int] = {}  # token -> its number, in order of first appearance (ties keep it)
     blocks: list[np.ndarray | None] = []  # the token numbers of all files, one after the other
     ends = []  # per file: how many numbers there are up to its end
@@ -143,7 +100,7 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: i
     tokens = list(first_seen)
     del first_seen
     counter = Counter(dict(zip(tokens, counts.tolist())))
-    tokenizer = vocabulary(counter) if vocabulary else Tokenizer.from_counts(
+    tokenizer = vocabulary(counter) if vocabulary else WordTokenizer.from_counts(
         counter, config.level, config.lowercase, config.max_vocab, config.min_count)
     if vocabulary is None and tokenizer.vocab_size <= 2:  # only <pad> and <unk>: every token would be unknown
         raise CorpusError(f"data.min_count={config.min_count} keeps no token of the corpus (its commonest appears "
@@ -166,7 +123,7 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: i
 
 def tokenize_with_val_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: int = BLOCK,
                              tokenizer: BPETokenizer | None = None,
-                             vocabulary: Callable[[Counter], Tokenizer] | None = None) -> Tokens:
+                             vocabulary: Callable[[Counter], WordTokenizer] | None = None) -> Tokens:
     """data.val_corpus: every file of data.corpus trains whole (val_fraction is unused) and gives the vocabulary;
     every token of val_corpus validates, in that vocabulary (an unseen word is <unk>; bpe encodes any text).
     The validation text must be held out: a file of it that is also a file of the corpus is refused."""
@@ -182,7 +139,7 @@ def tokenize_with_val_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES,
                               tokenizer, vocabulary)
     held_out = dataclasses.replace(config, corpus=config.val_corpus, val_corpus=None, val_fraction=1.0)
     bpe = trained.tokenizer if isinstance(trained.tokenizer, BPETokenizer) else None
-    val = tokenize_corpus(held_out, chunk_bytes, block, tokenizer=bpe, vocabulary=lambda counts: trained.tokenizer,
+    val = tokenize_corpus(held_out, chunk_bytes, block, bpe, vocabulary=lambda counts: trained.tokenizer,
                           what="data.val_corpus")
     return Tokens(trained.tokenizer, trained.train, val.val, val.val_chars)
 
@@ -192,7 +149,7 @@ def _bar(files: list[Path], desc: str) -> tqdm:
                 disable=None)  # disable=None: a bar on a terminal only
 
 
-def _tail_chars(path: Path, probe: Tokenizer, chunks: list[tuple[int, int]], cut: int, chunk_bytes: int,
+def _tail_chars(path: Path, probe: WordTokenizer, chunks: list[tuple[int, int]], cut: int, chunk_bytes: int,
                 what: str) -> int:
     """The characters of a file from its token number `cut` (counted over the corpus) on: the chunk holding
     that token is read again to find where it starts."""

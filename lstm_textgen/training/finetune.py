@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from lstm_textgen.text.bpe import BPETokenizer
 from lstm_textgen.config import ORIGIN_KEY, Config, DataConfig
-from lstm_textgen.errors import CheckpointError, ConfigError, CorpusError, TextgenError
+from lstm_textgen.errors import CheckpointError, ConfigError, TextgenError
 from lstm_textgen.run.rundir import CONFIG, Run, check_run_dir, saved_config_values
-from lstm_textgen.text.tokenizer import UNK_ID, Tokenizer
-from lstm_textgen.text.tokens import Tokens, tokenize_corpus
+from lstm_textgen.text.tokenizer import UNK_ID
+from lstm_textgen.text.tokens import Tokens
+from lstm_textgen.text.vocabulary import BaseVocabulary, in_base_vocabulary
 from lstm_textgen.values import shown
 
 log = logging.getLogger("lstm_textgen")
@@ -34,12 +33,11 @@ MAY_DIFFER = {"data.corpus", "data.val_corpus", "data.window_size", "data.val_fr
 PICK_NEW_WORDS = {"data.max_vocab", "data.min_count"}  # may differ under extend: they pick the words it adds
 # Keys of the base's own making, not inherited: where it was written, its own base, what it froze, its vocabulary.
 OWN_KEYS = {"train": ("run_dir", "init_from", "freeze"), "data": ("base_vocab",)}
-SHOWN_WORDS = 10  # unknown words named before training
 
 
 def check_start(config: Config) -> None:
     """Refuse, before anything is read or written, what cannot start: fine-tuning keys without a base, frozen
-    layers the model lacks (or all of them), extend at the bpe level, a base that is the run directory."""
+    layers the model lacks (or all of them), a base that is the run directory."""
     train, data = config.train, config.data
     for needed, key in ((train.freeze, "train.freeze"), (data.base_vocab == "extend", "data.base_vocab=extend")):
         if needed and not train.init_from:
@@ -52,9 +50,6 @@ def check_start(config: Config) -> None:
                           f"does not have; its layers with weights are {', '.join(layers)}")
     if set(layers) <= set(train.freeze):
         raise ConfigError("train.freeze lists every layer with weights, so nothing would train; leave one out")
-    if data.level == BPETokenizer.level and data.base_vocab == "extend":
-        raise ConfigError("data.base_vocab=extend adds words to a word, whitespace or char vocabulary; the bpe "
-                          "level encodes any text with the base run's merges: set --set data.base_vocab=keep")
     if train.init_from:
         base, run_dir = Path(train.init_from).expanduser().resolve(), config.run_dir.resolve()
         if run_dir == base or base in run_dir.parents:
@@ -115,17 +110,13 @@ class Base:
             raise ConfigError(f"data.max_vocab={cap} is below the base run's vocabulary of "
                               f"{self.tokenizer.vocab_size:,} tokens, all of which extend keeps; set --set "
                               f"data.max_vocab={self.tokenizer.vocab_size} or more (null: no cap)")
-        self.vocabulary: BaseVocabulary | None = None
+        self.vocabulary: BaseVocabulary | None = None  # once tokenize() has read the new corpus
         log.info(f"Starting from the base run {self.given} (vocabulary {self.tokenizer.vocab_size:,}, best val "
                  f"perplexity {self.metrics.get('best_val_perplexity', float('nan')):,.2f})")
 
     def tokenize(self, data: DataConfig) -> Tokens:
-        """The new corpus in the base's vocabulary, kept or extended (bpe: the base's merges, no <unk>)."""
-        if isinstance(self.tokenizer, BPETokenizer):
-            log.info("vocabulary: the base run's bpe merges (any text encodes, no token is unknown)")
-            return tokenize_corpus(data, tokenizer=self.tokenizer)
-        self.vocabulary = BaseVocabulary(self.tokenizer, data)
-        tokens = tokenize_corpus(data, vocabulary=self.vocabulary)
+        """The new corpus in the base's vocabulary, kept or extended (text/vocabulary.py)."""
+        tokens, self.vocabulary = in_base_vocabulary(self.tokenizer, data)
         log.info(self.vocabulary.summary)
         return tokens
 
@@ -140,42 +131,9 @@ class Base:
         return {"init_from": self.given, "path": str(self.path.resolve()), "config_sha256": self.config_sha256,
                 "best_val_perplexity": self.metrics.get("best_val_perplexity"),
                 "best_epoch": self.metrics.get("best_epoch"),
-                "base_vocab": vocabulary.mode if vocabulary else "keep", "base_vocab_size": self.tokenizer.vocab_size,
+                "base_vocab": vocabulary.mode, "base_vocab_size": self.tokenizer.vocab_size,
                 "added_tokens": tokenizer.vocab_size - self.tokenizer.vocab_size,
-                "unknown_share": vocabulary.unknown_share if vocabulary else 0.0}
-
-
-class BaseVocabulary:
-    """tokenize_corpus's vocabulary for a fine-tuned run: from the new corpus's token counts, the base's
-    vocabulary kept, or extended by the new tokens that pass data.min_count (up to data.max_vocab); it notes
-    what the base did not know, for the line shown before training."""
-
-    def __init__(self, base: Tokenizer, data: DataConfig):
-        self.base, self.data, self.mode = base, data, data.base_vocab
-        self.unknown_share, self.summary = 0.0, ""
-
-    def __call__(self, counts: Counter) -> Tokenizer:
-        base, data = self.base, self.data
-        tokenizer = base.recounted(counts, self.mode == "extend", data.max_vocab, data.min_count)
-        total = sum(counts.values())
-        unknown = sum(c for t, c in counts.items() if base.index.get(t, UNK_ID) == UNK_ID)
-        if self.mode == "keep" and unknown == total:
-            raise CorpusError(f"the base run knows no {base.level}-level token of {shown(data.corpus)}, so under "
-                              "data.base_vocab=keep every token would be <unk>; set --set data.base_vocab=extend, or "
-                              "start from a run trained on text like it")
-        self.unknown_share = unknown / total
-        left = Counter({t: c for t, c in counts.items() if tokenizer.index.get(t, UNK_ID) == UNK_ID})
-        commonest = ", ".join(f"{shown(t)} ({c:,})" for t, c in left.most_common(SHOWN_WORDS))
-        if self.mode == "keep":
-            self.summary = (f"vocabulary: the base run's {base.vocab_size:,} tokens, kept; {self.unknown_share:.1%} of "
-                            f"the corpus's {total:,} tokens are unknown to it and become <unk>")
-        else:
-            self.summary = (f"vocabulary: the base run's {base.vocab_size:,} tokens and "
-                            f"{tokenizer.vocab_size - base.vocab_size:,} new ones (data.min_count={data.min_count}, "
-                            f"data.max_vocab={data.max_vocab}); {self.unknown_share:.1%} of the corpus's {total:,} "
-                            f"tokens were unknown to the base, {sum(left.values()) / total:.1%} stay <unk>")
-        self.summary += f"; commonest unknown: {commonest}" if commonest else ""
-        return tokenizer
+                "unknown_share": vocabulary.unknown_share}
 
 
 def grow(weights: dict[str, list[np.ndarray]], counts: list[int], tied: bool) -> dict[str, list[np.ndarray]]:

@@ -19,11 +19,11 @@ from lstm_textgen.config import Config
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.model.weights import ModelWeights, read_model_weights
 from lstm_textgen.run.rundir import CURVES, SAMPLES, TENSORBOARD, TOKENIZER, epoch_checkpoint, token_file
-from lstm_textgen.text.tokenizer import UNK_ID, Tokenizer, load_tokenizer
+from lstm_textgen.text import load_tokenizer
+from lstm_textgen.text.tokenizer import UNK_ID, Tokenizer
 from lstm_textgen.values import shown
 
 SAMPLE_TEMPERATURES = (0.5, 1.0)  # the likeliest text, and the model's own distribution
-DEFAULT_SEED_TOKENS = {"word": 8, "whitespace": 8, "char": 40, "bpe": 12}  # how much of the training text's start seeds the samples
 
 
 def monitoring_callbacks(config: Config, run_dir: Path, models, state) -> list:
@@ -80,7 +80,7 @@ def sample_seed(config: Config, run_dir: Path, tokenizer: Tokenizer) -> str:
                               "training text, or null for its first words")
         return seed
     ids = np.load(token_file(run_dir, "train"), mmap_mode="r")[:10_000]
-    ids = ids[ids > UNK_ID][:DEFAULT_SEED_TOKENS[tokenizer.level]]
+    ids = ids[ids > UNK_ID][:tokenizer.seed_tokens]
     return tokenizer.decode(ids) if len(ids) else tokenizer.vocab[2]  # no known token: the commonest one
 
 

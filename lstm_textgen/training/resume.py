@@ -21,7 +21,7 @@ from lstm_textgen.training.finetune import base_settings
 from lstm_textgen.run.rundir import (CHECKPOINTS, MODEL, STATE, TOKENS, epoch_checkpoint, folder_kind, load_saved_config,
                                  read_metrics, saved_config_values, trained_files)
 from lstm_textgen.run.state import TrainingState, is_hdf5
-from lstm_textgen.text.tokens import MANIFEST
+from lstm_textgen.text.cache import MANIFEST
 from lstm_textgen.values import command, run_name, shown
 
 log = logging.getLogger("lstm_textgen")

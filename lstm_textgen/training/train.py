@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 
 from lstm_textgen import __version__
-from lstm_textgen.text.bpe import BPETokenizer
 from lstm_textgen.config import Config
 from lstm_textgen.training.data import (check_long_enough, check_streams_long_enough, count_windows, make_dataset,
                                make_stream_dataset, stream_windows, stride_for, with_batch_size)
@@ -27,7 +26,8 @@ from lstm_textgen.run.rundir import (CHECKPOINTS, LOCK, STATE, TOKENIZER, TOKENS
                                  folder_kind, load_tokenizer, prepare_run_dir, remove_run_files, save_config,
                                  saved_origin)
 from lstm_textgen.run.lock import RunLock
-from lstm_textgen.text.tokens import load_token_cache, save_token_cache, tokenize_corpus
+from lstm_textgen.text.cache import load_token_cache, save_token_cache
+from lstm_textgen.text.tokens import tokenize_corpus
 
 log = logging.getLogger("lstm_textgen")
 
@@ -254,12 +254,10 @@ def _tokens(config: Config, run_dir: Path, resuming: bool, cached: bool = True, 
     if cache is not None:
         log.info(f"using the tokenized corpus cached in {run_dir / TOKENS}")
         return cache
+    # A resumed run encodes with its own vocabulary (bpe: the merges it learned, which learning again could break
+    # a tie in; a fine-tuned run: its base's, kept or extended), and the counts must come out the same.
     saved = load_tokenizer(run_dir) if resuming else None
-    # A resumed bpe run encodes with the merges it learned (learning them again could break a tie otherwise),
-    # a resumed fine-tuned run with its own vocabulary (its base's, kept or extended when it started).
-    bpe = saved if isinstance(saved, BPETokenizer) else None
-    recount = saved.recounted if saved is not None and bpe is None and config.train.init_from else None
-    tokens = tokenize_corpus(config.data, tokenizer=bpe, vocabulary=recount)
+    tokens = tokenize_corpus(config.data, like=saved)
     if saved is not None:
         if (saved.vocab, saved.counts) != (tokens.tokenizer.vocab, tokens.tokenizer.counts):
             raise CheckpointError(f"cannot resume {run_dir}: the corpus {config.data.corpus} is not the text the run "

@@ -27,7 +27,7 @@ def test_suggest_gives_the_model_probabilities(run):
 def test_continuation_takes_a_persons_words(run):
     text = Continuation(run, "the cat")
     assert text.append_text("sat zebra") == ["zebra"]
-    assert text.ids[-2:] == [run.tokenizer.index["sat"], 1] and text.text == "the cat sat zebra"
+    assert text.row.ids[-2:] == [run.tokenizer.index["sat"], 1] and text.text == "the cat sat zebra"
 
 
 def test_suggest_lists_the_top_words(tiny_run):
@@ -73,17 +73,6 @@ def test_interactive_ends_when_input_ends_or_length_is_reached(tiny_run):
 def test_suggest_user_errors(tiny_run):
     assert_one_line_error(invoke("suggest", "--run", tiny_run, "the", "-k", "0"), "-k/--top must be >= 1")
     assert_one_line_error(invoke("suggest", "--run", tiny_run, "zebra"), "no word of TEXT 'zebra' is in the model's")
-
-
-def test_a_bpe_word_ends_where_the_next_token_starts_no_letter_of_it():
-    from lstm_textgen.generation.interactive import word_ends
-
-    assert not word_ends(b" ca", b"t") and word_ends(b" cat", b" sat") and word_ends(b" cat", b"\n")
-    assert word_ends(b",", b" the") and word_ends(b"\n", b"the")  # a mark or a line end is a word itself
-    assert not word_ends(b" ", b"the") and not word_ends(b"", b" the")  # nothing written yet
-    assert not word_ends(b" don", b"'t") and word_ends(b" dogs", b"' ")  # an apostrophe inside a word
-    assert not word_ends(b" caf", "é".encode()[:1]) and not word_ends(b" caf\xc3", b"\xa9")  # é in two tokens
-    assert word_ends(" 世界".encode(), b" .") and word_ends(" café".encode(), b"!")
 
 
 def test_bpe_suggestions_are_greedy_completions_with_the_models_probability(bpe_run):

@@ -6,7 +6,7 @@ import pytest
 from lstm_textgen.config import GenerateConfig
 from lstm_textgen.model.stepper import softmax
 from lstm_textgen.generation.rules import BANNED, History, apply_rules, weights
-from lstm_textgen.generation.sample import draw_rows
+from lstm_textgen.generation.decode import draw_rows
 
 
 def Settings(**values) -> GenerateConfig:

@@ -26,19 +26,6 @@ def test_draws_follow_the_distribution_on_a_long_row():
     np.testing.assert_allclose(counts[[2, 127, 128, 4999]], expected[[2, 127, 128, 4999]], atol=0.015)
 
 
-def test_batched_draw_agrees_with_the_row_draw():
-    from lstm_textgen.generation.sample import _draw, _draw_rows
-
-    rng = np.random.default_rng(0)
-    weights = rng.random((8, 5000)).astype(np.float32) ** 8
-    weights[:, ::7] = 0.0  # tokens that cannot be drawn
-    weights[3, 128:] = 0.0  # all the mass in the first blocks
-    for u in (np.zeros(8), rng.random(8), np.full(8, 1 - 1e-16)):
-        picks = _draw_rows(weights, u)
-        assert picks.tolist() == [_draw(row, x) for row, x in zip(weights, u)]
-        assert (weights[np.arange(8), picks] > 0).all()
-
-
 def test_the_same_rng_seed_draws_the_same_tokens():
     logits = fake_logits(5)
     assert (draws(logits, Settings(), n=50, seed=7) == draws(logits, Settings(), n=50, seed=7)).all()
@@ -218,11 +205,11 @@ def test_bpe_pieces_wait_for_a_character_split_over_tokens(bpe_run, monkeypatch)
     run = load_run(bpe_run)
     byte_id = {piece: i for i, piece in enumerate(run.tokenizer.bytes) if len(piece) == 1}
     forced = iter([byte_id[bytes([b])] for b in "世".encode()] * 2)  # three one-byte tokens, twice
-    monkeypatch.setattr("lstm_textgen.generation.sample.draw_rows", lambda logits, *args: np.array([next(forced)]))
+    monkeypatch.setattr("lstm_textgen.generation.decode.draw_rows", lambda logits, *args: np.array([next(forced)]))
     pieces = []
     generator = Generator(run.tokenizer, run.weights)
     result = generator.sample(["the"], Settings(length=5), [0], lambda row, piece: pieces.append(piece))[0]
-    assert pieces == ["", "", "世", "", "", "\ufffd"] and result.text == "世\ufffd"  # the unfinished one: U+FFFD
+    assert pieces == ["", "", "世", "", "\ufffd"] and result.text == "世\ufffd"  # the unfinished one: U+FFFD
 
 
 def test_generate_on_a_bpe_run_through_the_cli(bpe_run):

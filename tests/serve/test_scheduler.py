@@ -112,7 +112,8 @@ def test_a_probe_gives_the_next_token_probabilities(run, batcher):
     assert answered.wait(10)
     expected = softmax(Stepper(run.weights).prefill([ids])[1])[0]
     np.testing.assert_allclose(probe.probs, expected, atol=1e-6)
-    assert probe.glue_next is False  # after a word the next one takes a space
+    assert probe.detok.peek(run.tokenizer.index["mat"]) == " mat"  # after a word the next one takes a space
+    assert probe.detok.peek(run.tokenizer.index["."]) == "."  # a mark takes none
     assert batcher.running_rows == 0
 
 

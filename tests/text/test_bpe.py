@@ -1,6 +1,7 @@
 """The byte-level BPE tokenizer: exact round trips on any text, pieces that encode as the whole, the streaming
 decoder that waits for whole characters, and tokenizer.json in the library's own format."""
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ from hypothesis import given, settings, strategies as st
 
 from lstm_textgen.text.bpe import OFFSET, BPETokenizer, pieces, stream_pieces
 from lstm_textgen.errors import TokenizerError
-from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID, load_tokenizer
+from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID
+from lstm_textgen.text import load_tokenizer
 
 from conftest import SHARED_DATA
 
@@ -112,3 +114,23 @@ def test_a_damaged_bpe_tokenizer_file_is_refused(tok, tmp_path, change):
     path.write_text(json.dumps(raw), encoding="utf-8")
     with pytest.raises(TokenizerError, match="is not a valid bpe tokenizer file"):
         load_tokenizer(path)
+
+
+def test_a_bpe_word_ends_where_the_next_token_starts_no_letter_of_it():
+    def word_ends(spelled: bytes, following: bytes) -> bool:  # BPETokenizer.word_done on tokens of these bytes
+        return BPETokenizer.word_done(SimpleNamespace(bytes=[spelled, following]), [0], 1)
+
+    assert not word_ends(b" ca", b"t") and word_ends(b" cat", b" sat") and word_ends(b" cat", b"\n")
+    assert word_ends(b",", b" the") and word_ends(b"\n", b"the")  # a mark or a line end is a word itself
+    assert not word_ends(b" ", b"the") and not word_ends(b"", b" the")  # nothing written yet
+    assert not word_ends(b" don", b"'t") and word_ends(b" dogs", b"' ")  # an apostrophe inside a word
+    assert not word_ends(b" caf", "é".encode()[:1]) and not word_ends(b" caf\xc3", b"\xa9")  # é in two tokens
+    assert word_ends(" 世界".encode(), b" .") and word_ends(" café".encode(), b"!")
+
+
+
+
+def test_a_word_that_could_go_on_waits_for_the_next_token():
+    bpe = BPETokenizer.word_done
+    assert not bpe(SimpleNamespace(bytes=[b" cat"]), [0], None)  # " cat" may become " cats"
+    assert bpe(SimpleNamespace(bytes=[b","]), [0], None)  # a mark is a word of its own at once

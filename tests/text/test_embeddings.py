@@ -16,7 +16,8 @@ from conftest import SHARED_DATA, fit_tokenizer
 from lstm_textgen.cli import cli
 from lstm_textgen.config import EmbeddingConfig, load_config
 from lstm_textgen.text.embeddings import load_embedding_matrix
-from lstm_textgen.text.tokenizer import Tokenizer
+from lstm_textgen.text import load_tokenizer
+from lstm_textgen.text.words import WordTokenizer
 from lstm_textgen.training.train import train
 
 GLOVE_50D = SHARED_DATA / "glove.6B.50d.top2445.txt"  # 50-d, 2,445 words
@@ -57,12 +58,12 @@ def write_vectors(path, vectors: dict[str, np.ndarray], fmt: str, compress: bool
     path.write_bytes(gzip.compress(data) if compress else data)
 
 
-def fit(text: str, lowercase: bool = True) -> tuple[Tokenizer, np.ndarray]:
+def fit(text: str, lowercase: bool = True) -> tuple[WordTokenizer, np.ndarray]:
     tokenizer = fit_tokenizer([text], "word", lowercase)
     return tokenizer, tokenizer.encode_array(text)
 
 
-def expected_rows(tokenizer: Tokenizer, vectors: dict[str, np.ndarray], dim: int) -> np.ndarray:
+def expected_rows(tokenizer: WordTokenizer, vectors: dict[str, np.ndarray], dim: int) -> np.ndarray:
     rows = np.zeros((tokenizer.vocab_size, dim), np.float32)
     for i, word in enumerate(tokenizer.vocab[2:], start=2):
         if word in vectors:
@@ -125,7 +126,7 @@ def test_frozen_training_keeps_the_file_vectors_bit_for_bit(tmp_path):
     run_dir, _ = train_with_vectors(tmp_path, path, "embedding.dim=5", "embedding.trainable=false",
                                     "embedding.missing=zeros")
 
-    tokenizer = Tokenizer.load(run_dir / "tokenizer.json")
+    tokenizer = load_tokenizer(run_dir / "tokenizer.json")
     weights, trainable = embedding_weights(run_dir)
     assert not trainable
     for i, word in enumerate(tokenizer.vocab):
@@ -146,7 +147,7 @@ def test_frozen_training_with_random_missing_rows_from_the_train_seed(tmp_path):
     run_dir, config = train_with_vectors(tmp_path, path, "embedding.dim=5", "embedding.trainable=false",
                                          "embedding.missing=random", "train.seed=7")
 
-    tokenizer = Tokenizer.load(run_dir / "tokenizer.json")
+    tokenizer = load_tokenizer(run_dir / "tokenizer.json")
     weights, trainable = embedding_weights(run_dir)
     assert not trainable
     ids = np.arange(tokenizer.vocab_size)
@@ -170,7 +171,7 @@ def test_trainable_training_starts_from_the_file_vectors(tmp_path):
     run_dir, _ = train_with_vectors(tmp_path, path, "embedding.dim=5", "embedding.trainable=true",
                                     f"train.learning_rate={learning_rate}")
 
-    tokenizer = Tokenizer.load(run_dir / "tokenizer.json")
+    tokenizer = load_tokenizer(run_dir / "tokenizer.json")
     weights, trainable = embedding_weights(run_dir)
     assert trainable
     moved = 0
@@ -226,7 +227,7 @@ def test_real_glove_run_needs_no_vector_file_to_generate_and_evaluate(tmp_path, 
     for line in GLOVE_50D.read_bytes().splitlines():  # a few of its words are cp1252 bytes, not UTF-8
         word, *values = line.split(b" ")
         file_vectors[word.decode("utf-8", "replace")] = np.array([float(x) for x in values], np.float32)
-    tokenizer = Tokenizer.load(run_dir / "tokenizer.json")
+    tokenizer = load_tokenizer(run_dir / "tokenizer.json")
     weights, trainable = embedding_weights(run_dir)
     assert not trainable
     found = [w for w in tokenizer.vocab[2:] if w in file_vectors]

@@ -5,7 +5,9 @@ import pytest
 
 from lstm_textgen.text.corpus import read_text
 from lstm_textgen.errors import TokenizerError
-from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID, Tokenizer
+from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID
+from lstm_textgen.text import load_tokenizer
+from lstm_textgen.text.words import WordTokenizer
 
 from conftest import SHARED_DATA, fit_tokenizer
 
@@ -125,7 +127,7 @@ def test_save_and_load_round_trip(tmp_path):
     tok.save(tmp_path / "tokenizer.json", "0.1.0")
     raw = json.loads((tmp_path / "tokenizer.json").read_text())
     assert raw["schema"] == 1 and raw["lstm_textgen_version"] == "0.1.0"
-    loaded = Tokenizer.load(tmp_path / "tokenizer.json")
+    loaded = load_tokenizer(tmp_path / "tokenizer.json")
     assert (loaded.vocab, loaded.counts, loaded.level, loaded.lowercase) == (tok.vocab, tok.counts, "word", False)
 
 
@@ -138,7 +140,7 @@ def test_bad_tokenizer_files_are_refused(tmp_path, content, message):
     path = tmp_path / "tokenizer.json"
     path.write_text(content)
     with pytest.raises(TokenizerError, match=message):
-        Tokenizer.load(path)
+        load_tokenizer(path)
 
 
 PTB_LINES = " aer banknote berlitz <unk> calloway\n the n.v. 's <unk> , said mr. <unk>\n\n"
@@ -171,7 +173,7 @@ def test_whitespace_level_is_saved_in_tokenizer_json(tmp_path):
     tok = fit_tokenizer([PTB_LINES], "whitespace")
     tok.save(tmp_path / "tokenizer.json", "0.1.0")
     assert json.loads((tmp_path / "tokenizer.json").read_text())["level"] == "whitespace"
-    loaded = Tokenizer.load(tmp_path / "tokenizer.json")
+    loaded = load_tokenizer(tmp_path / "tokenizer.json")
     assert loaded.level == "whitespace" and loaded.encode(PTB_LINES) == tok.encode(PTB_LINES)
 
 
@@ -183,12 +185,12 @@ def test_characters_inside_unknown_tokens_and_from_a_token_on():
 
 
 def test_load_tokenizer_reads_every_level(tmp_path):
-    from lstm_textgen.text.tokenizer import load_tokenizer
+    from lstm_textgen.text import load_tokenizer
 
     tok = fit_tokenizer(["the cat sat"], "whitespace")
     tok.save(tmp_path / "tokenizer.json", "0.1.0")
     loaded = load_tokenizer(tmp_path / "tokenizer.json")
-    assert isinstance(loaded, Tokenizer) and (loaded.level, loaded.vocab) == ("whitespace", tok.vocab)
+    assert isinstance(loaded, WordTokenizer) and (loaded.level, loaded.vocab) == ("whitespace", tok.vocab)
     (tmp_path / "tokenizer.json").write_text(json.dumps({"schema": 1, "level": "bpe"}))
     with pytest.raises(TokenizerError, match="is not a valid bpe tokenizer file"):
         load_tokenizer(tmp_path / "tokenizer.json")

@@ -9,7 +9,8 @@ from lstm_textgen.text.corpus import find_files, read_text, split_point
 from lstm_textgen.errors import CorpusError
 from lstm_textgen.run.rundir import TOKENS
 from lstm_textgen.text.tokenizer import UNK_ID
-from lstm_textgen.text.tokens import load_token_cache, save_token_cache, tokenize_corpus
+from lstm_textgen.text.cache import load_token_cache, save_token_cache
+from lstm_textgen.text.tokens import tokenize_corpus
 
 from conftest import SHARED_DATA, fit_tokenizer
 
@@ -144,7 +145,7 @@ def test_bpe_learns_on_the_training_parts_and_encodes_each_part_as_a_whole(tmp_p
     assert val_chars == len(whole_val)
     assert tok.counts == np.bincount(train, minlength=700).tolist() and tok.counts[:2] == [0, 0]
     for chunk_bytes, block in ((97, 50), (4096, 1 << 20)):  # small chunks and blocks: the same ids
-        again = tokenize_corpus(config, chunk_bytes, block, tokenizer=tok)
+        again = tokenize_corpus(config, chunk_bytes, block, like=tok)
         np.testing.assert_array_equal(again.train, train)
         np.testing.assert_array_equal(again.val, val)
         assert again.val_chars == val_chars and again.tokenizer.counts == tok.counts
