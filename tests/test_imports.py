@@ -9,8 +9,8 @@ from conftest import REPO
 
 PACKAGE = REPO / "lstm_textgen"
 # The stages, lowest first: a module may import the root, its own folder and the folders before its own.
-STAGES = ["", "text", "model", "run", "generation", "training", "serve", "cli"]
-ROOT = {"", "__main__", "errors", "values", "config", "atomic", "outputs", "usertext"}
+STAGES = ["", "config", "text", "model", "run", "generation", "training", "serve", "cli"]
+ROOT = {"", "__main__", "errors", "atomic", "outputs", "usertext"}
 MAX_MODULES = 10
 
 

@@ -8,7 +8,7 @@ import click
 from lstm_textgen.cli.base import cli, run_option, user_errors
 from lstm_textgen.errors import TextgenError
 from lstm_textgen.usertext import printable
-from lstm_textgen.values import command
+from lstm_textgen.config.values import command
 
 
 @cli.command(short_help="Score a run on held-out text.")

@@ -6,7 +6,7 @@ import sys
 import click
 
 from lstm_textgen.cli.base import cli, refuse_together, user_errors
-from lstm_textgen.values import command
+from lstm_textgen.config.values import command
 
 TRAINING_MEMORY = ("lower model.units, embedding.dim, data.max_vocab, train.batch_size or data.window_size, or close "
                    "other programs")

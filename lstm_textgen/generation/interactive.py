@@ -22,7 +22,7 @@ from lstm_textgen.generation.sample import encode_seed
 from lstm_textgen.model.stepper import Stepper, blas_threads, softmax
 from lstm_textgen.run.rundir import Run, load_run
 from lstm_textgen.usertext import check_text, text_problem
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 MAX_COMPLETION = 8  # tokens a suggestion may take to reach a word boundary
 LONGEST = 10_000_000  # a text grown with a person ends when they stop (interact's length), not before

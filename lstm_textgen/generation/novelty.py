@@ -11,7 +11,7 @@ import numpy as np
 
 from lstm_textgen.errors import CheckpointError, TextgenError
 from lstm_textgen.run.rundir import token_file
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 DEFAULT_NS = (4, 8)
 _FEW = 8  # with this many candidate positions or fewer, compare whole runs instead of token by token

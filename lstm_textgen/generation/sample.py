@@ -18,7 +18,7 @@ from lstm_textgen.model.weights import ModelWeights
 from lstm_textgen.run.rundir import Run, load_run
 from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID, Tokenizer
 from lstm_textgen.usertext import check_text, decode_text
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 from lstm_textgen.errors import CheckpointError, TextgenError
 from lstm_textgen.outputs import check_target, metadata
 from lstm_textgen.run.rundir import CURVES, HISTORY, check_is_run, has_trained
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 
 REQUIRED_COLUMNS = ("epoch", "loss", "val_loss", "val_perplexity")  # what plot and info read

@@ -14,7 +14,7 @@ from lstm_textgen.run.state import TrainingState, is_hdf5
 from lstm_textgen.run.rundir import (CHECKPOINTS, CONFIG, HISTORY, METRICS, MODEL, STATE, TOKENIZER, check_is_run,
                                  check_model, epoch_checkpoints, folder_kind, has_trained, load_saved_config,
                                  load_tokenizer, read_metrics, saved_origin)
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 STATE_PATH = f"{CHECKPOINTS}/{STATE}"  # how info and runs name the training state
 

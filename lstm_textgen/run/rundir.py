@@ -20,7 +20,7 @@ from lstm_textgen.model.weights import ModelWeights, read_model_weights
 from lstm_textgen.text import load_tokenizer as read_tokenizer
 from lstm_textgen.text.cache import CACHE_FILES
 from lstm_textgen.text.tokenizer import Tokenizer
-from lstm_textgen.values import command, read_yaml, shown
+from lstm_textgen.config.values import command, read_yaml, shown
 
 MARKER = "lstm-textgen-run.json"  # written first into every run directory: what makes a folder a run
 CONFIG, TOKENIZER, MODEL = "config.yaml", "tokenizer.json", "model.keras"

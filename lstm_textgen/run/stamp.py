@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lstm_textgen.config import META_KEY, ORIGIN_KEY, Config
 from lstm_textgen.errors import ConfigError
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 SCHEMA_VERSION = 1  # bump when a saved config.yaml can no longer be read as before
 

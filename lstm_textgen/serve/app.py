@@ -29,7 +29,7 @@ from lstm_textgen.serve import protocol
 from lstm_textgen.serve.protocol import MAX_BODY_BYTES, APIError
 from lstm_textgen.serve.replies import Mailbox, Reply, Waiter
 from lstm_textgen.serve.scheduler import Batcher, Job, Probe
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 _DRAIN_BYTES = 16 * MAX_BODY_BYTES  # an oversized body is read and dropped up to this, so the 413 arrives whole
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from lstm_textgen.config import GenerateConfig
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.usertext import text_problem
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 MAX_BODY_BYTES = 1 << 20  # a request is a few settings and a prompt; more is refused unread
 MAX_PROMPT_CHARS = 10_000  # a prompt is prefilled one token per step, holding up the whole batch meanwhile

@@ -19,7 +19,7 @@ from lstm_textgen.run.rundir import MODEL, load_run
 from lstm_textgen.serve.app import Served, build_app
 from lstm_textgen.serve.protocol import DEFAULT_MAX_TOKENS_CAP
 from lstm_textgen.serve.scheduler import Batcher
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 GRACE_SECONDS = 5.0
 

@@ -11,7 +11,7 @@ from lstm_textgen.errors import TokenizerError
 from lstm_textgen.text.bpe import BPETokenizer
 from lstm_textgen.text.tokenizer import SCHEMA_VERSION, Tokenizer
 from lstm_textgen.text.words import WordTokenizer
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 
 def load_tokenizer(path: Path) -> Tokenizer:

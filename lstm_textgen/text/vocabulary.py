@@ -11,7 +11,7 @@ from lstm_textgen.text.bpe import BPETokenizer
 from lstm_textgen.text.tokenizer import UNK_ID, Tokenizer
 from lstm_textgen.text.tokens import Tokens, tokenize_corpus
 from lstm_textgen.text.words import WordTokenizer
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 SHOWN_WORDS = 10  # unknown words named before training
 

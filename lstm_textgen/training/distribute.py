@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lstm_textgen.errors import ConfigError
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                      '"task": {"type": "worker", "index": 0}}\'')

@@ -19,7 +19,7 @@ from lstm_textgen.run.rundir import CONFIG, Run, check_run_dir, saved_config_val
 from lstm_textgen.text.tokenizer import UNK_ID
 from lstm_textgen.text.tokens import Tokens
 from lstm_textgen.text.vocabulary import BaseVocabulary, in_base_vocabulary
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 log = logging.getLogger("lstm_textgen")
 

@@ -21,7 +21,7 @@ from lstm_textgen.model.weights import ModelWeights, read_model_weights
 from lstm_textgen.run.rundir import CURVES, SAMPLES, TENSORBOARD, TOKENIZER, epoch_checkpoint, token_file
 from lstm_textgen.text import load_tokenizer
 from lstm_textgen.text.tokenizer import UNK_ID, Tokenizer
-from lstm_textgen.values import shown
+from lstm_textgen.config.values import shown
 
 SAMPLE_TEMPERATURES = (0.5, 1.0)  # the likeliest text, and the model's own distribution
 

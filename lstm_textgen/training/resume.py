@@ -22,7 +22,7 @@ from lstm_textgen.run.rundir import (CHECKPOINTS, MODEL, STATE, TOKENS, epoch_ch
                                  read_metrics, saved_config_values, trained_files)
 from lstm_textgen.run.state import TrainingState, is_hdf5
 from lstm_textgen.text.cache import MANIFEST
-from lstm_textgen.values import command, run_name, shown
+from lstm_textgen.config.values import command, run_name, shown
 
 log = logging.getLogger("lstm_textgen")
 

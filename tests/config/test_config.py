@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lstm_textgen.config import Config, load_config, parse_override
+from lstm_textgen.config import Config, load_config
+from lstm_textgen.config.values import parse_override
 from lstm_textgen.config import GenerateConfig
 from lstm_textgen.errors import ConfigError, TextgenError
 
