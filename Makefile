@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-quick clean
+.PHONY: demo test test-quick configs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -x -q
+
+# configs/default.yaml is written from the settings' declarations (lstm_textgen/config/); a test checks it is current
+configs: $(STAMP)
+	$(BIN)/python -m lstm_textgen.config.reference > configs/default.yaml
 
 clean:
 	rm -rf $(VENV) runs

@@ -4,11 +4,14 @@ from __future__ import annotations
 import errno
 import logging
 import sys
+import typing
 from contextlib import contextmanager
 
 import click
 
 from lstm_textgen import __version__
+from lstm_textgen.config import SECTIONS
+from lstm_textgen.config.setting import declared
 from lstm_textgen.errors import TextgenError
 from lstm_textgen.usertext import printable
 
@@ -84,6 +87,21 @@ class _StderrHandler(logging.Handler):
 
         tqdm.write(printable(self.format(record)), file=sys.stderr)
 
+
+
+def setting_options(section: str):
+    """A Click option for every setting of the config section that declares a flag (config/setting.py), with
+    the setting's type and help; its default is None: the run's own value applies."""
+    def decorate(f):
+        for name, kind, _, rule in reversed(declared(SECTIONS[section])):
+            if rule.flag is None:
+                continue
+            text = f"{rule.help[:1].upper()}{rule.help[1:]} (default: the run's {section}.{name})."
+            shape = ({"is_flag": True, "default": None} if kind is bool else
+                     {"multiple": True, "metavar": "TEXT"} if typing.get_origin(kind) is list else {"type": kind})
+            f = click.option(name, *rule.flag.split("/"), help=text, **shape)(f)
+        return f
+    return decorate
 
 
 def run_option(f):

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from lstm_textgen.cli.base import cli, refuse_together, run_option, stream, user_errors
+from lstm_textgen.cli.base import cli, refuse_together, run_option, setting_options, stream, user_errors
 from lstm_textgen.errors import TextgenError
 
 
@@ -14,16 +14,7 @@ from lstm_textgen.errors import TextgenError
 @run_option
 @click.option("seed", "--seed", "-s", metavar="TEXT", help="Seed phrase to continue.")
 @click.option("seeds_file", "--seeds-file", type=click.Path(dir_okay=False), help="One seed phrase a line.")
-@click.option("length", "-n", "--length", type=int, help="Tokens to generate (default: the run's generate.length).")
-@click.option("--temperature", "-t", type=float, help="Sampling temperature > 0; lower is safer.")
-@click.option("--top-k", type=int, help="Sample among the k likeliest tokens (0 = off).")
-@click.option("--top-p", type=float, help="Sample from the smallest set holding this probability (1 = off).")
-@click.option("--greedy", is_flag=True, default=None, help="Always take the likeliest token.")
-@click.option("--repetition-penalty", type=float, help="Above 1 discourages tokens already used.")
-@click.option("--no-repeat-ngram-size", type=int, help="Never repeat an n-gram of this size.")
-@click.option("--min-length", type=int, help="Tokens before any stop condition applies.")
-@click.option("stop", "--stop", multiple=True, metavar="TEXT", help="Stop once new text contains TEXT (repeatable).")
-@click.option("--stop-newlines", type=int, help="Stop after this many newlines.")
+@setting_options("generate")
 @click.option("--random-seed", type=int, help="Fix the random draws to repeat a sample exactly.")
 @click.option("--samples", type=int, default=1, show_default=True, help="Samples per seed, made as one batch.")
 @click.option("--jsonl", is_flag=True, help="Print one JSON object per sample.")

@@ -8,7 +8,8 @@ import os
 import typing
 
 from lstm_textgen.config.sections import META_KEY, ORIGIN_KEY, Config
-from lstm_textgen.config.values import convert, nearest, parse_override, range_problems, read_yaml, shown, type_name
+from lstm_textgen.config.setting import range_problems
+from lstm_textgen.config.values import convert, nearest, parse_override, read_yaml, shown, type_name
 from lstm_textgen.errors import ConfigError
 
 SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]

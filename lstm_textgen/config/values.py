@@ -1,8 +1,8 @@
-"""Config values: YAML read with a bound on its size, `--set KEY=VALUE`, typed conversion, the range each
-number setting declares, and the run folder name a corpus gives (stdlib + yaml only)."""
+"""Config values: YAML read with a bound on its size (no alias bombs, no key given twice), `--set KEY=VALUE`,
+typed conversion, values shown in messages, shell-quoted command hints, and the run folder name a corpus gives
+(stdlib + yaml only)."""
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import glob
 import math
@@ -10,7 +10,6 @@ import os
 import re
 import shlex
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -198,52 +197,6 @@ def convert(value: object, tp: object) -> object:
     if tp is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
     raise ValueError
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """The range a number setting may take; cap is a sanity limit above which a value is a typo."""
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    cap: float | None = None
-    null: str = ""  # what null means, for the message ("for no time limit"); "" when null is not special
-
-    def problem(self, key: str, value, optional: bool) -> str | None:
-        low, high = self.low, self.high
-        below = low is not None and (value <= low if self.low_open else value < low)
-        above = high is not None and (value >= high if self.high_open else value > high)
-        if below or above:
-            if low is not None and high is not None:
-                bounds = (f"between {low:g} and {high:g} (exclusive)" if self.low_open and self.high_open else
-                          f"in {'(' if self.low_open else '['}{low:g}, {high:g}{')' if self.high_open else ']'}")
-            else:
-                bounds = f"{'>' if self.low_open else '>='} {low:g}"
-            null = (f", or null {self.null}" if self.null else " or null") if optional else ""
-            return f"{key} must be {bounds}{null}, got {shown(value)}"
-        if self.cap is not None and value > self.cap:
-            return f"{key} must be <= {self.cap:,}, got {shown(value)}"
-        return None
-
-
-def bounded(default, low=None, high=None, *, low_open=False, high_open=False, cap=None, null=""):
-    """A dataclass field whose value must lie in the given range (None passes where the type allows it)."""
-    return field(default=default, metadata={"bounds": Bounds(low, high, low_open, high_open, cap, null)})
-
-
-def range_problems(section, key: Key) -> list[str]:
-    """Every number field of a section checked against its declared Bounds (and a float for being finite:
-    nan passes every comparison the wrong way, and a command flag is not read through convert())."""
-    problems, types = [], typing.get_type_hints(type(section))
-    for f in dataclasses.fields(section):
-        bounds, value = f.metadata.get("bounds"), getattr(section, f.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            problems.append(f"{key(f.name)} must be a finite number, got {value}")
-        elif bounds is not None and isinstance(value, (int, float)):  # not None, nor a word such as auto
-            problem = bounds.problem(key(f.name), value, optional=type(None) in typing.get_args(types[f.name]))
-            problems += [problem] if problem else []
-    return problems
 
 
 def run_name(corpus: str) -> str:

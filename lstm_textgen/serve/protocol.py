@@ -11,6 +11,7 @@ import typing
 from dataclasses import dataclass
 
 from lstm_textgen.config import GenerateConfig
+from lstm_textgen.config.setting import declared, policy
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.usertext import text_problem
 from lstm_textgen.config.values import shown
@@ -22,13 +23,14 @@ MAX_STOPS, MAX_STOP_CHARS = 4, 200  # as OpenAI: at most 4 stop strings
 MAX_SUGGESTIONS = 100
 DEFAULT_MAX_TOKENS_CAP = 2048  # serve --max-tokens: the largest max_tokens a request may ask for
 
-# JSON field -> the GenerateConfig field it sets (the rest of the settings come from the run's generate:)
-SETTINGS = {"max_tokens": "length", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
-            "repetition_penalty": "repetition_penalty", "no_repeat_ngram_size": "no_repeat_ngram_size"}
+# JSON field -> the GenerateConfig number field it sets, as each declares (the rest come from the run's generate:);
+# stop, a list of strings, has checks of its own
+SETTINGS = {rule.http: name for name, kind, _, rule in declared(GenerateConfig) if rule.http and kind in (int, float)}
+STOP = policy(GenerateConfig, "stop").http
 # OpenAI fields this server has no use for: accepted only at the value that changes nothing
 NEUTRAL = {"echo": (False,), "logprobs": (None,), "best_of": (None, 1), "suffix": (None,),
            "presence_penalty": (None, 0), "frequency_penalty": (None, 0), "logit_bias": (None, {})}
-COMPLETION_FIELDS = {"model", "prompt", "n", "seed", "stop", "stream", "stream_options", "user",
+COMPLETION_FIELDS = {"model", "prompt", "n", "seed", STOP, "stream", "stream_options", "user",
                      *SETTINGS, *NEUTRAL}
 SUGGEST_FIELDS = {"model", "text", "k"}
 _BOUNDS = {f.name: f.metadata.get("bounds") for f in dataclasses.fields(GenerateConfig)}
@@ -107,8 +109,8 @@ def parse_completion(body: dict, max_tokens_cap: int) -> Completion:
     if overrides.get("length", 0) > max_tokens_cap:
         raise APIError(400, f"max_tokens must be <= {max_tokens_cap:,} on this server, got {shown(body['max_tokens'])}",
                        "max_tokens", "invalid_value")
-    if body.get("stop") is not None:
-        overrides["stop"] = _stops(body["stop"])
+    if body.get(STOP) is not None:
+        overrides["stop"] = _stops(body[STOP])
     for name, allowed in NEUTRAL.items():
         if name in body and body[name] not in allowed:
             raise APIError(400, f"{name} is not supported by this server; leave it out", name, "unsupported_value")
@@ -126,7 +128,7 @@ def parse_completion(body: dict, max_tokens_cap: int) -> Completion:
 def completion_settings(request: Completion, base: GenerateConfig, max_tokens_cap: int) -> GenerateConfig:
     """The run's generate: settings with the request's on top (max_tokens defaults to the run's length, capped)."""
     overrides = {"length": min(base.length, max_tokens_cap)} | request.overrides
-    fields = {field: name for name, field in SETTINGS.items()} | {"stop": "stop"}
+    fields = {field: name for name, field in SETTINGS.items()} | {"stop": STOP}
     settings = dataclasses.replace(base, **overrides)
     try:
         return settings.check(lambda name: fields.get(name) or f"the run's generate.{name}")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_textgen.config import ORIGIN_KEY, Config, DataConfig
+from lstm_textgen.config import ORIGIN_KEY, SECTIONS, Config, DataConfig
+from lstm_textgen.config.setting import declared
 from lstm_textgen.errors import CheckpointError, ConfigError, TextgenError
 from lstm_textgen.run.rundir import CONFIG, Run, check_run_dir, saved_config_values
 from lstm_textgen.text.tokenizer import UNK_ID
@@ -22,17 +23,6 @@ from lstm_textgen.text.vocabulary import BaseVocabulary, in_base_vocabulary
 from lstm_textgen.config.values import shown
 
 log = logging.getLogger("lstm_textgen")
-
-# What a fine-tuned run may set apart from its base: the corpus and how it is cut into windows, the dropouts,
-# how to treat the vocabulary, and every train: and generate: key. The model's shape, its level and its
-# tokenizer settings stay the base's (embedding.trainable is not used: train.freeze says what stays).
-MAY_DIFFER = {"data.corpus", "data.val_corpus", "data.window_size", "data.val_fraction", "data.stride", "data.base_vocab",
-              "model.dropout", "model.input_dropout", "model.recurrent_dropout", "model.weight_drop", "model.embedding_dropout",
-              "model.activation_reg", "model.temporal_reg", "model.dense_dropout",
-              "embedding.trainable"}
-PICK_NEW_WORDS = {"data.max_vocab", "data.min_count"}  # may differ under extend: they pick the words it adds
-# Keys of the base's own making, not inherited: where it was written, its own base, what it froze, its vocabulary.
-OWN_KEYS = {"train": ("run_dir", "init_from", "freeze"), "data": ("base_vocab",)}
 
 
 def check_start(config: Config) -> None:
@@ -63,7 +53,7 @@ def _base_error(init_from: str, error: TextgenError) -> CheckpointError:
 
 def base_settings(init_from: str) -> dict:
     """The base run's saved settings for a new run to start from (what the new run's config file and --set
-    values go on top of), without the keys of its own making (OWN_KEYS)."""
+    values go on top of), without the keys each run sets for itself (declared finetune="own")."""
     path = Path(init_from).expanduser()
     try:
         check_run_dir(path)
@@ -72,19 +62,22 @@ def base_settings(init_from: str) -> dict:
         raise _base_error(init_from, e) from None
     raw = {section: dict(body) if isinstance(body, dict) else body for section, body in raw.items()}
     raw.pop(ORIGIN_KEY, None)
-    for section, keys in OWN_KEYS.items():
-        for key in keys:
-            (raw.get(section) or {}).pop(key, None)
+    for section, cls in SECTIONS.items():
+        for key, _, _, declared_policy in declared(cls):
+            if declared_policy.finetune == "own" and isinstance(raw.get(section), dict):
+                raw[section].pop(key, None)
     return raw
 
 
 def conflicts(base: Config, config: Config) -> list[str]:
-    """The settings that differ from the base's but may not, as 'key (base -> new)'."""
-    allowed = MAY_DIFFER | (PICK_NEW_WORDS if config.data.base_vocab == "extend" else set())
+    """The data:, embedding: and model: settings that differ from the base's but may not (declared finetune="base",
+    or "extend" unless data.base_vocab=extend), as 'key (base -> new)'. The model's shape, its level and its
+    tokenizer settings stay the base's; the corpus, the dropouts, how to treat the vocabulary may differ."""
+    allowed = {"differs", "own", *(("extend",) if config.data.base_vocab == "extend" else ())}
     old, new = base.to_dict(), config.to_dict()
-    return [f"{section}.{key} ({shown(old[section][key])} -> {shown(value)})"
-            for section in ("data", "embedding", "model") for key, value in new[section].items()
-            if value != old[section][key] and f"{section}.{key}" not in allowed]
+    return [f"{section}.{key} ({shown(old[section][key])} -> {shown(new[section][key])})"
+            for section in ("data", "embedding", "model") for key, _, _, rule in declared(SECTIONS[section])
+            if new[section][key] != old[section][key] and rule.finetune not in allowed]
 
 
 class Base:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lstm_textgen.atomic import replacing
-from lstm_textgen.config import Config, load_config
+from lstm_textgen.config import SECTIONS, Config, load_config
+from lstm_textgen.config.setting import policy
 from lstm_textgen.run.curves import read_history
 from lstm_textgen.text.corpus import find_files
 from lstm_textgen.errors import CheckpointError, TextgenError
@@ -25,14 +26,6 @@ from lstm_textgen.text.cache import MANIFEST
 from lstm_textgen.config.values import command, run_name, shown
 
 log = logging.getLogger("lstm_textgen")
-
-# What may change between a run and its resumption; any other change is refused.
-SAFE_TO_CHANGE = {"train.epochs", "train.max_minutes", "train.early_stopping_patience", "train.learning_rate",
-                  "train.clipnorm", "train.global_clipnorm", "train.keep_checkpoints", "train.backup_every_steps",
-                  "train.steps_per_epoch", "train.run_dir", "train.sample_every", "train.sample_seed",
-                  "train.sample_length", "train.tensorboard", "data.corpus"}
-SAFE_SECTIONS = {"generate"}  # how text is generated afterwards does not touch training
-
 
 def training_config(path, overrides, values: dict, restart: bool = False) -> Config:
     """The config a train command means: defaults, file, --set and flags; for a run that exists (and is not
@@ -55,7 +48,7 @@ def config_changes(old: Config, new: Config) -> tuple[list[str], list[str]]:
             before = old_d[section][key]
             if before != value and f"{section}.{key}" != "train.run_dir":  # a run may be moved or copied
                 entry = f"{section}.{key} ({shown(before)} -> {shown(value)})"
-                safe = f"{section}.{key}" in SAFE_TO_CHANGE or section in SAFE_SECTIONS
+                safe = policy(SECTIONS[section], key).resume  # declared on the setting (config/)
                 (allowed if safe else refused).append(entry)
     return refused, allowed
 

@@ -3,7 +3,8 @@ refuses nan and inf, declared ranges, and messages that never echo a whole value
 import pytest
 
 from lstm_textgen.errors import ConfigError
-from lstm_textgen.config.values import MAX_YAML_NODES, Bounds, convert, parse_override, parse_yaml, read_yaml, shown
+from lstm_textgen.config.setting import Bounds
+from lstm_textgen.config.values import MAX_YAML_NODES, convert, parse_override, parse_yaml, read_yaml, shown
 
 
 def alias_bomb(levels: int) -> str:

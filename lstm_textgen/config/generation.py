@@ -1,0 +1,50 @@
+"""The generate: section: how generation picks each next token and when it stops. The YAML section, the library's
+settings, the generate flags and the HTTP request fields are these declarations; every key may change at any
+time (it does not touch training)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lstm_textgen.config.setting import range_problems, setting
+from lstm_textgen.config.values import Key, shown
+from lstm_textgen.errors import ConfigError
+from lstm_textgen.usertext import text_problem
+
+
+@dataclass
+class GenerateConfig:
+    length: int = setting(60, 0, cap=10_000_000, flag="-n/--length", http="max_tokens", resume=True,
+                          help="tokens to generate, at most")
+    temperature: float = setting(0.8, 0.0, low_open=True, flag="-t/--temperature", http="temperature", resume=True,
+                                 help="sampling temperature > 0; lower is safer")
+    top_k: int = setting(0, 0, cap=10_000_000, flag="--top-k", http="top_k", resume=True,
+                         help="sample among the k likeliest tokens; 0 = off")
+    top_p: float = setting(1.0, 0.0, 1.0, low_open=True, flag="--top-p", http="top_p", resume=True,
+                           help="sample from the smallest set of tokens holding this probability; 1 = off")
+    greedy: bool = setting(False, flag="--greedy", resume=True, help="always take the likeliest token")
+    repetition_penalty: float = setting(1.0, 0.0, low_open=True, flag="--repetition-penalty",
+                                        http="repetition_penalty", resume=True,
+                                        help="above 1 discourages tokens already in the text")
+    no_repeat_ngram_size: int = setting(0, 0, cap=10_000, flag="--no-repeat-ngram-size", http="no_repeat_ngram_size",
+                                        resume=True, help="never repeat an n-gram of this size; 0 = off")
+    min_length: int = setting(0, 0, cap=10_000_000, flag="--min-length", resume=True,
+                              help="tokens before any stop condition applies")
+    stop: list[str] = setting(factory=list, flag="--stop", http="stop", resume=True,
+                              help="stop once the new text contains one of these")
+    stop_newlines: int = setting(0, 0, cap=10_000_000, flag="--stop-newlines", resume=True,
+                                 help="stop after this many newlines; 0 = off")
+
+    def problems(self, key: Key) -> list[str]:
+        return [message for failed, message in (
+            (0 <= self.length < self.min_length, f"{key('min_length')} {self.min_length} is more than "
+                                                 f"{key('length')} {self.length}"),
+            (any(s == "" for s in self.stop), f"{key('stop')} needs a non-empty TEXT"),
+            *((True, f"{key('stop')} {shown(s)} holds {text_problem(s)}; give plain text")
+              for s in self.stop if text_problem(s) is not None)) if failed]
+
+    def check(self, key: Key = lambda name: f"generate.{name}") -> "GenerateConfig":
+        """Raise one ConfigError naming every bad value, with the keys as key() spells them; returns self."""
+        problems = range_problems(self, key) or self.problems(key)
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return self
