@@ -21,6 +21,9 @@ class GenerateConfig:
                          help="sample among the k likeliest tokens; 0 = off")
     top_p: float = setting(1.0, 0.0, 1.0, low_open=True, flag="--top-p", http="top_p", resume=True,
                            help="sample from the smallest set of tokens holding this probability; 1 = off")
+    min_p: float = setting(0.0, 0.0, 1.0, flag="--min-p", http="min_p", resume=True,
+                           help="keep only the tokens at least this many times as likely as the likeliest (llama.cpp's "
+                                "min_p, before the temperature); 0 = off")
     greedy: bool = setting(False, flag="--greedy", resume=True, help="always take the likeliest token")
     repetition_penalty: float = setting(1.0, 0.0, low_open=True, flag="--repetition-penalty",
                                         http="repetition_penalty", resume=True,

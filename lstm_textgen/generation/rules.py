@@ -83,6 +83,13 @@ def top_k(logits: np.ndarray, k: int, histories: Sequence[History]) -> np.ndarra
     return out
 
 
+def min_p(logits: np.ndarray, share: float, histories: Sequence[History]) -> np.ndarray:
+    """Only the tokens at least `share` times as likely as the row's likeliest stay: p >= share * p_max, which is
+    logit >= max logit + log(share)."""
+    logits[logits < logits.max(axis=1, keepdims=True) + np.log(share)] = -np.inf
+    return logits
+
+
 def temperature(logits: np.ndarray, value: float, histories: Sequence[History]) -> np.ndarray:
     """Logits divided by the temperature: below 1 sharpens the distribution, above 1 flattens it."""
     logits *= 1.0 / value
@@ -113,6 +120,7 @@ RULES: dict[str, Rule] = {
     "repetition_penalty": Rule(1.0, repetition_penalty),
     "no_repeat_ngram_size": Rule(0, no_repeat_ngram_size),
     "top_k": Rule(0, top_k, shapes=True, narrows=True),
+    "min_p": Rule(0.0, min_p, shapes=True, narrows=True),
     "temperature": Rule(1.0, temperature, shapes=True),
     "top_p": Rule(1.0, top_p, shapes=True, narrows=True),
 }

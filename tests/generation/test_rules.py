@@ -90,6 +90,36 @@ def test_top_p_on_long_rows_matches_a_full_sort(size):
         assert (distribution(logits, Settings(top_p=0.9)) > 0).sum() == need
 
 
+@pytest.mark.parametrize("share", [0.05, 0.3, 0.9, 1.0])
+def test_min_p_keeps_the_tokens_at_least_that_share_as_likely_as_the_likeliest(share):
+    logits = fake_logits(3, size=400)
+    plain = distribution(logits, Settings())
+    kept = distribution(logits, Settings(min_p=share))
+    expected = np.where(plain >= share * plain.max() * (1 - 1e-6), plain, 0.0)
+    np.testing.assert_allclose(kept, expected / expected.sum(), atol=1e-7)
+    hot = distribution(logits, Settings(min_p=share, temperature=3.0))  # the share is of the model's own distribution
+    assert ((hot > 0) == (kept > 0)).all()
+    drawn = draws(logits, Settings(min_p=share), n=300)
+    assert (kept[drawn] > 0).all()
+    assert sample_next(logits, Settings(min_p=share, greedy=True), np.random.default_rng(0)) == plain.argmax()
+
+
+def test_min_p_is_a_generate_flag_an_http_field_and_a_config_key(tiny_run):
+    from lstm_textgen.config import load_config
+    from lstm_textgen.serve.protocol import SETTINGS, completion_settings, parse_completion
+
+    from helpers import invoke
+
+    result = invoke("generate", "--run", tiny_run, "--seed", "the cat", "-n", "5", "--min-p", "0.2", "--jsonl")
+    assert result.exit_code == 0 and '"min_p": 0.2' in result.stdout
+    refused = invoke("generate", "--run", tiny_run, "--seed", "the", "--min-p", "2")
+    assert "Error: --min-p must be in [0, 1], got 2.0" in refused.output
+    assert SETTINGS["min_p"] == "min_p"
+    request = parse_completion({"model": "run", "prompt": "the", "min_p": 0.3}, 100)
+    assert completion_settings(request, GenerateConfig(), 100).min_p == 0.3
+    assert load_config(None, ["generate.min_p=0.1"]).generate.min_p == 0.1
+
+
 def test_greedy_is_the_argmax():
     logits = fake_logits(3)
     assert set(draws(logits, Settings(greedy=True, temperature=5.0), n=50)) == {int(np.argmax(logits))}
