@@ -59,9 +59,11 @@ def _refuse_contradictions(seeds_file, samples, jsonl, interactive, random_seed,
                 refuse_together(("--interactive", True), (flags(name), value or None), why="you pick each word from "
                                 "the likeliest ten, so no sampling setting applies")
     if settings["greedy"]:
-        for name in ("temperature", "top_k", "top_p"):
+        from lstm_textgen.generation.rules import RULES
+
+        for name in (name for name, rule in RULES.items() if rule.shapes):  # what greedy never applies
             refuse_together(("--greedy", True), (flags(name), settings[name]), why="--greedy always takes the "
-                            "likeliest token, and temperature, top-k and top-p only change how the others are drawn")
+                            f"likeliest token, and {flags(name)} only changes how the others are drawn")
 
 
 def _flag_names():
