@@ -87,7 +87,7 @@ def cut(path: Path, start: int, size: int) -> str:
 
 
 def train_base(level: str, corpus: Path, runs: Path, args) -> tuple[Path, float]:
-    from lstm_textgen.training.resume import training_config
+    from lstm_textgen.training.plan import training_config
 
     run = runs / f"base_{level}"
     settings = [*args.shared, *LEVELS[level], f"train.max_minutes={args.base_minutes}"]
@@ -115,7 +115,7 @@ def blank_copy(base: Path, folder: Path) -> Path:
 
 def fine_tune(name: str, base: Path, target: Path, held_out: Path, runs: Path, args) -> dict:
     from lstm_textgen.generation.evaluate import evaluate
-    from lstm_textgen.training.resume import training_config
+    from lstm_textgen.training.plan import training_config
     from lstm_textgen.run.rundir import load_run
 
     run = runs / f"{base.name}_{name}"

@@ -61,7 +61,7 @@ class Shape(NamedTuple):
         c = load_config(path)
         batch = c.train.batch_size
         if batch == "auto":  # as training works it out from the corpus
-            batch = batch_size_for(c, len(tokenize_corpus(c.data)[1]))
+            batch = batch_size_for(c.train, c.data, c.model.objective, len(tokenize_corpus(c.data)[1]))
         return cls(batch, c.data.window_size, c.embedding.dim, c.model.units, c.model.layers,
                    c.model.dense_units, c.data.max_vocab, c.model.objective == "sequence", c.model.tie_weights)
 

@@ -30,7 +30,8 @@ VOCAB, SEED = 10_000, "w10 w20 w30 w40"
 def make_reference_run(run_dir: Path) -> None:
     """config.yaml, tokenizer.json and an untrained model.keras of the reference size."""
     from lstm_textgen import __version__
-    from lstm_textgen.run.rundir import MODEL, TOKENIZER, prepare_run_dir, save_config, save_model
+    from lstm_textgen.run.rundir import CONFIG, MODEL, TOKENIZER, prepare_run_dir, save_model
+    from lstm_textgen.run.stamp import save_config
     from lstm_textgen.config import load_config
     from lstm_textgen.model.stack import build_model
     from lstm_textgen.text.tokenizer import PAD, UNK
@@ -40,7 +41,7 @@ def make_reference_run(run_dir: Path) -> None:
     assert (config.model.rnn, config.model.units, config.model.dense_units, config.embedding.dim,
             config.model.objective) == ("lstm", 64, 64, 100, "last"), "configs/reference.yaml changed"
     prepare_run_dir(run_dir, new=True)
-    save_config(run_dir, config)
+    save_config(run_dir / CONFIG, config)
     vocab = [PAD, UNK] + [f"w{i}" for i in range(2, VOCAB)]
     WordTokenizer("word", True, vocab, [0, 0] + [1] * (VOCAB - 2)).save(run_dir / TOKENIZER, __version__)
     model = build_model(config.model, VOCAB, config.embedding.dim)
@@ -54,11 +55,12 @@ def make_bpe_run(word_run: Path, run_dir: Path) -> None:
     from lstm_textgen.text.bpe import BPETokenizer, pieces
     from lstm_textgen.config import load_config
     from lstm_textgen.model.stack import build_model
-    from lstm_textgen.run.rundir import MODEL, TOKENIZER, prepare_run_dir, save_config, save_model
+    from lstm_textgen.run.rundir import CONFIG, MODEL, TOKENIZER, prepare_run_dir, save_model
+    from lstm_textgen.run.stamp import save_config
 
     config = load_config(word_run / "config.yaml", ["data.level=bpe", f"train.run_dir={run_dir}"])
     prepare_run_dir(run_dir, new=True)
-    save_config(run_dir, config)
+    save_config(run_dir / CONFIG, config)
     text = (ROOT.parent / "shared" / "data" / "tinyshakespeare.txt").read_text(encoding="utf-8")
     tokenizer = BPETokenizer.learn(pieces(text), VOCAB, lowercase=True)
     tokenizer.save(run_dir / TOKENIZER, __version__)

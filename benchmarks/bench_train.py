@@ -148,7 +148,7 @@ from lstm_textgen.text.tokens import tokenize_corpus
 config_path, steps = sys.argv[1], int(sys.argv[2])
 c = load_config(config_path)
 _, ids, _, _ = tokenize_corpus(c.data)
-m, B, W = c.model, batch_size_for(c, len(ids)), c.data.window_size  # train.batch_size=auto as training works it out
+m, B, W = c.model, batch_size_for(c.train, c.data, c.model.objective, len(ids)), c.data.window_size  # train.batch_size=auto as training works it out
 TARGETS = W  # a target at every position
 n = len(ids) // B
 streams = torch.from_numpy(np.asarray(ids[: n * B], dtype=np.int64)).view(B, n).t().contiguous()  # (time, batch)

@@ -30,7 +30,8 @@ def train(corpus, config_path, overrides, run_dir, init_from, restart, resume):
     starts from a trained run (read, never written) and trains on CORPUS: the README's Fine-tuning section.
     """
     from lstm_textgen.cli.quiet import quiet_tensorflow
-    from lstm_textgen.training.resume import Stopped, training_config
+    from lstm_textgen.training.plan import training_config
+    from lstm_textgen.training.resume import Stopped
     from lstm_textgen.run.rundir import read_metrics
 
     refuse_together(("--resume", resume), ("--restart", restart), why="--resume only continues a run, --restart "

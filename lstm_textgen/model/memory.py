@@ -15,7 +15,7 @@ import ctypes
 import os
 import sys
 
-from lstm_textgen.config import Config, ModelConfig
+from lstm_textgen.config import ModelConfig
 from lstm_textgen.errors import ConfigError
 
 M_MMAP_THRESHOLD = -3  # glibc mallopt() parameter, from <malloc.h>
@@ -48,16 +48,14 @@ def parameters(model: ModelConfig, embedding_dim: int, vocab_size: int) -> int:
     return count + (0 if model.tie_weights else vocab_size * model.dense_units)
 
 
-def training_bytes(config: Config, vocab_size: int) -> int:
-    """A generous estimate of what training this config takes, in bytes: the weights with their gradients,
+def training_bytes(model: ModelConfig, embedding_dim: int, window_size: int, batch_size: int, vocab_size: int) -> int:
+    """A generous estimate of what training this model takes, in bytes: the weights with their gradients,
     Adam's two moments and the saved copies, and one step's activations (the softmax over the whole
     vocabulary at every target is the big one), plus TensorFlow itself."""
-    model, train = config.model, config.train
-    weights = 4 * parameters(model, config.embedding.dim, vocab_size)
-    steps = config.data.window_size
-    targets = train.batch_size * (steps if model.objective == "sequence" else 1)
+    weights = 4 * parameters(model, embedding_dim, vocab_size)
+    targets = batch_size * (window_size if model.objective == "sequence" else 1)
     softmax = 3 * 4 * targets * vocab_size  # logits, probabilities and their gradient
-    recurrent = 4 * train.batch_size * steps * model.layers * (10 * model.units + config.embedding.dim)
+    recurrent = 4 * batch_size * window_size * model.layers * (10 * model.units + embedding_dim)
     return 6 * weights + softmax + 2 * recurrent + TENSORFLOW_BYTES
 
 
@@ -76,12 +74,12 @@ def available_bytes() -> int | None:
         return None
 
 
-def check_fits(config: Config, vocab_size: int) -> None:
-    """Refuse, before anything is allocated, a config whose training cannot fit in this machine's memory."""
-    need, have = training_bytes(config, vocab_size), available_bytes()
+def check_fits(model: ModelConfig, embedding_dim: int, window_size: int, batch_size: int, vocab_size: int) -> None:
+    """Refuse, before anything is allocated, a model whose training cannot fit in this machine's memory."""
+    need, have = training_bytes(model, embedding_dim, window_size, batch_size, vocab_size), available_bytes()
     if have is not None and need > have:
         raise ConfigError(
-            f"training this model needs about {need / 1e9:,.1f} GB of memory ({parameters(config.model, config.embedding.dim, vocab_size):,} "
-            f"weights, vocabulary {vocab_size:,}, {config.train.batch_size:,} windows of {config.data.window_size:,} a "
-            f"step), more than the {have / 1e9:,.1f} GB free; lower model.units, embedding.dim, data.max_vocab, "
-            "train.batch_size or data.window_size")
+            f"training this model needs about {need / 1e9:,.1f} GB of memory "
+            f"({parameters(model, embedding_dim, vocab_size):,} weights, vocabulary {vocab_size:,}, {batch_size:,} "
+            f"windows of {window_size:,} a step), more than the {have / 1e9:,.1f} GB free; lower model.units, "
+            "embedding.dim, data.max_vocab, train.batch_size or data.window_size")

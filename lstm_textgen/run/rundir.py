@@ -13,7 +13,7 @@ from pathlib import Path
 from lstm_textgen import __version__, atomic
 from lstm_textgen.atomic import remove_temporaries, replacing, write_text
 from lstm_textgen.config import META_KEY, ORIGIN_KEY, Config, load_config
-from lstm_textgen.run.stamp import check_saved_meta, config_yaml
+from lstm_textgen.run.stamp import check_saved_meta
 from lstm_textgen.text.corpus import corpus_reads, find_files
 from lstm_textgen.errors import CheckpointError, ConfigError, TextgenError, TokenizerError
 from lstm_textgen.model.weights import ModelWeights, read_model_weights
@@ -193,10 +193,6 @@ def check_no_runs_read(spec: str, what: str = "corpus") -> None:
             if kinds[folder]:
                 raise CheckpointError(f"{what} {spec} reads the run directory {folder} ({path.name} is one of its "
                                       "files); give a folder or glob of your own text, with no run inside it")
-
-
-def save_config(run_dir: Path, config: Config, origin: dict | None = None) -> None:
-    write_text(run_dir / CONFIG, config_yaml(config, __version__, origin))
 
 
 def save_model(model, path: Path) -> None:

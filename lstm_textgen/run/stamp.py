@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lstm_textgen import __version__
+from lstm_textgen.atomic import write_text
 from lstm_textgen.config import META_KEY, ORIGIN_KEY, Config
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.config.values import shown
@@ -20,6 +22,11 @@ def config_yaml(config: Config, version: str, origin: dict | None = None) -> str
     body = {**config.to_dict(), **({ORIGIN_KEY: origin} if origin else {}),
             META_KEY: {"version": version, "schema": SCHEMA_VERSION}}
     return yaml.safe_dump(body, sort_keys=False)
+
+
+def save_config(path: Path, config: Config, origin: dict | None = None) -> None:
+    """A run's config.yaml (path), stamped with this version, written atomically."""
+    write_text(path, config_yaml(config, __version__, origin))
 
 
 def check_saved_meta(raw: dict, path: Path) -> None:

@@ -2,12 +2,11 @@
 sparse targets)."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import numpy as np
 
-from lstm_textgen.config import Config, DataConfig
+from lstm_textgen.config import DataConfig, TrainConfig
 from lstm_textgen.errors import CorpusError
 
 log = logging.getLogger("lstm_textgen")
@@ -29,25 +28,16 @@ def count_windows(n_tokens: int, window_size: int, stride: int) -> int:
     return 0 if span <= 0 else (span - 1) // stride + 1
 
 
-def batch_size_for(config: Config, n_train_tokens: int) -> int:
+def batch_size_for(train: TrainConfig, data: DataConfig, objective: str, n_train_tokens: int) -> int:
     """train.batch_size, with `auto` worked out from the training tokens: the rows a step that make an epoch
     about AUTO_STEPS steps, at least AUTO_ROWS[0] and at most AUTO_ROWS[1]. A small corpus gets small batches
     (more updates before it is learnt by heart), a large one larger (fewer steps, each step's fixed cost
     shared by more rows)."""
-    if config.train.batch_size != "auto":
-        return config.train.batch_size
-    windows = count_windows(n_train_tokens, config.data.window_size, stride_for(config.data, config.model.objective))
+    if train.batch_size != "auto":
+        return train.batch_size
+    windows = count_windows(n_train_tokens, data.window_size, stride_for(data, objective))
     low, high = AUTO_ROWS
     return min(max(round(windows / AUTO_STEPS), low), high)
-
-
-def with_batch_size(config: Config, n_train_tokens: int) -> Config:
-    """config with train.batch_size=auto worked out (batch_size_for), said in the log."""
-    if config.train.batch_size != "auto":
-        return config
-    batch = batch_size_for(config, n_train_tokens)
-    log.info(f"train.batch_size=auto: {batch} rows a step, for {n_train_tokens:,} training tokens")
-    return dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=batch))
 
 
 def check_long_enough(train_ids: np.ndarray, val_ids: np.ndarray, config: DataConfig) -> None:

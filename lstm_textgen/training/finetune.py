@@ -13,38 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_textgen.config import ORIGIN_KEY, SECTIONS, Config, DataConfig
+from lstm_textgen.config import ORIGIN_KEY, SECTIONS, DataConfig
 from lstm_textgen.config.setting import declared
-from lstm_textgen.errors import CheckpointError, ConfigError, TextgenError
+from lstm_textgen.errors import CheckpointError, TextgenError
 from lstm_textgen.run.rundir import CONFIG, Run, check_run_dir, saved_config_values
 from lstm_textgen.text.tokenizer import UNK_ID
 from lstm_textgen.text.tokens import Tokens
 from lstm_textgen.text.vocabulary import BaseVocabulary, in_base_vocabulary
-from lstm_textgen.config.values import shown
 
 log = logging.getLogger("lstm_textgen")
-
-
-def check_start(config: Config) -> None:
-    """Refuse, before anything is read or written, what cannot start: fine-tuning keys without a base, frozen
-    layers the model lacks (or all of them), a base that is the run directory."""
-    train, data = config.train, config.data
-    for needed, key in ((train.freeze, "train.freeze"), (data.base_vocab == "extend", "data.base_vocab=extend")):
-        if needed and not train.init_from:
-            raise ConfigError(f"{key} is about a base run's weights and vocabulary: it needs train.init_from "
-                              "(train --from RUN)")
-    layers = config.model.weighted_layers()
-    unknown = [name for name in train.freeze if name not in layers]
-    if unknown:
-        raise ConfigError(f"train.freeze names {', '.join(shown(name) for name in unknown[:5])}, which the model "
-                          f"does not have; its layers with weights are {', '.join(layers)}")
-    if set(layers) <= set(train.freeze):
-        raise ConfigError("train.freeze lists every layer with weights, so nothing would train; leave one out")
-    if train.init_from:
-        base, run_dir = Path(train.init_from).expanduser().resolve(), config.run_dir.resolve()
-        if run_dir == base or base in run_dir.parents:
-            raise CheckpointError(f"the run directory {config.run_dir} is the base run {train.init_from} (or inside "
-                                  "it), which fine-tuning only reads; choose another --run")
 
 
 def _base_error(init_from: str, error: TextgenError) -> CheckpointError:
@@ -69,22 +46,11 @@ def base_settings(init_from: str) -> dict:
     return raw
 
 
-def conflicts(base: Config, config: Config) -> list[str]:
-    """The data:, embedding: and model: settings that differ from the base's but may not (declared finetune="base",
-    or "extend" unless data.base_vocab=extend), as 'key (base -> new)'. The model's shape, its level and its
-    tokenizer settings stay the base's; the corpus, the dropouts, how to treat the vocabulary may differ."""
-    allowed = {"differs", "own", *(("extend",) if config.data.base_vocab == "extend" else ())}
-    old, new = base.to_dict(), config.to_dict()
-    return [f"{section}.{key} ({shown(old[section][key])} -> {shown(new[section][key])})"
-            for section in ("data", "embedding", "model") for key, _, _, rule in declared(SECTIONS[section])
-            if new[section][key] != old[section][key] and rule.finetune not in allowed]
-
-
 class Base:
     """A finished run read as the start of a new one: its config, tokenizer, metrics and weights (numpy, by layer)."""
 
-    def __init__(self, config: Config):
-        self.given = config.train.init_from
+    def __init__(self, init_from: str):
+        self.given = init_from
         self.path = Path(self.given).expanduser()
         try:
             run = Run(self.path)  # a run with a finished epoch (model.keras), a config and a tokenizer
@@ -93,16 +59,6 @@ class Base:
             self.weights = {layer.name: layer.get_weights() for layer in run.model.layers if layer.weights}
         except TextgenError as e:  # run.model names a damaged model.keras
             raise _base_error(self.given, e) from None
-        changed = conflicts(self.config, config)
-        if changed:
-            raise ConfigError(f"cannot fine-tune from {self.given}: the settings differ from the base run's in "
-                              f"{', '.join(changed)}; the model's shape, level and tokenizer stay the base's (and, "
-                              "unless data.base_vocab=extend, its max_vocab and min_count): drop those values")
-        cap = config.data.max_vocab
-        if cap is not None and cap < self.tokenizer.vocab_size:
-            raise ConfigError(f"data.max_vocab={cap} is below the base run's vocabulary of "
-                              f"{self.tokenizer.vocab_size:,} tokens, all of which extend keeps; set --set "
-                              f"data.max_vocab={self.tokenizer.vocab_size} or more (null: no cap)")
         self.vocabulary: BaseVocabulary | None = None  # once tokenize() has read the new corpus
         log.info(f"Starting from the base run {self.given} (vocabulary {self.tokenizer.vocab_size:,}, best val "
                  f"perplexity {self.metrics.get('best_val_perplexity', float('nan')):,.2f})")
@@ -113,10 +69,11 @@ class Base:
         log.info(self.vocabulary.summary)
         return tokens
 
-    def start_weights(self, tokenizer, config: Config) -> dict[str, list[np.ndarray]]:
-        """The new run's first weights by layer name: the base's, grown for the tokens extend added."""
+    def start_weights(self, tokenizer, tied: bool) -> dict[str, list[np.ndarray]]:
+        """The new run's first weights by layer name: the base's, grown for the tokens extend added (tied:
+        model.tie_weights, the output layer the embedding transposed)."""
         added = tokenizer.vocab_size - self.tokenizer.vocab_size
-        return grow(self.weights, tokenizer.counts[-added:], config.model.tie_weights) if added else self.weights
+        return grow(self.weights, tokenizer.counts[-added:], tied) if added else self.weights
 
     def origin(self, tokenizer) -> dict:
         """What the new run records of its start (config.yaml, metrics.json, info)."""

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from lstm_textgen.atomic import write_text
 from lstm_textgen.training.callbacks import perplexity
-from lstm_textgen.config import Config
+from lstm_textgen.config import TrainConfig
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.model.weights import ModelWeights, read_model_weights
 from lstm_textgen.run.rundir import CURVES, SAMPLES, TENSORBOARD, TOKENIZER, epoch_checkpoint, token_file
@@ -26,15 +26,15 @@ from lstm_textgen.config.values import shown
 SAMPLE_TEMPERATURES = (0.5, 1.0)  # the likeliest text, and the model's own distribution
 
 
-def monitoring_callbacks(config: Config, run_dir: Path, models, state) -> list:
+def monitoring_callbacks(train: TrainConfig, run_dir: Path, models, state) -> list:
     """Extra Keras callbacks for a training run, after the run directory's own (callbacks.py) have run; state is
     the TrainingState, where the TensorBoard logs are recorded."""
     callbacks: list = []
-    if config.train.sample_every:
+    if train.sample_every:
         tokenizer = load_tokenizer(run_dir / TOKENIZER)
-        callbacks.append(SampleWriter(run_dir, config, tokenizer, sample_seed(config, run_dir, tokenizer), models))
+        callbacks.append(SampleWriter(run_dir, train, tokenizer, sample_seed(train, run_dir, tokenizer), models))
     callbacks.append(CurvesWriter(run_dir))
-    if config.train.tensorboard:
+    if train.tensorboard:
         if importlib.util.find_spec("tensorboard") is None:  # tf.summary needs it to write anything
             raise ConfigError("train.tensorboard is true but the tensorboard package is not installed; "
                               "run: pip install tensorboard (or pip install 'lstm-textgen[tensorboard]')")
@@ -71,9 +71,9 @@ class RecordedTensorBoard(keras.callbacks.TensorBoard):
         self.state.logs += sorted(self._files() - self.before - set(self.state.logs))
 
 
-def sample_seed(config: Config, run_dir: Path, tokenizer: Tokenizer) -> str:
+def sample_seed(train: TrainConfig, run_dir: Path, tokenizer: Tokenizer) -> str:
     """train.sample_seed, or the first words of the training text (skipping <unk>) when it is null."""
-    seed = config.train.sample_seed
+    seed = train.sample_seed
     if seed is not None:
         if all(i == UNK_ID for i in tokenizer.encode(seed)):
             raise ConfigError(f"train.sample_seed {shown(seed)} has no word in the vocabulary; use words from the "
@@ -87,12 +87,12 @@ def sample_seed(config: Config, run_dir: Path, tokenizer: Tokenizer) -> str:
 class SampleWriter(keras.callbacks.Callback):
     """Every train.sample_every epochs: a short sample at two temperatures, printed and added to samples.txt."""
 
-    def __init__(self, run_dir: Path, config: Config, tokenizer: Tokenizer, seed: str, models):
+    def __init__(self, run_dir: Path, train: TrainConfig, tokenizer: Tokenizer, seed: str, models):
         super().__init__()
-        self.run_dir, self.config, self.tokenizer, self.seed, self.models = run_dir, config, tokenizer, seed, models
+        self.run_dir, self.train, self.tokenizer, self.seed, self.models = run_dir, train, tokenizer, seed, models
 
     def on_epoch_end(self, epoch, logs=None):
-        train = self.config.train
+        train = self.train
         if (epoch + 1) % train.sample_every:
             return
         from lstm_textgen.config import GenerateConfig

@@ -14,17 +14,18 @@ from pathlib import Path
 
 from lstm_textgen import __version__
 from lstm_textgen.config import Config
-from lstm_textgen.training.data import (check_long_enough, check_streams_long_enough, count_windows, make_dataset,
-                               make_stream_dataset, stream_windows, stride_for, with_batch_size)
+from lstm_textgen.training.data import (batch_size_for, check_long_enough, check_streams_long_enough, count_windows,
+                                        make_dataset, make_stream_dataset, stream_windows, stride_for)
 from lstm_textgen.training.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
 from lstm_textgen.errors import CheckpointError, ConfigError
-from lstm_textgen.training.finetune import Base, check_start
+from lstm_textgen.training.finetune import Base
 from lstm_textgen.model.memory import check_fits, release_freed_memory
-from lstm_textgen.training.resume import finished, plan_run, restore_best_model
+from lstm_textgen.training.plan import plan
+from lstm_textgen.training.resume import finished, restore_best_model
 from lstm_textgen.run.state import TrainingState, recorded_logs
-from lstm_textgen.run.rundir import (CHECKPOINTS, LOCK, STATE, TOKENIZER, TOKENS, check_no_runs_read, check_outside_corpus,
-                                 folder_kind, load_tokenizer, prepare_run_dir, remove_run_files, save_config,
-                                 saved_origin)
+from lstm_textgen.run.rundir import (CHECKPOINTS, CONFIG, LOCK, STATE, TOKENIZER, TOKENS, check_no_runs_read, check_outside_corpus,
+                                 load_tokenizer, prepare_run_dir, remove_run_files, saved_origin)
+from lstm_textgen.run.stamp import save_config
 from lstm_textgen.run.lock import RunLock
 from lstm_textgen.text.cache import load_token_cache, save_token_cache
 from lstm_textgen.text.tokens import tokenize_corpus
@@ -44,21 +45,18 @@ def train(config: Config, mode: str = "auto", init_from: str | os.PathLike | Non
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, init_from=str(init_from)))
     role = read_role(config.train.distribute)
     config = _for_worker(config, role)
-    check_start(config)  # before the lock: a --run that is the base run must not get a lock file
     run_dir = config.run_dir
     existed = run_dir.exists()
     with RunLock(run_dir, LOCK) as lock:
-        if folder_kind(run_dir) == "run":
-            lock.acquire()  # before anything is read: another training may be writing it
-        plan = plan_run(config, run_dir, mode)
-        if plan.done:
-            log.info(plan.done)
+        planned = plan(config, mode, lock)  # what the rest follows (plan.py)
+        if planned.done:
+            log.info(planned.done)
             return run_dir
-        state = plan.state or TrainingState()
+        state = planned.state or TrainingState()
         try:
-            _train(config, role, plan, state, lock)
+            _train(config, role, planned, state, lock)
         except BaseException:
-            if plan.new and not (run_dir / CHECKPOINTS / STATE).exists():  # nothing trained: leave no half-made run
+            if planned.new and not (run_dir / CHECKPOINTS / STATE).exists():  # nothing trained: no half-made run
                 remove_run_files(run_dir, state.logs)
                 if not existed:
                     with contextlib.suppress(OSError):
@@ -82,14 +80,14 @@ def _train(config: Config, role, plan, state: TrainingState, lock) -> None:
         log.warning(f"warning: {reason}")
     check_unrolled_only(config, strategy)
 
-    base = Base(config) if config.train.init_from and plan.state is None else None  # read, never written
+    base = plan.base  # a fine-tuned run's base, read (never written)
     tokenizer, train_ids, val_ids, val_chars = _tokens(config, run_dir, resuming=plan.state is not None,
                                                        cached=not plan.restart, base=base)
     check_long_enough(train_ids, val_ids, data)
-    given, config = config, with_batch_size(config, len(train_ids))  # the run keeps `auto` (resume works it out again)
+    given, config = config, _with_batch_size(config, len(train_ids))  # the run keeps `auto` (resume works it out)
     if config.train.stateful:
         check_streams_long_enough(train_ids, val_ids, data, config.train.batch_size)
-    check_fits(config, tokenizer.vocab_size)
+    check_fits(config.model, config.embedding.dim, data.window_size, config.train.batch_size, tokenizer.vocab_size)
     log.info(f"corpus: {len(train_ids):,} training and {len(val_ids):,} validation tokens, "
              f"vocabulary {tokenizer.vocab_size:,} ({data.level} level)")
     embedding_matrix, coverage = None, None
@@ -98,14 +96,14 @@ def _train(config: Config, role, plan, state: TrainingState, lock) -> None:
         embedding_matrix, coverage = load_embedding_matrix(config.embedding, tokenizer, train_ids,
                                                            seed=config.train.seed)
         log.info(coverage["summary"])
-    start = base.start_weights(tokenizer, config) if base else None
+    start = base.start_weights(tokenizer, config.model.tie_weights) if base else None
     origin = base.origin(tokenizer) if base else saved_origin(run_dir) if plan.state is not None else None
 
     if plan.restart:
         remove_run_files(run_dir, recorded_logs(run_dir))  # only now: the whole command has checked out
     prepare_run_dir(run_dir, new=plan.state is None)
     lock.acquire()
-    save_config(run_dir, given, origin)
+    save_config(run_dir / CONFIG, given, origin)
     if plan.state is None:
         tokenizer.save(run_dir / TOKENIZER, __version__)
     train_ids, val_ids = save_token_cache(run_dir / TOKENS, data, train_ids, val_ids, val_chars)  # mapped from it
@@ -116,6 +114,15 @@ def _train(config: Config, role, plan, state: TrainingState, lock) -> None:
                **({"origin": origin} if origin else {})}
     with precision(config.train.mixed_precision):  # the global policy is put back even on an error
         _fit(config, state, strategy, tokenizer, train_ids, val_ids, (embedding_matrix, start), summary)
+
+
+def _with_batch_size(config: Config, n_train_tokens: int) -> Config:
+    """config with train.batch_size=auto worked out (data.batch_size_for), said in the log."""
+    if config.train.batch_size != "auto":
+        return config
+    batch = batch_size_for(config.train, config.data, config.model.objective, n_train_tokens)
+    log.info(f"train.batch_size=auto: {batch} rows a step, for {n_train_tokens:,} training tokens")
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=batch))
 
 
 def check_unrolled_only(config: Config, strategy) -> None:
@@ -154,7 +161,7 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
     summary = {"lstm_textgen_version": __version__, **summary, "parameters": int(model.count_params()),
                "batch_size": batch}
     shard = shard_by_data if strategy is not None else (lambda dataset: dataset)
-    monitoring = monitoring_callbacks(config, run_dir, models, state)  # may refuse a setting: before any bar is drawn
+    monitoring = monitoring_callbacks(config.train, run_dir, models, state)  # may refuse a setting: before any bar is drawn
     progress = _progress_bar(session, train_config.epochs)
     callbacks = [*_run_callbacks(config, session, models, summary, steps), *monitoring, progress]
     if train_config.stateful:  # stateful runs train on one device (config refuses a strategy): no sharding
@@ -177,7 +184,7 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
         try:
             if state.step:  # finish the interrupted epoch with the steps it had left
                 fit(state.epoch + 1, max(steps - state.step, 1))
-            if not finished(config, state):
+            if not finished(config.train, state):
                 fit(train_config.epochs, steps)
         finally:
             progress.on_train_end()  # clear the bars, so an error message starts on a line of its own

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from lstm_textgen.config import DataConfig, load_config
-from lstm_textgen.training.data import (AUTO_ROWS, AUTO_STEPS, batch_size_for, check_long_enough, count_windows, make_dataset,
-                               make_stream_dataset, stride_for, stream_windows, with_batch_size)
+from lstm_textgen.training.data import (AUTO_ROWS, AUTO_STEPS, batch_size_for, check_long_enough, count_windows,
+                                        make_dataset, make_stream_dataset, stride_for, stream_windows)
+from lstm_textgen.training.train import _with_batch_size
 from lstm_textgen.errors import CorpusError
 
 
@@ -108,14 +109,14 @@ def test_stream_batches_from_a_global_step_cycle_the_same_windows():
 ])
 def test_auto_batch_size_makes_an_epoch_about_400_steps_within_its_bounds(tokens, rows):
     config = load_config(None, ["train.batch_size=auto", "data.window_size=35", "train.stateful=true"])
-    assert batch_size_for(config, tokens) == rows
-    assert with_batch_size(config, tokens).train.batch_size == rows
-    assert with_batch_size(config, tokens).train.stateful  # the rest of the config as it was
+    assert batch_size_for(config.train, config.data, config.model.objective, tokens) == rows
+    assert _with_batch_size(config, tokens).train.batch_size == rows
+    assert _with_batch_size(config, tokens).train.stateful  # the rest of the config as it was
 
 
 def test_auto_batch_size_counts_the_windows_of_the_objective_and_a_number_stays():
     last = load_config(None, ["train.batch_size=auto", "data.window_size=35", "model.objective=last"])
-    assert batch_size_for(last, AUTO_STEPS * 20 + 35) == 20  # objective last: a window at every token
+    assert batch_size_for(last.train, last.data, "last", AUTO_STEPS * 20 + 35) == 20  # a window at every token
     fixed = load_config(None, ["train.batch_size=7"])
-    assert batch_size_for(fixed, 10**6) == 7
-    assert with_batch_size(fixed, 10**6) is fixed
+    assert batch_size_for(fixed.train, fixed.data, "sequence", 10**6) == 7
+    assert _with_batch_size(fixed, 10**6) is fixed

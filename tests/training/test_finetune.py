@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from lstm_textgen.cli import cli
 from lstm_textgen.config import load_config
 from lstm_textgen.errors import ConfigError, TextgenError
-from lstm_textgen.training.finetune import check_start, grow
+from lstm_textgen.training.finetune import grow
+from lstm_textgen.training.plan import check_start
 from lstm_textgen.run.rundir import load_run
 from lstm_textgen.text.tokenizer import UNK_ID
 from lstm_textgen.training.train import train
@@ -85,7 +86,7 @@ def test_keep_starts_from_the_base_reports_the_unknown_words_and_records_its_ori
 
 
 def test_the_base_settings_come_first_and_the_new_ones_go_on_top(base, new_corpus, tmp_path):
-    from lstm_textgen.training.resume import training_config
+    from lstm_textgen.training.plan import training_config
 
     config = training_config(None, ["train.epochs=7"], {"data.corpus": str(new_corpus), "train.init_from": str(base)})
     assert (config.model.units, config.embedding.dim, config.train.epochs) == (8, 8, 7)  # the base's shape

@@ -82,7 +82,7 @@ def test_sample_every_and_sample_seed(tiny_corpus, tmp_path):
 
 
 def test_restart_removes_the_old_samples_curves_and_logs(tiny_run, tmp_path):
-    from lstm_textgen.training.resume import plan_run
+    from lstm_textgen.training.plan import plan_run
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     assert (run / "samples.txt").is_file() and (run / "curves.png").is_file()
@@ -100,7 +100,8 @@ def models_of(run):
 
 
 def monitor_config(tiny_run, *settings):
-    return load_config(tiny_run / "config.yaml", list(settings))
+    """The train: section the callbacks are made from: the tiny run's, with settings on top."""
+    return load_config(tiny_run / "config.yaml", list(settings)).train
 
 
 def test_callbacks_follow_the_settings(tiny_run):
@@ -129,7 +130,7 @@ def test_tensorboard_without_its_package_is_a_clear_error(tiny_run, monkeypatch)
 def test_samples_use_the_epochs_own_weights_even_when_its_checkpoint_was_pruned(tiny_run, tmp_path):
     from lstm_textgen.run.rundir import load_run
     run = load_run(tiny_run)
-    writer = SampleWriter(tiny_run, run.config, run.tokenizer, "the cat", models_of(run))
+    writer = SampleWriter(tiny_run, run.config.train, run.tokenizer, "the cat", models_of(run))
     writer.set_model(run.model)
     weights = writer._weights(99)  # no checkpoints/epoch_099.keras: the live model is saved and read
     expected = run.weights
@@ -144,7 +145,7 @@ def test_sample_writer_appends_an_entry(tiny_run, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir)
     run = load_run(run_dir)
-    writer = SampleWriter(run_dir, run.config, run.tokenizer, "the dog", models_of(run))
+    writer = SampleWriter(run_dir, run.config.train, run.tokenizer, "the dog", models_of(run))
     writer.set_model(run.model)
     writer.on_epoch_end(1, {"val_loss": 2.0})  # epoch 2's checkpoint exists
     writer.on_epoch_end(1, {"val_loss": 2.0})

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from lstm_textgen.run.rundir import load_run
 from lstm_textgen.atomic import PREFIX
 from lstm_textgen.cli import cli
-from lstm_textgen.training.resume import training_config
+from lstm_textgen.training.plan import training_config
 from lstm_textgen.run.rundir import LOCK
 
 from conftest import SHARED_DATA, TINY_SETTINGS, train_tiny, train_tiny_stopped_at
