@@ -60,7 +60,7 @@ def train_tiny_stopped_at(monkeypatch, global_step: int, corpus: Path, run_dir: 
     original = Backup.on_train_batch_end
 
     def stop_there(self, batch, logs=None):
-        self.session.stop_requested = self.session.state.global_step == global_step
+        self.session.stop_requested = self.session.state.progress.global_step == global_step
         original(self, batch, logs)
 
     with monkeypatch.context() as patched:

@@ -109,8 +109,8 @@ def read_run(run_dir: Path, layers: bool = False) -> dict:
              "history": read(HISTORY, lambda: read_history(run_dir), {}),
              "layers": read(MODEL, lambda: _layers(run_dir, layers))}
     state = read(STATE_PATH, lambda: TrainingState.load(run_dir))
-    if state is not None and state.weights:
-        read(f"{CHECKPOINTS}/{state.weights}", lambda: check_state_weights(run_dir / CHECKPOINTS / state.weights))
+    if state is not None and state.saved.weights:
+        read(f"{CHECKPOINTS}/{state.saved.weights}", lambda: check_state_weights(run_dir / CHECKPOINTS / state.saved.weights))
     for path in epoch_checkpoints(run_dir):
         read(f"{CHECKPOINTS}/{path.name}", lambda: check_epoch_checkpoint(path))
     parts["origin"] = read(CONFIG, lambda: saved_origin(run_dir)) if parts["config"] is not None else None

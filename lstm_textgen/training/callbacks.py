@@ -25,7 +25,7 @@ import keras
 
 from lstm_textgen.atomic import replacing, write_text
 from lstm_textgen.errors import TrainingError
-from lstm_textgen.training.resume import Stopped, carried_states, seed_states
+from lstm_textgen.training.resume import Stopped, seed_states
 from lstm_textgen.run.state import TrainingState
 from lstm_textgen.text.tokens import bits_per_char
 from lstm_textgen.run.rundir import (CHECKPOINTS, HISTORY, METRICS, MODEL, epoch_checkpoint, epoch_checkpoints,
@@ -48,11 +48,12 @@ class Session:
         self.targets_per_step = targets_per_step
         self.windows_per_step = windows_per_step  # the global batch: tokens_per_step / window for `sequence`
         self.stop_requested = False  # set by a signal handler; honoured at the next batch end
-        self.started, self.spent_before = time.perf_counter(), state.spent_seconds
+        self.started, self.spent_before = time.perf_counter(), state.budget.spent_seconds
         self.epoch_start = self.val_start = self.started
         self.fit_steps = 0  # steps of this epoch run by this fit() call (a resumed epoch had some before)
         self.before: dict = {}  # sums over the steps of this epoch run before this fit()
         self.last_logs: dict = {}
+        self.savers: list = []  # each owner's saver(mid_epoch): brings its part of the state up to date for Backup
 
     def spent(self) -> float:
         """Training seconds over every session of the run (train.max_minutes)."""
@@ -78,23 +79,23 @@ class StepCounter(keras.callbacks.Callback):
         self.session = session
 
     def on_train_begin(self, logs=None):
-        self.session.started, self.session.spent_before = time.perf_counter(), self.session.state.spent_seconds
+        self.session.started, self.session.spent_before = time.perf_counter(), self.session.state.budget.spent_seconds
 
     def on_epoch_begin(self, epoch, logs=None):
         session = self.session
         session.epoch_start = session.val_start = time.perf_counter()
-        session.fit_steps, session.before, session.last_logs = 0, dict(session.state.partial), {}
+        session.fit_steps, session.before, session.last_logs = 0, dict(session.state.progress.partial), {}
 
     def on_train_batch_end(self, batch, logs=None):
         session, state = self.session, self.session.state
         session.fit_steps += 1
-        state.step, state.global_step = state.step + 1, state.global_step + 1
-        state.tokens_seen += session.targets_per_step
+        state.progress.step, state.progress.global_step = state.progress.step + 1, state.progress.global_step + 1
+        state.progress.tokens_seen += session.targets_per_step
         session.last_logs = dict(logs or {})
         loss = session.last_logs.get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            raise TrainingError(f"training diverged: the loss is {float(loss)} at epoch {state.epoch + 1}, step "
-                                f"{state.step}; run the same command with a lower --set train.learning_rate (it "
+            raise TrainingError(f"training diverged: the loss is {float(loss)} at epoch {state.progress.epoch + 1}, step "
+                                f"{state.progress.step}; run the same command with a lower --set train.learning_rate (it "
                                 "resumes from the last saved state) or set train.clipnorm")
         if logs is not None:  # Keras hands the same dict to the callbacks after this one: the progress bar shows it
             seconds = time.perf_counter() - session.epoch_start
@@ -105,17 +106,17 @@ class StepCounter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs, session, state = logs or {}, self.session, self.session.state
-        totals, steps = session.partial(), state.step
+        totals, steps = session.partial(), state.progress.step
         val_loss = logs.get("val_loss")
         val_loss = None if val_loss is None or math.isnan(val_loss) else float(val_loss)
-        state.rows.append({
+        state.progress.rows.append({
             "epoch": epoch + 1, "loss": totals["loss"] / steps, "accuracy": totals["accuracy"] / steps,
             "val_loss": val_loss, "val_accuracy": logs.get("val_accuracy"), "val_perplexity": perplexity(val_loss),
             "seconds": round(time.perf_counter() - session.epoch_start, 3), **session.rates(steps, totals["seconds"]),
             "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))})
-        state.train_seconds += totals["seconds"]
-        state.epoch, state.step, state.partial = epoch + 1, 0, {}
-        state.epoch_ends.append([state.global_step, state.tokens_seen, state.train_seconds])
+        state.progress.train_seconds += totals["seconds"]
+        state.progress.epoch, state.progress.step, state.progress.partial = epoch + 1, 0, {}
+        state.progress.epoch_ends.append([state.progress.global_step, state.progress.tokens_seen, state.progress.train_seconds])
 
 
 class BestModel(keras.callbacks.Callback):
@@ -129,12 +130,12 @@ class BestModel(keras.callbacks.Callback):
         run_dir, state = self.session.run_dir, self.session.state
         checkpoint = epoch_checkpoint(run_dir, epoch + 1)
         save_model(self.models.export(), checkpoint)
-        val_loss = state.rows[-1]["val_loss"]
-        if val_loss is not None and (state.best_loss is None or val_loss < state.best_loss):
-            state.best_loss, state.best_epoch = val_loss, epoch + 1
+        val_loss = state.progress.rows[-1]["val_loss"]
+        if val_loss is not None and (state.best.best_loss is None or val_loss < state.best.best_loss):
+            state.best.best_loss, state.best.best_epoch = val_loss, epoch + 1
             with replacing(run_dir / MODEL, suffix=".keras") as tmp:
                 shutil.copyfile(checkpoint, tmp)
-        files, best = epoch_checkpoints(run_dir), epoch_checkpoint(run_dir, state.best_epoch)
+        files, best = epoch_checkpoints(run_dir), epoch_checkpoint(run_dir, state.best.best_epoch)
         for old in files[: max(len(files) - self.keep, 0)]:
             if old != best:
                 old.unlink(missing_ok=True)
@@ -149,9 +150,9 @@ class EarlyStop(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         state = self.session.state
-        state.wait = state.epoch - state.best_epoch  # epochs since val_loss last improved
-        if self.patience and state.wait >= self.patience:
-            state.stopped_early = True
+        state.patience.wait = state.progress.epoch - state.best.best_epoch  # epochs since val_loss last improved
+        if self.patience and state.patience.wait >= self.patience:
+            state.patience.stopped_early = True
             self.model.stop_training = True
 
 
@@ -164,14 +165,19 @@ class TimeBudget(keras.callbacks.Callback):
         self.session = session
         self.max_seconds = None if max_minutes is None else max_minutes * 60.0
         self.stopped_at: int | None = None  # the step of the epoch at which the budget ran out
+        session.savers.append(self.save)
+
+    def save(self, mid_epoch: bool) -> None:
+        if mid_epoch:  # at an epoch end on_epoch_end has set it
+            self.session.state.budget.spent_seconds = self.session.spent()
 
     def on_train_batch_end(self, batch, logs=None):
         if self.max_seconds is not None and self.session.spent() >= self.max_seconds:
             self.model.stop_training = True
-            self.stopped_at = self.session.state.step
+            self.stopped_at = self.session.state.progress.step
 
     def on_epoch_end(self, epoch, logs=None):
-        self.session.state.spent_seconds = self.session.spent()
+        self.session.state.budget.spent_seconds = self.session.spent()
         if self.stopped_at is not None:
             log.info(f"train.max_minutes={self.max_seconds / 60:g} is spent: stopped after {self.stopped_at} steps of "
                      f"epoch {epoch + 1}, validated and saved")
@@ -190,14 +196,14 @@ class HistoryWriter(keras.callbacks.Callback):
         out = io.StringIO()
         writer = csv.DictWriter(out, HISTORY_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(state.rows)
+        writer.writerows(state.progress.rows)
         write_text(session.run_dir / HISTORY, out.getvalue())
         save_json(session.run_dir / METRICS, {
-            **self.summary, "epochs": state.epoch, "best_epoch": state.best_epoch, "best_val_loss": state.best_loss,
-            "best_val_perplexity": perplexity(state.best_loss), "stopped_early": state.stopped_early,
-            "best_val_bits_per_char": bits_per_char(state.best_loss, *map(self.summary.get, ("val_tokens", "val_chars"))),
-            "tokens_seen": state.tokens_seen,
-            **session.rates(state.tokens_seen // session.targets_per_step, state.train_seconds)})
+            **self.summary, "epochs": state.progress.epoch, "best_epoch": state.best.best_epoch, "best_val_loss": state.best.best_loss,
+            "best_val_perplexity": perplexity(state.best.best_loss), "stopped_early": state.patience.stopped_early,
+            "best_val_bits_per_char": bits_per_char(state.best.best_loss, *map(self.summary.get, ("val_tokens", "val_chars"))),
+            "tokens_seen": state.progress.tokens_seen,
+            **session.rates(state.progress.tokens_seen // session.targets_per_step, state.progress.train_seconds)})
 
 
 class Backup(keras.callbacks.Callback):
@@ -214,7 +220,7 @@ class Backup(keras.callbacks.Callback):
         if session.stop_requested:
             self.save(session.partial())
             raise Stopped(session.run_dir, session.state)
-        if self.every_steps and session.state.global_step % self.every_steps == 0:
+        if self.every_steps and session.state.progress.global_step % self.every_steps == 0:
             self.save(session.partial())
 
     def on_epoch_end(self, epoch, logs=None):
@@ -224,16 +230,15 @@ class Backup(keras.callbacks.Callback):
 
     def save(self, partial: dict) -> None:
         state, folder = self.session.state, self.session.run_dir / CHECKPOINTS
-        state.partial = partial
-        name = state_weights_name(state.global_step)
-        if state.weights != name:
+        state.progress.partial = partial
+        name = state_weights_name(state.progress.global_step)
+        if state.saved.weights != name:
             with replacing(folder / name, suffix=".weights.h5") as tmp:
                 self.model.save_weights(tmp)
-        state.weights = name
-        state.seeds = [v.numpy().tolist() for v in seed_states(self.model)]
-        state.carried = [v.numpy().tolist() for v in carried_states(self.model)]
-        if partial:  # at an epoch end, TimeBudget has set it
-            state.spent_seconds = self.session.spent()
+        state.saved.weights = name
+        state.saved.seeds = [v.numpy().tolist() for v in seed_states(self.model)]
+        for saver in self.session.savers:  # every other owner's part (the budget, the carried streams)
+            saver(bool(partial))
         state.save(self.session.run_dir)
         for old in folder.iterdir():  # the last state's weights, and any a killed save left unnamed by state.json
             if is_state_weights(old.name) and old.name != name:
@@ -248,7 +253,7 @@ class EpochLine(keras.callbacks.Callback):
         self.session, self.epochs = session, epochs
 
     def on_epoch_end(self, epoch, logs=None):
-        row = self.session.state.rows[-1]
+        row = self.session.state.progress.rows[-1]
         val = "-" if row["val_loss"] is None else f"{row['val_loss']:.4f}"
         ppl = row["val_perplexity"]
         log.info(f"epoch {row['epoch']}/{self.epochs}: loss {row['loss']:.4f}, accuracy {row['accuracy']:.4f}, "

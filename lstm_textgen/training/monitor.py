@@ -68,7 +68,7 @@ class RecordedTensorBoard(keras.callbacks.TensorBoard):
         return {p.relative_to(self.run_dir).as_posix() for p in folder.rglob("events.out.tfevents.*") if p.is_file()}
 
     def _record(self) -> None:
-        self.state.logs += sorted(self._files() - self.before - set(self.state.logs))
+        self.state.logs.logs += sorted(self._files() - self.before - set(self.state.logs.logs))
 
 
 def sample_seed(train: TrainConfig, run_dir: Path, tokenizer: Tokenizer) -> str:

@@ -136,26 +136,26 @@ def plan_run(config: Config, run_dir: Path, mode: str) -> Plan:
     if finished(config.train, state):
         check_same_corpus(run_dir, saved.data.corpus, config.data.corpus)
         why = (" and spent train.max_minutes" if out_of_time(config.train, state)
-               else " and stopped early" if state.stopped_early else "")
-        return Plan(state, done=f"{run_dir} has already trained {state.epoch} epochs{why}; nothing to do (raise "
+               else " and stopped early" if state.patience.stopped_early else "")
+        return Plan(state, done=f"{run_dir} has already trained {state.progress.epoch} epochs{why}; nothing to do (raise "
                                 f"--set train.epochs or train.max_minutes to train longer)")
     check_restorable(run_dir, state)
-    log.info(f"Resuming {run_dir} from epoch {state.epoch + 1}, step {state.step} "
-             f"(global step {state.global_step})" + (f"; changed: {', '.join(allowed)}" if allowed else ""))
+    log.info(f"Resuming {run_dir} from epoch {state.progress.epoch + 1}, step {state.progress.step} "
+             f"(global step {state.progress.global_step})" + (f"; changed: {', '.join(allowed)}" if allowed else ""))
     return Plan(state)
 
 
 def check_restorable(run_dir: Path, state: TrainingState) -> None:
     """Refuse, before anything is written, to continue a run that has finished an epoch when neither the weights
     its state names nor any epoch checkpoint can be read: it would start over, and overwrite its model.keras."""
-    weights = run_dir / CHECKPOINTS / state.weights if state.weights else None
-    if not state.epoch or (weights is not None and is_hdf5(weights)):
+    weights = run_dir / CHECKPOINTS / state.saved.weights if state.saved.weights else None
+    if not state.progress.epoch or (weights is not None and is_hdf5(weights)):
         return
-    if any(zipfile.is_zipfile(epoch_checkpoint(run_dir, epoch)) for epoch in range(state.epoch, 0, -1)):
+    if any(zipfile.is_zipfile(epoch_checkpoint(run_dir, epoch)) for epoch in range(state.progress.epoch, 0, -1)):
         return  # restore_state goes back to the newest that loads, and says so
     what = f"{weights} is missing or damaged" if weights is not None else "its state names no weights"
     raise CheckpointError(f"cannot continue {run_dir}: {what}, and no epoch checkpoint can be read, so its "
-                          f"{state.epoch} trained epochs would start over; its {MODEL} still generates: keep it and "
+                          f"{state.progress.epoch} trained epochs would start over; its {MODEL} still generates: keep it and "
                           "train a new run with another --run, or pass --restart to delete it and start over")
 
 

@@ -20,14 +20,14 @@ class Stopped(Exception):
     """Training was stopped (Ctrl-C, SIGTERM) after saving a resumable state."""
 
     def __init__(self, run_dir: Path, state: TrainingState):
-        super().__init__(f"Stopped at epoch {state.epoch + 1}, step {state.step}; the state is saved: "
+        super().__init__(f"Stopped at epoch {state.progress.epoch + 1}, step {state.progress.step}; the state is saved: "
                          f"run the same command again to continue ({run_dir})")
 
 
 def restore_best_model(run_dir: Path, state: TrainingState) -> None:
     """A resumed run whose model.keras was deleted gets its best epoch's checkpoint back as model.keras."""
-    best = epoch_checkpoint(run_dir, state.best_epoch)
-    if state.best_epoch and not (run_dir / MODEL).is_file() and best.is_file():
+    best = epoch_checkpoint(run_dir, state.best.best_epoch)
+    if state.best.best_epoch and not (run_dir / MODEL).is_file() and best.is_file():
         with replacing(run_dir / MODEL, suffix=".keras") as tmp:
             shutil.copyfile(best, tmp)
         log.info(f"{run_dir / MODEL} was missing: copied back from {best}")
@@ -35,46 +35,38 @@ def restore_best_model(run_dir: Path, state: TrainingState) -> None:
 
 def finished(train: TrainConfig, state: TrainingState) -> bool:
     patience = train.early_stopping_patience
-    stopped = state.stopped_early and patience is not None and state.wait >= patience
-    return state.step == 0 and (state.epoch >= train.epochs or stopped or out_of_time(train, state))
+    stopped = state.patience.stopped_early and patience is not None and state.patience.wait >= patience
+    return state.progress.step == 0 and (state.progress.epoch >= train.epochs or stopped or out_of_time(train, state))
 
 
 def out_of_time(train: TrainConfig, state: TrainingState) -> bool:
     """train.max_minutes counts the time of every session of the run: a resumed run gets what is left."""
     minutes = train.max_minutes
-    return minutes is not None and state.spent_seconds >= minutes * 60.0
+    return minutes is not None and state.budget.spent_seconds >= minutes * 60.0
 
 
 def current_learning_rate(state: TrainingState, configured: float) -> float:
     """The rate to resume with: the plateau schedule's, unless train.learning_rate was changed since."""
-    if state.learning_rate is not None and state.started_learning_rate == configured:
-        return state.learning_rate
-    state.learning_rate, state.started_learning_rate, state.lr_wait = None, configured, 0
+    if state.schedule.learning_rate is not None and state.schedule.started_learning_rate == configured:
+        return state.schedule.learning_rate
+    state.schedule.learning_rate, state.schedule.started_learning_rate, state.schedule.lr_wait = None, configured, 0
     return configured
 
 
-def carried_states(model) -> list:
-    """The recurrent state variables of stateful layers (a stateful run's streams), in layer order."""
-    return [v for layer in model.layers if getattr(layer, "stateful", False) and layer.states is not None
-            for v in layer.states]
-
-
 def restore_state(models, run_dir: Path, state: TrainingState, learning_rate: float) -> None:
-    """Load the weights, optimizer moments, dropout seeds and carried streams of a saved state into freshly
-    built models (model.Models).
+    """Load the weights, optimizer moments and dropout seeds of a saved state into freshly built models
+    (model.Models); a stateful run's streams are put back by their owner (validation.Streams).
 
     If the saved state's weights are missing or damaged, training goes back to the newest epoch
     checkpoint that loads (its weights and optimizer state), and the state is rewound to that epoch.
     """
     model = models.training
-    if not state.weights and not state.epoch:
+    if not state.saved.weights and not state.progress.epoch:
         return
     model.optimizer.build(model.trainable_variables)
-    path = run_dir / CHECKPOINTS / state.weights if state.weights else None
+    path = run_dir / CHECKPOINTS / state.saved.weights if state.saved.weights else None
     if path is not None and _loads(models, path):
-        for variable, value in zip(seed_states(model), state.seeds):
-            variable.assign(value)
-        for variable, value in zip(carried_states(model), state.carried):
+        for variable, value in zip(seed_states(model), state.saved.seeds):
             variable.assign(value)
     else:
         _fall_back(models, run_dir, state, path)
@@ -91,14 +83,14 @@ def _loads(models, path: Path) -> bool:
 
 def _fall_back(models, run_dir: Path, state: TrainingState, damaged: Path | None) -> None:
     """Rewind to the newest epoch checkpoint that loads; with none, to the start."""
-    for epoch in range(state.epoch, 0, -1):
+    for epoch in range(state.progress.epoch, 0, -1):
         checkpoint = epoch_checkpoint(run_dir, epoch)
         if checkpoint.is_file() and _loads(models, checkpoint):
             log.warning(f"warning: {damaged or 'the saved state'} is missing or corrupt; resuming from "
                         f"{checkpoint} (the end of epoch {epoch})")
             state.rewind(epoch)
             return
-    if state.epoch:  # check_restorable saw a checkpoint that looked whole; it does not load
+    if state.progress.epoch:  # check_restorable saw a checkpoint that looked whole; it does not load
         raise CheckpointError(f"cannot continue {run_dir}: {damaged or 'the saved state'} is missing or corrupt and "
                               f"no epoch checkpoint loads; its {MODEL} still generates: keep it and train a new run "
                               "with another --run, or pass --restart to delete it and start over")

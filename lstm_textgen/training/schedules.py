@@ -16,7 +16,7 @@ log = logging.getLogger("lstm_textgen")
 
 def curve_scale(state: TrainingState) -> float:
     """What the plateau rule has multiplied the decay's curve by so far (1 before its first drop)."""
-    return state.lr_scales[-1] if state.lr_scales else 1.0
+    return state.schedule.lr_scales[-1] if state.schedule.lr_scales else 1.0
 
 
 class Plateau(keras.callbacks.Callback):
@@ -32,25 +32,25 @@ class Plateau(keras.callbacks.Callback):
         self.min_learning_rate, self.min_delta, self.decay = min_learning_rate, min_delta, decay
 
     def on_epoch_end(self, epoch, logs=None):
-        self.update(self.model.optimizer, self.session.state, self.session.state.rows[-1]["val_loss"])
+        self.update(self.model.optimizer, self.session.state, self.session.state.progress.rows[-1]["val_loss"])
 
     def update(self, optimizer, state: TrainingState, val_loss: float | None) -> None:
         """Keras' rule: better means below the best so far by more than min_delta (and only that moves the best)."""
-        improved = val_loss is not None and (state.lr_best is None or val_loss < state.lr_best - self.min_delta)
+        improved = val_loss is not None and (state.schedule.lr_best is None or val_loss < state.schedule.lr_best - self.min_delta)
         if improved:
-            state.lr_best = val_loss
-        state.lr_wait = 0 if improved else state.lr_wait + 1
+            state.schedule.lr_best = val_loss
+        state.schedule.lr_wait = 0 if improved else state.schedule.lr_wait + 1
         if self.decay is not None:
             self.lower_curve(state)
             return
         rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        if state.lr_wait >= self.patience and rate > self.min_learning_rate:
+        if state.schedule.lr_wait >= self.patience and rate > self.min_learning_rate:
             new_rate = max(rate * self.factor, self.min_learning_rate)
             optimizer.learning_rate = new_rate
-            log.info(f"val_loss has not improved for {state.lr_wait} epochs: learning rate {rate:.3g} -> {new_rate:.3g}")
-            state.lr_wait = 0
+            log.info(f"val_loss has not improved for {state.schedule.lr_wait} epochs: learning rate {rate:.3g} -> {new_rate:.3g}")
+            state.schedule.lr_wait = 0
             rate = new_rate
-        state.learning_rate = rate
+        state.schedule.learning_rate = rate
 
     def lower_curve(self, state: TrainingState) -> None:
         """The rule on the decay's curve: its starting rate is multiplied by the factor, never below the floor
@@ -58,12 +58,12 @@ class Plateau(keras.callbacks.Callback):
         rewound run goes on along the same curve."""
         scale = curve_scale(state)
         top = self.decay.rate * scale
-        if state.lr_wait >= self.patience and top > self.decay.floor:
+        if state.schedule.lr_wait >= self.patience and top > self.decay.floor:
             scale = max(top * self.factor, self.decay.floor) / self.decay.rate
-            log.info(f"val_loss has not improved for {state.lr_wait} epochs: the learning-rate curve now starts at "
+            log.info(f"val_loss has not improved for {state.schedule.lr_wait} epochs: the learning-rate curve now starts at "
                      f"{self.decay.rate * scale:.3g}, not {top:.3g}")
-            state.lr_wait = 0
-        state.lr_scales.append(scale)
+            state.schedule.lr_wait = 0
+        state.schedule.lr_scales.append(scale)
 
 
 class Decay(keras.callbacks.Callback):
@@ -82,7 +82,7 @@ class Decay(keras.callbacks.Callback):
         self.total_steps = max(total_steps, 1)
 
     def done(self) -> float:
-        shares = [self.session.state.global_step / self.total_steps]
+        shares = [self.session.state.progress.global_step / self.total_steps]
         if self.max_seconds is not None:
             shares.append(self.session.spent() / self.max_seconds)
         return min(max(shares), 1.0)

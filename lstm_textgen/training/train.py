@@ -57,7 +57,7 @@ def train(config: Config, mode: str = "auto", init_from: str | os.PathLike | Non
             _train(config, role, planned, state, lock)
         except BaseException:
             if planned.new and not (run_dir / CHECKPOINTS / STATE).exists():  # nothing trained: no half-made run
-                remove_run_files(run_dir, state.logs)
+                remove_run_files(run_dir, state.logs.logs)
                 if not existed:
                     with contextlib.suppress(OSError):
                         run_dir.rmdir()
@@ -143,7 +143,7 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
     """Build (or restore) the model and run model.fit with the run directory's callbacks."""
     from lstm_textgen.training.callbacks import Session
     from lstm_textgen.training.monitor import monitoring_callbacks
-    from lstm_textgen.training.validation import StreamResets
+    from lstm_textgen.training.validation import Streams
 
     run_dir, data, train_config = config.run_dir, config.data, config.train
     models, step = _models(config, state, strategy, tokenizer.vocab_size, *initial)
@@ -166,24 +166,24 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
     callbacks = [*_run_callbacks(config, session, models, summary, steps), *monitoring, progress]
     if train_config.stateful:  # stateful runs train on one device (config refuses a strategy): no sharding
         val_set = make_stream_dataset(val_ids, data.window_size, batch)
-        callbacks.insert(0, StreamResets(state))
+        callbacks.insert(0, Streams(session))
     else:
         val_set = shard(make_dataset(val_ids, data.window_size, batch, objective, stride))
 
     def fit(epochs: int, steps_per_epoch: int) -> None:
         if train_config.stateful:
-            train_set = make_stream_dataset(train_ids, data.window_size, batch, start=state.global_step)
+            train_set = make_stream_dataset(train_ids, data.window_size, batch, start=state.progress.global_step)
         else:
             train_set = make_dataset(train_ids, data.window_size, batch, objective, stride, shuffle=True,
-                                     seed=train_config.seed, start=state.global_step * batch)
-        model.fit(shard(train_set), initial_epoch=state.epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                                     seed=train_config.seed, start=state.progress.global_step * batch)
+        model.fit(shard(train_set), initial_epoch=state.progress.epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   validation_data=val_set, callbacks=callbacks, verbose=0,
                   shuffle=False)  # the dataset shuffles itself
 
     with _stop_on_signals(session):
         try:
-            if state.step:  # finish the interrupted epoch with the steps it had left
-                fit(state.epoch + 1, max(steps - state.step, 1))
+            if state.progress.step:  # finish the interrupted epoch with the steps it had left
+                fit(state.progress.epoch + 1, max(steps - state.progress.step, 1))
             if not finished(config.train, state):
                 fit(train_config.epochs, steps)
         finally:

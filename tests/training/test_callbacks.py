@@ -5,7 +5,7 @@ import pytest
 
 from lstm_textgen.training.callbacks import EarlyStop, Session, StepCounter, TimeBudget
 from lstm_textgen.errors import TrainingError
-from lstm_textgen.run.state import TrainingState
+from lstm_textgen.run.state import Budget, Progress, TrainingState
 
 
 def tiny_model():
@@ -15,18 +15,18 @@ def tiny_model():
 
 
 def test_early_stop_counts_the_epochs_since_the_best_and_stops_at_the_patience(tmp_path):
-    state = TrainingState(epoch=0)
+    state = TrainingState(Progress(epoch=0))
     stop = EarlyStop(Session(tmp_path, state, 1, 1), patience=2)
     stop.set_model(tiny_model())
     for epoch, best in enumerate([1, 2, 2, 2]):  # the best val_loss came at epochs 1 and 2, then none
-        state.epoch, state.best_epoch = epoch + 1, best
+        state.progress.epoch, state.best.best_epoch = epoch + 1, best
         stop.on_epoch_end(epoch)
-        assert state.wait == epoch + 1 - best
-        assert stop.model.stop_training == (state.wait >= 2) == state.stopped_early
+        assert state.patience.wait == epoch + 1 - best
+        assert stop.model.stop_training == (state.patience.wait >= 2) == state.patience.stopped_early
 
 
 def test_the_time_budget_counts_every_session_and_stops_after_the_batch_that_spends_it(tmp_path):
-    state = TrainingState(step=5, spent_seconds=59.9)  # earlier sessions spent all but 0.1 s of a minute
+    state = TrainingState(Progress(step=5), budget=Budget(spent_seconds=59.9))  # earlier sessions spent all but 0.1 s of a minute
     session = Session(tmp_path, state, 1, 1)
     budget = TimeBudget(session, max_minutes=1.0)
     budget.set_model(tiny_model())
@@ -36,8 +36,8 @@ def test_the_time_budget_counts_every_session_and_stops_after_the_batch_that_spe
     budget.on_train_batch_end(1)
     assert budget.model.stop_training and budget.stopped_at == 5
     budget.on_epoch_end(0)
-    assert state.spent_seconds >= 60.0
-    unlimited = TimeBudget(Session(tmp_path, TrainingState(spent_seconds=1e9), 1, 1), max_minutes=None)
+    assert state.budget.spent_seconds >= 60.0
+    unlimited = TimeBudget(Session(tmp_path, TrainingState(budget=Budget(spent_seconds=1e9)), 1, 1), max_minutes=None)
     unlimited.set_model(tiny_model())
     unlimited.on_train_batch_end(0)
     assert not unlimited.model.stop_training

@@ -6,7 +6,7 @@ import keras
 import pytest
 
 from lstm_textgen.training.callbacks import Session
-from lstm_textgen.run.state import TrainingState
+from lstm_textgen.run.state import Progress, TrainingState
 from lstm_textgen.training.schedules import Decay
 
 from conftest import train_tiny
@@ -22,9 +22,9 @@ def test_plateau_min_delta_counts_only_improvements_larger_than_it():
     rates = []
     for loss in [5.0, 4.95, 4.85, 4.8, None]:
         plateau.update(optimizer, state, loss)
-        rates.append(state.learning_rate)
+        rates.append(state.schedule.learning_rate)
     assert rates == [1.0, 0.5, 0.5, 0.25, 0.125]  # no validation (None) is no improvement either
-    assert state.lr_best == 4.85
+    assert state.schedule.lr_best == 4.85
 
 
 def plateau_rates(losses, rate, patience, factor, minimum, min_delta=0.0):
@@ -73,7 +73,7 @@ def read_history(run_dir):
 
 
 def test_decay_falls_in_a_line_or_a_half_cosine_by_the_larger_share_of_the_budget_spent(tmp_path):
-    state = TrainingState(global_step=0)
+    state = TrainingState(Progress(global_step=0))
     session = Session(tmp_path, state, 1, 1)
     linear = Decay(session, "linear", 1.0e-2, 1.0e-3, max_minutes=None, total_steps=10)
     cosine = Decay(session, "cosine", 1.0e-2, 1.0e-3, max_minutes=None, total_steps=10)
@@ -81,17 +81,17 @@ def test_decay_falls_in_a_line_or_a_half_cosine_by_the_larger_share_of_the_budge
     for done, line, cos in ((0.0, 1.0e-2, 1.0e-2), (0.5, 5.5e-3, 5.5e-3), (0.25, 7.75e-3, quarter),
                             (1.0, 1.0e-3, 1.0e-3)):
         assert linear.rate_at(done) == pytest.approx(line) and cosine.rate_at(done) == pytest.approx(cos)
-    state.global_step = 3
+    state.progress.global_step = 3
     assert linear.done() == pytest.approx(0.3)  # no time budget: the steps
     timed = Decay(session, "linear", 1.0e-2, 0.0, max_minutes=1.0, total_steps=10)
     session.spent_before = 45.0  # three quarters of the minute: more than 3 of 10 steps
     assert timed.done() == pytest.approx(0.75, abs=0.01)
-    session.spent_before, state.global_step = 0.0, 20  # past the last step: the floor, not below it
+    session.spent_before, state.progress.global_step = 0.0, 20  # past the last step: the floor, not below it
     assert timed.done() == 1.0 and timed.rate_at(timed.done()) == 0.0
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.Adam(learning_rate=1.0), "mse")
     linear.set_model(model)
-    state.global_step = 5
+    state.progress.global_step = 5
     linear.on_train_batch_begin(0)
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(5.5e-3)
 
@@ -113,7 +113,7 @@ def test_a_decaying_run_trains_each_step_at_its_rate_and_resumes_on_the_same_cur
 def test_the_plateau_rule_beside_a_decay_lowers_the_whole_curve_never_below_its_floor(tmp_path):
     from lstm_textgen.training.schedules import Plateau
 
-    state = TrainingState(global_step=0)
+    state = TrainingState(Progress(global_step=0))
     session = Session(tmp_path, state, 1, 1)
     decay = Decay(session, "linear", 1.0e-2, 1.0e-3, max_minutes=None, total_steps=10)
     plateau = Plateau(session, patience=2, factor=0.25, min_learning_rate=1.0e-3, decay=decay)
@@ -122,16 +122,16 @@ def test_the_plateau_rule_beside_a_decay_lowers_the_whole_curve_never_below_its_
         plateau.update(optimizer, state, loss)
     # Two epochs without a better loss quarter the curve's start (after epoch 4: 1e-2 -> 2.5e-3); after epoch 7
     # a quarter would be below the 1e-3 the curve ends at, so the start stops there; after epoch 9 it stays.
-    assert state.lr_scales == pytest.approx([1, 1, 1, 0.25, 0.25, 0.25, 0.1, 0.1, 0.1])
+    assert state.schedule.lr_scales == pytest.approx([1, 1, 1, 0.25, 0.25, 0.25, 0.1, 0.1, 0.1])
     assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == 1.0  # the curve sets the rate, not the rule
-    assert state.learning_rate is None
-    state.lr_scales = [1.0, 0.25]
+    assert state.schedule.learning_rate is None
+    state.schedule.lr_scales = [1.0, 0.25]
     assert decay.rate_at(0.0) == pytest.approx(2.5e-3)
     assert decay.rate_at(0.5) == pytest.approx(1.0e-3 + 1.5e-3 * 0.5)  # between the lowered start and the floor
     assert decay.rate_at(1.0) == pytest.approx(1.0e-3)
-    state.rows, state.epoch_ends = [{"epoch": 1, "val_loss": 5.0}, {"epoch": 2, "val_loss": 5.1}], [[1, 1, 1.0]] * 2
+    state.progress.rows, state.progress.epoch_ends = [{"epoch": 1, "val_loss": 5.0}, {"epoch": 2, "val_loss": 5.1}], [[1, 1, 1.0]] * 2
     state.rewind(1)  # back to epoch 1's checkpoint: the curve as it stood then
-    assert state.lr_scales == [1.0] and decay.rate_at(0.0) == pytest.approx(1.0e-2)
+    assert state.schedule.lr_scales == [1.0] and decay.rate_at(0.0) == pytest.approx(1.0e-2)
 
 
 def test_a_run_with_both_schedules_trains_along_the_lowered_curve(tiny_corpus, tmp_path):
@@ -144,7 +144,7 @@ def test_a_run_with_both_schedules_trains_along_the_lowered_curve(tiny_corpus, t
     expected = [0.001 + (0.01 * scale - 0.001) * (1 - (steps * (e + 1) - 1) / (3 * steps))
                 for e, scale in enumerate([1.0, 1.0, 0.5])]  # epoch e trains with the scale set after e - 1
     assert [float(r["learning_rate"]) for r in read_history(run)] == pytest.approx(expected, rel=1e-5)
-    assert TrainingState.load(run).lr_scales == pytest.approx(scales)
+    assert TrainingState.load(run).schedule.lr_scales == pytest.approx(scales)
 
 
 @pytest.mark.parametrize("override, message", [
