@@ -102,7 +102,8 @@ def blank_copy(base: Path, folder: Path) -> Path:
     import keras
 
     from lstm_textgen.model.stack import build_model
-    from lstm_textgen.run.rundir import CONFIG, MARKER, METRICS, MODEL, TOKENIZER, load_run, save_model
+    from lstm_textgen.run.files import CONFIG, MARKER, METRICS, MODEL, TOKENIZER, save_model
+    from lstm_textgen.run.rundir import load_run
 
     run = load_run(base)
     folder.mkdir(parents=True, exist_ok=True)

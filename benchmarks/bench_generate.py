@@ -30,7 +30,7 @@ VOCAB, SEED = 10_000, "w10 w20 w30 w40"
 def make_reference_run(run_dir: Path) -> None:
     """config.yaml, tokenizer.json and an untrained model.keras of the reference size."""
     from lstm_textgen import __version__
-    from lstm_textgen.run.rundir import CONFIG, MODEL, TOKENIZER, prepare_run_dir, save_model
+    from lstm_textgen.run.files import CONFIG, MODEL, TOKENIZER, prepare_run_dir, save_model
     from lstm_textgen.run.stamp import save_config
     from lstm_textgen.config import load_config
     from lstm_textgen.model.stack import build_model
@@ -55,7 +55,7 @@ def make_bpe_run(word_run: Path, run_dir: Path) -> None:
     from lstm_textgen.text.bpe import BPETokenizer, pieces
     from lstm_textgen.config import load_config
     from lstm_textgen.model.stack import build_model
-    from lstm_textgen.run.rundir import CONFIG, MODEL, TOKENIZER, prepare_run_dir, save_model
+    from lstm_textgen.run.files import CONFIG, MODEL, TOKENIZER, prepare_run_dir, save_model
     from lstm_textgen.run.stamp import save_config
 
     config = load_config(word_run / "config.yaml", ["data.level=bpe", f"train.run_dir={run_dir}"])

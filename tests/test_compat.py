@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from lstm_textgen import generate, load_run
 from lstm_textgen.cli import cli
-from lstm_textgen.run.rundir import MARKER, folder_kind
+from lstm_textgen.run.files import MARKER, folder_kind
 
 from conftest import REPO
 

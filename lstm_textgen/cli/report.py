@@ -42,7 +42,7 @@ def plot(run_dirs, more_runs, out, force):
     from pathlib import Path
 
     from lstm_textgen.run.curves import plot_runs
-    from lstm_textgen.run.rundir import CURVES
+    from lstm_textgen.run.files import CURVES
 
     with user_errors():
         runs = [Path(d) for d in (*run_dirs, *more_runs)]

@@ -20,7 +20,8 @@ from typing import Iterator
 
 import numpy as np
 
-from lstm_textgen.run.rundir import Run, check_no_runs_read
+from lstm_textgen.run.files import check_no_runs_read
+from lstm_textgen.run.rundir import Run
 from lstm_textgen.text.corpus import find_files, read_text
 from lstm_textgen.errors import CorpusError
 from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from lstm_textgen.errors import CheckpointError, TextgenError
-from lstm_textgen.run.rundir import token_file
+from lstm_textgen.run.files import token_file
 from lstm_textgen.config.values import shown
 
 DEFAULT_NS = (4, 8)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from lstm_textgen.errors import CheckpointError, TextgenError
 from lstm_textgen.outputs import check_target, metadata
-from lstm_textgen.run.rundir import CURVES, HISTORY, check_is_run, has_trained
+from lstm_textgen.run.files import CURVES, HISTORY
+from lstm_textgen.run.rundir import check_is_run, has_trained
 from lstm_textgen.config.values import shown
 
 

@@ -11,9 +11,10 @@ from lstm_textgen.run.curves import best_epoch, read_history
 from lstm_textgen.model.weights import read_model_weights
 from lstm_textgen.errors import CheckpointError, TextgenError
 from lstm_textgen.run.state import TrainingState, is_hdf5
-from lstm_textgen.run.rundir import (CHECKPOINTS, CONFIG, HISTORY, METRICS, MODEL, STATE, TOKENIZER, check_is_run,
-                                 check_model, epoch_checkpoints, folder_kind, has_trained, load_saved_config,
-                                 load_tokenizer, read_metrics, saved_origin)
+from lstm_textgen.run.files import (CHECKPOINTS, CONFIG, HISTORY, METRICS, MODEL, STATE, TOKENIZER,
+                                    epoch_checkpoints, folder_kind)
+from lstm_textgen.run.rundir import (check_is_run, check_model, has_trained, load_saved_config, load_tokenizer,
+                                     read_metrics, saved_origin)
 from lstm_textgen.config.values import shown
 
 STATE_PATH = f"{CHECKPOINTS}/{STATE}"  # how info and runs name the training state

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lstm_textgen.errors import CheckpointError
-from lstm_textgen.run.rundir import CHECKPOINTS, STATE, read_json, save_json
+from lstm_textgen.run.files import CHECKPOINTS, STATE, read_json, save_json
 
 
 @dataclass

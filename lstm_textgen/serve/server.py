@@ -15,7 +15,8 @@ import uvicorn
 
 from lstm_textgen.errors import TextgenError
 from lstm_textgen.run.report import damage_error, run_info
-from lstm_textgen.run.rundir import MODEL, load_run
+from lstm_textgen.run.files import MODEL
+from lstm_textgen.run.rundir import load_run
 from lstm_textgen.serve.app import Served, build_app
 from lstm_textgen.serve.protocol import DEFAULT_MAX_TOKENS_CAP
 from lstm_textgen.serve.scheduler import Batcher

@@ -28,8 +28,8 @@ from lstm_textgen.errors import TrainingError
 from lstm_textgen.training.resume import Stopped, seed_states
 from lstm_textgen.run.state import TrainingState
 from lstm_textgen.text.tokens import bits_per_char
-from lstm_textgen.run.rundir import (CHECKPOINTS, HISTORY, METRICS, MODEL, epoch_checkpoint, epoch_checkpoints,
-                                 is_state_weights, save_json, save_model, state_weights_name)
+from lstm_textgen.run.files import (CHECKPOINTS, HISTORY, METRICS, MODEL, epoch_checkpoint, epoch_checkpoints,
+                                    is_state_weights, save_json, save_model, state_weights_name)
 
 log = logging.getLogger("lstm_textgen")
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_perplexity", "seconds",

@@ -16,7 +16,8 @@ import numpy as np
 from lstm_textgen.config import ORIGIN_KEY, SECTIONS, DataConfig
 from lstm_textgen.config.setting import declared
 from lstm_textgen.errors import CheckpointError, TextgenError
-from lstm_textgen.run.rundir import CONFIG, Run, check_run_dir, saved_config_values
+from lstm_textgen.run.files import CONFIG
+from lstm_textgen.run.rundir import Run, check_run_dir, saved_config_values
 from lstm_textgen.text.tokenizer import UNK_ID
 from lstm_textgen.text.tokens import Tokens
 from lstm_textgen.text.vocabulary import BaseVocabulary, in_base_vocabulary

@@ -18,7 +18,7 @@ from lstm_textgen.training.callbacks import perplexity
 from lstm_textgen.config import TrainConfig
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.model.weights import ModelWeights, read_model_weights
-from lstm_textgen.run.rundir import CURVES, SAMPLES, TENSORBOARD, TOKENIZER, epoch_checkpoint, token_file
+from lstm_textgen.run.files import CURVES, SAMPLES, TENSORBOARD, TOKENIZER, epoch_checkpoint, token_file
 from lstm_textgen.text import load_tokenizer
 from lstm_textgen.text.tokenizer import UNK_ID, Tokenizer
 from lstm_textgen.config.values import shown

@@ -11,7 +11,7 @@ from pathlib import Path
 from lstm_textgen.atomic import replacing
 from lstm_textgen.config import TrainConfig
 from lstm_textgen.errors import CheckpointError
-from lstm_textgen.run.rundir import CHECKPOINTS, MODEL, epoch_checkpoint
+from lstm_textgen.run.files import CHECKPOINTS, MODEL, epoch_checkpoint
 from lstm_textgen.run.state import TrainingState
 
 log = logging.getLogger("lstm_textgen")

@@ -23,8 +23,9 @@ from lstm_textgen.model.memory import check_fits, release_freed_memory
 from lstm_textgen.training.plan import plan
 from lstm_textgen.training.resume import finished, restore_best_model
 from lstm_textgen.run.state import TrainingState, recorded_logs
-from lstm_textgen.run.rundir import (CHECKPOINTS, CONFIG, LOCK, STATE, TOKENIZER, TOKENS, check_no_runs_read, check_outside_corpus,
-                                 load_tokenizer, prepare_run_dir, remove_run_files, saved_origin)
+from lstm_textgen.run.files import (CHECKPOINTS, CONFIG, LOCK, STATE, TOKENIZER, TOKENS, check_no_runs_read,
+                                    check_outside_corpus, prepare_run_dir, remove_run_files)
+from lstm_textgen.run.rundir import load_tokenizer, saved_origin
 from lstm_textgen.run.stamp import save_config
 from lstm_textgen.run.lock import RunLock
 from lstm_textgen.text.cache import load_token_cache, save_token_cache

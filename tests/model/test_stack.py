@@ -66,7 +66,7 @@ def test_embedding_matrix_initialises_and_freezes():
 
 
 def test_save_and_reload_give_the_same_predictions(tmp_path):
-    from lstm_textgen.run.rundir import save_model
+    from lstm_textgen.run.files import save_model
     config = load_config(None, ["model.units=4", "model.dense_units=4"])
     model = build_model(config.model, 30, 5)
     compile_model(model, TrainConfig())

@@ -6,7 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from lstm_textgen.run.rundir import MODEL, load_run, save_model
+from lstm_textgen.run.files import MODEL, save_model
+from lstm_textgen.run.rundir import load_run
 from lstm_textgen.config import GenerateConfig as Settings
 from lstm_textgen.generation.sample import Generator
 from lstm_textgen.model.stepper import Stepper, softmax

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from lstm_textgen.cli import cli
 from lstm_textgen.errors import CheckpointError
-from lstm_textgen.run.rundir import LOCK
+from lstm_textgen.run.files import LOCK
 from lstm_textgen.run.lock import RunLock
 
 from conftest import TINY_SETTINGS

@@ -9,8 +9,8 @@ import pytest
 
 from lstm_textgen.atomic import PREFIX
 from lstm_textgen.errors import CheckpointError
-from lstm_textgen.run.rundir import (MARKER, check_outside_corpus, check_run_dir, folder_kind, read_metrics,
-                                 remove_run_files)
+from lstm_textgen.run.files import MARKER, check_outside_corpus, folder_kind, remove_run_files
+from lstm_textgen.run.rundir import check_run_dir, read_metrics
 
 from conftest import REPO, TINY_TEXT
 

@@ -7,7 +7,7 @@ import pytest
 from lstm_textgen.config import DataConfig
 from lstm_textgen.text.corpus import find_files, read_text, split_point
 from lstm_textgen.errors import CorpusError
-from lstm_textgen.run.rundir import TOKENS
+from lstm_textgen.run.files import TOKENS
 from lstm_textgen.text.tokenizer import UNK_ID
 from lstm_textgen.text.cache import load_token_cache, save_token_cache
 from lstm_textgen.text.tokens import tokenize_corpus

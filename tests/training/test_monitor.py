@@ -10,7 +10,7 @@ from lstm_textgen.run import curves as curves_module
 from lstm_textgen.config import load_config
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.training.monitor import CurvesWriter, SampleWriter, format_samples, monitoring_callbacks
-from lstm_textgen.run.rundir import remove_run_files
+from lstm_textgen.run.files import remove_run_files
 from lstm_textgen.run.state import TrainingState, recorded_logs
 
 from conftest import PNG_SIGNATURE, TINY_SETTINGS, train_tiny

@@ -14,7 +14,7 @@ from lstm_textgen.run.rundir import load_run
 from lstm_textgen.atomic import PREFIX
 from lstm_textgen.cli import cli
 from lstm_textgen.training.plan import training_config
-from lstm_textgen.run.rundir import LOCK
+from lstm_textgen.run.files import LOCK
 
 from conftest import SHARED_DATA, TINY_SETTINGS, train_tiny, train_tiny_stopped_at
 from helpers import read_state, snapshot, wait_for
