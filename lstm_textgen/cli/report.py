@@ -58,7 +58,8 @@ def plot(run_dirs, more_runs, out, force):
 @click.option("as_json", "--json", is_flag=True, help="Print the summary as one JSON object.")
 def info(run_dir, as_json):
     """Summarise a run: corpus, tokenizer, layers and parameters, training figures, files and sizes."""
-    from lstm_textgen.run.report import damage_error, format_info, run_info
+    from lstm_textgen.run.report import damage_error, run_info
+    from lstm_textgen.run.show import format_info
 
     with user_errors():
         summary = run_info(run_dir)
@@ -71,7 +72,8 @@ def info(run_dir, as_json):
 @click.argument("folder", default="runs", required=False)
 def runs(folder):
     """List the runs under FOLDER (default runs/): corpus, epochs, best val perplexity, size, last change."""
-    from lstm_textgen.run.report import format_runs_table, list_runs
+    from lstm_textgen.run.report import list_runs
+    from lstm_textgen.run.show import format_runs_table
 
     with user_errors():
         rows = list_runs(folder)

@@ -75,14 +75,7 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False, ch
         units = recurrent.shape[0]
         flat = tf.reshape(x, [-1, features])  # (time * batch, features)
         x_masks = _tiled(in_masks, steps)
-        # One sigmoid over all four gates: tanh(z) = 2 sigmoid(2 z) - 1 for the cell input g, so the columns
-        # of g are scaled by 2 going in, in the projection and in the recurrent weights (once a window). The
-        # steps work on the scaled z' = z * scale, whose derivative is s (1 - s) for every gate, and the
-        # derivative of g = 2 s - 1 with respect to s is 2 = scale.
-        ones = tf.ones([units])
-        scale = tf.concat([ones, ones, 2.0 * ones, ones], 0)  # (4 units,), gate order i, f, g, o
-        step_weights = recurrent * scale
-        step_weights = tf.cast(step_weights, tf.bfloat16) if bfloat16 else step_weights  # cast once, not every step
+        scale, step_weights = _scaled(recurrent, bfloat16)
         kernels, recurrents = tf.split(kernel, 4, axis=1), tf.split(step_weights, 4, axis=1)
         projection = _per_gate_matmul(flat, x_masks, kernel, kernels, matmul)
         # index k = t * chains + p: step t of chain p, whose rows lie together in flat's order
@@ -92,39 +85,18 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False, ch
         gates, cs, tanhs, hs = [], [], [], []  # per step and chain: the sigmoids of z', c, tanh(c) and h
         for t in range(steps):
             for p in range(chains):
-                s_ = tf.sigmoid(projected[t * chains + p]
-                                + _per_gate_matmul(h[p], chain_h_masks[p], step_weights, recurrents, matmul))
-                i, f, g2, o = tf.split(s_, 4, axis=1)
-                c[p] = f * c[p] + i * (2.0 * g2 - 1.0)
-                tanh_c = tf.tanh(c[p])
-                h[p] = o * tanh_c
+                s_, c[p], tanh_c, h[p] = _step(projected[t * chains + p], h[p], c[p], chain_h_masks[p], step_weights,
+                                               recurrents, matmul)
                 gates.append(s_), cs.append(c[p]), tanhs.append(tanh_c), hs.append(h[p])
         output = tf.reshape(tf.stack(hs), [steps, batch, units]) if sequences else _joined(h)
 
         def grad(upstream, _h=None, _c=None):  # the carried state's own gradient is cut (truncated BPTT)
-            s_all, tanh_all = tf.stack(gates), tf.stack(tanhs)  # (time * chains, rows, 4 units), (..., units)
-            c_before = tf.stack(c0_parts + cs[:-chains])
-            i, f, g2, o = tf.split(s_all, 4, axis=2)
-            # d z' = [dc g, dc c_before, dc i, dh tanh(c)] * d gate / d z': the factors of dc and dh, every step
-            factors = tf.unstack(tf.concat([2.0 * g2 - 1.0, c_before, i, tanh_all], axis=2)
-                                 * (s_all * (1.0 - s_all) * scale))
-            through_h = tf.unstack(o * (1.0 - tanh_all * tanh_all))  # d c / d h, from h = o tanh(c)
-            forget = tf.unstack(f)
+            factors, through_h, forget = _factors(gates, tanhs, c0_parts + cs[:-chains], scale)
             last = (steps - 1) * chains
             dh_out = (tf.unstack(tf.reshape(upstream, [steps * chains, -1, units])) if sequences
                       else [None] * last + parts(upstream))
-            dh = dh_out[last:]
-            dc = [d * through_h[last + p] for p, d in enumerate(dh)]
-            dzs = [None] * (steps * chains)  # with respect to z': the recurrent products take the scaled weights
-            for t in reversed(range(steps)):
-                for p in range(chains):
-                    k = t * chains + p
-                    if t < steps - 1:
-                        dh[p] = _per_gate_matmul_t(dzs[k + chains], chain_h_masks[p], step_weights, recurrents, matmul)
-                        if dh_out[k] is not None:
-                            dh[p] = dh[p] + dh_out[k]
-                        dc[p] = dc[p] * forget[k + chains] + dh[p] * through_h[k]
-                    dzs[k] = tf.concat([dc[p], dc[p], dc[p], dh[p]], axis=1) * factors[k]
+            dzs = _steps_back(dh_out, factors, through_h, forget, chain_h_masks, step_weights, recurrents, matmul,
+                              steps, chains)
             dz = tf.concat(dzs, axis=0) * scale  # (time * batch, 4 units), with respect to z, rows in flat's order
             h_before = tf.concat(h0_parts + hs[:-chains], axis=0)
             dx = tf.reshape(_per_gate_matmul_t(dz, x_masks, kernel, kernels, matmul), [steps, batch, features])
@@ -133,6 +105,58 @@ def lstm_function(in_masks, h_masks, sequences: bool, bfloat16: bool = False, ch
                     tf.reduce_sum(dz, axis=0), None, None)
         return (output, tf.stop_gradient(_joined(h)), tf.stop_gradient(_joined(c))), grad
     return run
+
+
+def _scaled(recurrent, bfloat16: bool):
+    """One sigmoid over all four gates: tanh(z) = 2 sigmoid(2 z) - 1 for the cell input g, so the columns of g are
+    scaled by 2 going in, in the projection and in the recurrent weights (once a window). The steps work on the
+    scaled z' = z * scale, whose derivative is s (1 - s) for every gate, and the derivative of g = 2 s - 1 with
+    respect to s is 2 = scale. Returns the scale (4 units,), gate order i, f, g, o, and the scaled recurrent
+    weights (cast to bfloat16 once a window, not every step, where asked)."""
+    ones = tf.ones([recurrent.shape[0]])
+    scale = tf.concat([ones, ones, 2.0 * ones, ones], 0)
+    step_weights = recurrent * scale
+    return scale, tf.cast(step_weights, tf.bfloat16) if bfloat16 else step_weights
+
+
+def _factors(gates: list, tanhs: list, c_before: list, scale):
+    """Over the whole window at once: d z' = [dc g, dc c_before, dc i, dh tanh(c)] * d gate / d z' (the factors
+    of dc and dh at every step), d c / d h (from h = o tanh(c)), and the forget gates; each unstacked by step."""
+    s_all, tanh_all = tf.stack(gates), tf.stack(tanhs)  # (time * chains, rows, 4 units), (..., units)
+    i, f, g2, o = tf.split(s_all, 4, axis=2)
+    factors = tf.unstack(tf.concat([2.0 * g2 - 1.0, tf.stack(c_before), i, tanh_all], axis=2)
+                         * (s_all * (1.0 - s_all) * scale))
+    return factors, tf.unstack(o * (1.0 - tanh_all * tanh_all)), tf.unstack(f)
+
+
+def _step(projected, h, c, h_masks, step_weights, recurrents, matmul):
+    """One step of one chain: (the sigmoids of z', the new c, tanh(c), the new h) from the step's projected
+    input (scaled z' of the input) and the state before it."""
+    s_ = tf.sigmoid(projected + _per_gate_matmul(h, h_masks, step_weights, recurrents, matmul))
+    i, f, g2, o = tf.split(s_, 4, axis=1)
+    c = f * c + i * (2.0 * g2 - 1.0)
+    tanh_c = tf.tanh(c)
+    return s_, c, tanh_c, o * tanh_c
+
+
+def _steps_back(dh_out, factors, through_h, forget, chain_h_masks, step_weights, recurrents, matmul, steps: int,
+                chains: int) -> list:
+    """The gradient with respect to z' at every step and chain (index t * chains + p), last step first: dh from
+    the next step's dz' through the recurrent weights (plus the output's own), dc through the forget gate."""
+    last = (steps - 1) * chains
+    dh = dh_out[last:]
+    dc = [d * through_h[last + p] for p, d in enumerate(dh)]
+    dzs = [None] * (steps * chains)  # with respect to z': the recurrent products take the scaled weights
+    for t in reversed(range(steps)):
+        for p in range(chains):
+            k = t * chains + p
+            if t < steps - 1:
+                dh[p] = _per_gate_matmul_t(dzs[k + chains], chain_h_masks[p], step_weights, recurrents, matmul)
+                if dh_out[k] is not None:
+                    dh[p] = dh[p] + dh_out[k]
+                dc[p] = dc[p] * forget[k + chains] + dh[p] * through_h[k]
+            dzs[k] = tf.concat([dc[p], dc[p], dc[p], dh[p]], axis=1) * factors[k]
+    return dzs
 
 
 def _joined(chain_parts):  # the chains' row groups -> (batch, ...)

@@ -1,6 +1,6 @@
-"""The wire format of `serve`: request bodies checked field by field (each bad field a 4xx error in OpenAI's
-shape naming it), a completion's settings built on the run's generate: section, stop strings cut as OpenAI
-cuts them, and the completion objects and Server-Sent Event chunks sent back."""
+"""The wire format of `serve`, coming in: request bodies checked field by field (each bad field a 4xx error in
+OpenAI's shape naming it), and a completion's settings built on the run's generate: section. What goes back is
+in replies.py."""
 from __future__ import annotations
 
 import dataclasses
@@ -243,59 +243,3 @@ def _json_type(value) -> str:
     names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
              dict: "an object", type(None): "null"}
     return f"{names.get(type(value), type(value).__name__)} {shown(value)}" if value is not None else "null"
-
-
-class StopCut:
-    """A row's text as OpenAI returns it: generation ends at a stop string, and the stop string is left out.
-
-    Streaming holds back the end of the text while it could still become a stop string.
-    """
-
-    def __init__(self, stops: list[str]):
-        self.stops, self.held = stops, ""
-
-    def feed(self, text: str, finish: str | None) -> str:
-        """The text that can be sent now, given the row's new text and whether it has finished."""
-        text, self.held = self.held + text, ""
-        if finish == "stop":
-            cuts = [text.find(s) for s in self.stops if s in text]
-            return text[:min(cuts)] if cuts else text
-        if finish is None:
-            keep = max((k for s in self.stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
-            text, self.held = text[:len(text) - keep], text[len(text) - keep:]
-        return text
-
-
-def completion_object(ident: str, created: int, model: str, choices: list[tuple[str, str]], usage: dict,
-                      seed: int) -> dict:
-    """A whole /v1/completions answer; seed (our own field) repeats the request exactly."""
-    return {"id": ident, "object": "text_completion", "created": created, "model": model,
-            "choices": [{"text": text, "index": i, "logprobs": None, "finish_reason": finish}
-                        for i, (text, finish) in enumerate(choices)],
-            "usage": usage, "seed": seed}
-
-
-def usage(prompt_tokens: int, completion_tokens: int) -> dict:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}
-
-
-def event(data: dict | str) -> bytes:
-    """One Server-Sent Event."""
-    return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n".encode()
-
-
-class ChunkWriter:
-    """One streamed piece of one choice, in OpenAI's chunk format; the parts that never change are encoded once
-    (a stream sends thousands of chunks)."""
-
-    def __init__(self, ident: str, created: int, model: str, seed: int):
-        head = {"id": ident, "object": "text_completion", "created": created, "model": model, "seed": seed}
-        self.head = "data: " + json.dumps(head, ensure_ascii=False)[:-1] + ', "choices": [{"text": '
-
-    def __call__(self, index: int, text: str, finish: str | None) -> bytes:
-        tail = f', "index": {index}, "logprobs": null, "finish_reason": {json.dumps(finish)}}}]}}\n\n'
-        return (self.head + json.dumps(text, ensure_ascii=False) + tail).encode()
-
-
-DONE = event("[DONE]")

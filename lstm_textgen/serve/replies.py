@@ -1,9 +1,11 @@
-"""A request's events carried from its batch thread to its answer: the event loop woken once per step for all
-requests (Mailbox), each request's events as its task reads them (Waiter), and the completion made of them,
-streamed as Server-Sent Events or whole (Reply); a client that leaves cancels its job."""
+"""What goes back to a request: the completion objects and Server-Sent Event chunks in OpenAI's shape, stop
+strings cut as OpenAI cuts them, and the request's events carried from its batch thread to its answer (the event
+loop woken once per step for all requests: Mailbox; each request's events as its task reads them: Waiter; the
+completion made of them, streamed or whole: Reply); a client that leaves cancels its job."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import threading
 import time
@@ -11,9 +13,64 @@ import time
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from lstm_textgen.serve import protocol
-from lstm_textgen.serve.protocol import APIError, StopCut
+from lstm_textgen.serve.protocol import APIError
 from lstm_textgen.serve.scheduler import Job
+
+
+class StopCut:
+    """A row's text as OpenAI returns it: generation ends at a stop string, and the stop string is left out.
+
+    Streaming holds back the end of the text while it could still become a stop string.
+    """
+
+    def __init__(self, stops: list[str]):
+        self.stops, self.held = stops, ""
+
+    def feed(self, text: str, finish: str | None) -> str:
+        """The text that can be sent now, given the row's new text and whether it has finished."""
+        text, self.held = self.held + text, ""
+        if finish == "stop":
+            cuts = [text.find(s) for s in self.stops if s in text]
+            return text[:min(cuts)] if cuts else text
+        if finish is None:
+            keep = max((k for s in self.stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
+            text, self.held = text[:len(text) - keep], text[len(text) - keep:]
+        return text
+
+
+def completion_object(ident: str, created: int, model: str, choices: list[tuple[str, str]], usage: dict,
+                      seed: int) -> dict:
+    """A whole /v1/completions answer; seed (our own field) repeats the request exactly."""
+    return {"id": ident, "object": "text_completion", "created": created, "model": model,
+            "choices": [{"text": text, "index": i, "logprobs": None, "finish_reason": finish}
+                        for i, (text, finish) in enumerate(choices)],
+            "usage": usage, "seed": seed}
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
+def event(data: dict | str) -> bytes:
+    """One Server-Sent Event."""
+    return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+class ChunkWriter:
+    """One streamed piece of one choice, in OpenAI's chunk format; the parts that never change are encoded once
+    (a stream sends thousands of chunks)."""
+
+    def __init__(self, ident: str, created: int, model: str, seed: int):
+        head = {"id": ident, "object": "text_completion", "created": created, "model": model, "seed": seed}
+        self.head = "data: " + json.dumps(head, ensure_ascii=False)[:-1] + ', "choices": [{"text": '
+
+    def __call__(self, index: int, text: str, finish: str | None) -> bytes:
+        tail = f', "index": {index}, "logprobs": null, "finish_reason": {json.dumps(finish)}}}]}}\n\n'
+        return (self.head + json.dumps(text, ensure_ascii=False) + tail).encode()
+
+
+DONE = event("[DONE]")
 
 
 class Mailbox:
@@ -69,7 +126,7 @@ class Reply:
         self.job, self.waiter, self.model, self.seed, self.prompt_tokens = job, waiter, model, seed, prompt_tokens
         self.ident, self.created = f"cmpl-{secrets.token_hex(12)}", int(time.time())
         self.cuts = [StopCut(stops) for _ in job.rows_ids]
-        self.chunk = protocol.ChunkWriter(self.ident, self.created, model, seed)
+        self.chunk = ChunkWriter(self.ident, self.created, model, seed)
 
     async def _texts(self):
         """(row, text to send, finish reason) after each wait, a row's pieces joined, stop strings cut."""
@@ -87,7 +144,7 @@ class Reply:
                 return
 
     def usage(self) -> dict:
-        return protocol.usage(self.prompt_tokens, sum(self.job.tokens))
+        return usage(self.prompt_tokens, sum(self.job.tokens))
 
     async def stream(self, include_usage: bool):
         try:
@@ -96,11 +153,11 @@ class Reply:
                     if text or finish:
                         yield self.chunk(row, text, finish)
             if include_usage:
-                yield protocol.event({"id": self.ident, "object": "text_completion", "created": self.created,
+                yield event({"id": self.ident, "object": "text_completion", "created": self.created,
                                       "model": self.model, "choices": [], "usage": self.usage()})
-            yield protocol.DONE
+            yield DONE
         except APIError as e:  # the status line is sent already: the error is the stream's last event
-            yield protocol.event(e.body())
+            yield event(e.body())
         finally:
             self.job.cancelled = True  # a client gone mid-stream: its rows leave the batch at the next step
 
@@ -117,7 +174,7 @@ class Reply:
             self.job.cancelled = True
         if not self.waiter.done:  # the client left: nobody reads this
             return Response(status_code=499)
-        return JSONResponse(protocol.completion_object(self.ident, self.created, self.model,
+        return JSONResponse(completion_object(self.ident, self.created, self.model,
                                                        list(zip(texts, finishes)), self.usage(), self.seed))
 
 

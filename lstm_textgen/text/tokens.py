@@ -77,24 +77,10 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: i
     if config.level == BPETokenizer.level:
         return tokenize_bpe(config, files, chunk_bytes, block, tokenizer, what)
     probe = WordTokenizer(config.level, config.lowercase, [])
-    first_seen: dict[str, int] = {}  # token -> its number, in order of first appearance (ties keep it)
-    blocks: list[np.ndarray | None] = []  # the token numbers of all files, one after the other
-    ends = []  # per file: how many numbers there are up to its end
-    marks: list[list[tuple[int, int]]] = []  # per file, per chunk: (numbers before it, its characters)
-    n, has_text = 0, False
-    with _bar(files, "tokenizing") as bar:
-        for path in files:
-            marks.append([])
-            for text, size in read_chunks(path, chunk_bytes, what):
-                marks[-1].append((n, len(text)))
-                has_text = has_text or bool(text.strip())
-                part = np.fromiter((first_seen.setdefault(t, len(first_seen)) for t in probe.split(text)),
-                                   dtype=np.int32)
-                n = _append(blocks, block, n, part)
-                bar.update(size)
-            ends.append(n)
+    first_seen, blocks, ends, marks, has_text = _number_tokens(files, probe, chunk_bytes, block, what)
     if not has_text:
         raise no_text_error(config.corpus, files, what)
+    n = ends[-1]
 
     counts = _count_numbers(blocks, block, n, len(first_seen))
     tokens = list(first_seen)
@@ -119,6 +105,29 @@ def tokenize_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: i
         _place(blocks, block, lookup, start + cut, end, val[at_val: at_val + end - start - cut])
         at_train, at_val = at_train + cut, at_val + end - start - cut
     return Tokens(tokenizer, train, val, val_chars)
+
+
+def _number_tokens(files: list[Path], probe: WordTokenizer, chunk_bytes: int, block: int, what: str):
+    """One pass over the files' text, a chunk at a time: each token numbered by its first appearance, the numbers
+    into blocks of `block` int32. Returns {token: number}, the blocks, per file the count of numbers up to its
+    end, per file and chunk (numbers before it, its characters), and whether any of it is more than whitespace."""
+    first_seen: dict[str, int] = {}  # in order of first appearance (ties keep it)
+    blocks: list[np.ndarray | None] = []  # the token numbers of all files, one after the other
+    ends: list[int] = []
+    marks: list[list[tuple[int, int]]] = []
+    n, has_text = 0, False
+    with _bar(files, "tokenizing") as bar:
+        for path in files:
+            marks.append([])
+            for text, size in read_chunks(path, chunk_bytes, what):
+                marks[-1].append((n, len(text)))
+                has_text = has_text or bool(text.strip())
+                part = np.fromiter((first_seen.setdefault(t, len(first_seen)) for t in probe.split(text)),
+                                   dtype=np.int32)
+                n = _append(blocks, block, n, part)
+                bar.update(size)
+            ends.append(n)
+    return first_seen, blocks, ends, marks, has_text
 
 
 def tokenize_with_val_corpus(config: DataConfig, chunk_bytes: int = CHUNK_BYTES, block: int = BLOCK,

@@ -13,11 +13,15 @@ rename it, and keep all of it in one state: a resumed run continues at the very 
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import math
 import shutil
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -259,3 +263,33 @@ class EpochLine(keras.callbacks.Callback):
         log.info(f"epoch {row['epoch']}/{self.epochs}: loss {row['loss']:.4f}, accuracy {row['accuracy']:.4f}, "
                  f"val_loss {val}, val perplexity {f'{ppl:,.2f}' if ppl < 1e7 else f'{ppl:.3g}'}, "
                  f"{row['tokens_per_second']:,.0f} tokens/s, {row['seconds']:,.1f} s")
+
+
+@contextlib.contextmanager
+def stop_on_signals(session: Session):
+    """First Ctrl-C or SIGTERM: finish the batch, save a resumable state, stop. A second Ctrl-C: stop now."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, frame):
+        if session.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        session.stop_requested = True
+        log.info("\nstopping after this batch to save a resumable state (Ctrl-C again to stop at once)")
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def progress_bar(session: Session, epochs: int):
+    """tqdm's bars (epochs and steps, with loss and tokens/s) on a terminal; elsewhere a plain line per epoch."""
+    from tqdm.keras import TqdmCallback
+
+    if not sys.stderr.isatty():
+        return EpochLine(session, epochs)
+    return TqdmCallback(verbose=1, leave=False, bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}<{remaining}{postfix}]")

@@ -8,8 +8,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import signal
-import threading
 from pathlib import Path
 
 from lstm_textgen import __version__
@@ -142,7 +140,7 @@ def check_unrolled_only(config: Config, strategy) -> None:
 def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, val_ids, initial: tuple,
          summary: dict) -> None:
     """Build (or restore) the model and run model.fit with the run directory's callbacks."""
-    from lstm_textgen.training.callbacks import Session
+    from lstm_textgen.training.callbacks import Session, progress_bar, stop_on_signals
     from lstm_textgen.training.monitor import monitoring_callbacks
     from lstm_textgen.training.validation import Streams
 
@@ -163,7 +161,7 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
                "batch_size": batch}
     shard = shard_by_data if strategy is not None else (lambda dataset: dataset)
     monitoring = monitoring_callbacks(config.train, run_dir, models, state)  # may refuse a setting: before any bar is drawn
-    progress = _progress_bar(session, train_config.epochs)
+    progress = progress_bar(session, train_config.epochs)
     callbacks = [*_run_callbacks(config, session, models, summary, steps), *monitoring, progress]
     if train_config.stateful:  # stateful runs train on one device (config refuses a strategy): no sharding
         val_set = make_stream_dataset(val_ids, data.window_size, batch)
@@ -181,7 +179,7 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
                   validation_data=val_set, callbacks=callbacks, verbose=0,
                   shuffle=False)  # the dataset shuffles itself
 
-    with _stop_on_signals(session):
+    with stop_on_signals(session):
         try:
             if state.progress.step:  # finish the interrupted epoch with the steps it had left
                 fit(state.progress.epoch + 1, max(steps - state.progress.step, 1))
@@ -273,37 +271,3 @@ def _tokens(config: Config, run_dir: Path, resuming: bool, cached: bool = True, 
                                   "another --run")
         log.info(f"the corpus is the one the run started on: its token cache {run_dir / TOKENS} is written again")
     return tokens
-
-
-@contextlib.contextmanager
-def _stop_on_signals(session):
-    """First Ctrl-C or SIGTERM: finish the batch, save a resumable state, stop. A second Ctrl-C: stop now."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(signum, frame):
-        if session.stop_requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        session.stop_requested = True
-        log.info("\nstopping after this batch to save a resumable state (Ctrl-C again to stop at once)")
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _progress_bar(session, epochs: int):
-    """tqdm's bars (epochs and steps, with loss and tokens/s) on a terminal; elsewhere a plain line per epoch."""
-    import sys
-
-    from tqdm.keras import TqdmCallback
-
-    from lstm_textgen.training.callbacks import EpochLine
-
-    if not sys.stderr.isatty():
-        return EpochLine(session, epochs)
-    return TqdmCallback(verbose=1, leave=False, bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}<{remaining}{postfix}]")

@@ -45,7 +45,8 @@ def test_info_json_counts_parameters_without_keras(tiny_run):
 
 
 def test_info_and_runs_do_not_load_tensorflow(tiny_run):
-    code = ("import sys; from lstm_textgen.run.report import run_info, list_runs, format_info; "
+    code = ("import sys; from lstm_textgen.run.report import run_info, list_runs; "
+            "from lstm_textgen.run.show import format_info; "
             f"format_info(run_info({str(tiny_run)!r})); list_runs({str(tiny_run.parent)!r}); "
             "assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)

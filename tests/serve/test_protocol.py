@@ -7,8 +7,8 @@ import json
 import pytest
 
 from lstm_textgen.config import GenerateConfig as Settings
-from lstm_textgen.serve.protocol import (APIError, ChunkWriter, StopCut, completion_settings, parse_completion, parse_json,
-                                         parse_suggest)
+from lstm_textgen.serve.protocol import APIError, completion_settings, parse_completion, parse_json, parse_suggest
+from lstm_textgen.serve.replies import ChunkWriter, StopCut
 
 
 def test_a_full_request_becomes_settings_on_top_of_the_runs():

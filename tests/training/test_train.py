@@ -102,7 +102,7 @@ def test_windows_per_second_is_recorded_beside_tokens_per_second(tiny_run):
 
 
 def test_progress_bar_shows_tokens_per_second(tiny_corpus, tmp_path, monkeypatch):
-    import lstm_textgen.training.train as training
+    import lstm_textgen.training.callbacks as callbacks
 
     class Recorder(keras.callbacks.Callback):
         seen = []
@@ -110,7 +110,7 @@ def test_progress_bar_shows_tokens_per_second(tiny_corpus, tmp_path, monkeypatch
         def on_train_batch_end(self, batch, logs=None):
             self.seen.append(dict(logs))
 
-    monkeypatch.setattr(training, "_progress_bar", lambda session, epochs: Recorder())
+    monkeypatch.setattr(callbacks, "progress_bar", lambda session, epochs: Recorder())
     train_tiny(tiny_corpus, tmp_path / "run")
     assert len(Recorder.seen) == 3 and all(logs["tokens/s"] > 0 for logs in Recorder.seen)
 
