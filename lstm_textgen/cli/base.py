@@ -88,7 +88,6 @@ class _StderrHandler(logging.Handler):
         tqdm.write(printable(self.format(record)), file=sys.stderr)
 
 
-
 def setting_options(section: str):
     """A Click option for every setting of the config section that declares a flag (config/setting.py), with
     the setting's type and help; its default is None: the run's own value applies."""

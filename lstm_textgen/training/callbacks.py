@@ -2,9 +2,10 @@
 
 They share one Session (the TrainingState plus this fit()'s clocks) and run in the order train.py lists
 them: at an epoch end the StepCounter adds the epoch's row, BestModel saves the checkpoints, EarlyStop and
-the learning-rate schedule (schedules.py) decide what comes next, TimeBudget counts the time, HistoryWriter writes the files people read,
-validation.Averaged puts the trained weights back (train.ema_momentum validates and saves their moving
-average) and Backup commits the state last.
+the learning-rate schedule (schedules.py) decide what comes next, TimeBudget counts the time, HistoryWriter
+writes the files people read, validation.Averaged puts the trained weights back (train.ema_momentum validates
+and saves their moving average) and Backup commits the state last. Each owns its part of the state
+(run/state.py) and saves and restores it through the Session.
 
 Keras' ModelCheckpoint, CSVLogger, EarlyStopping and BackupAndRestore each do part of this, but they write
 files in place (a kill mid-write leaves half a file), restart an interrupted epoch from its first batch, and
@@ -98,9 +99,9 @@ class StepCounter(keras.callbacks.Callback):
         session.last_logs = dict(logs or {})
         loss = session.last_logs.get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            raise TrainingError(f"training diverged: the loss is {float(loss)} at epoch {state.progress.epoch + 1}, step "
-                                f"{state.progress.step}; run the same command with a lower --set train.learning_rate (it "
-                                "resumes from the last saved state) or set train.clipnorm")
+            raise TrainingError(f"training diverged: the loss is {float(loss)} at epoch {state.progress.epoch + 1}, "
+                                f"step {state.progress.step}; run the same command with a lower --set "
+                                "train.learning_rate (it resumes from the last saved state) or set train.clipnorm")
         if logs is not None:  # Keras hands the same dict to the callbacks after this one: the progress bar shows it
             seconds = time.perf_counter() - session.epoch_start
             logs["tokens/s"] = round(session.fit_steps * session.targets_per_step / max(seconds, 1e-9))
@@ -118,9 +119,10 @@ class StepCounter(keras.callbacks.Callback):
             "val_loss": val_loss, "val_accuracy": logs.get("val_accuracy"), "val_perplexity": perplexity(val_loss),
             "seconds": round(time.perf_counter() - session.epoch_start, 3), **session.rates(steps, totals["seconds"]),
             "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))})
-        state.progress.train_seconds += totals["seconds"]
-        state.progress.epoch, state.progress.step, state.progress.partial = epoch + 1, 0, {}
-        state.progress.epoch_ends.append([state.progress.global_step, state.progress.tokens_seen, state.progress.train_seconds])
+        progress = state.progress
+        progress.train_seconds += totals["seconds"]
+        progress.epoch, progress.step, progress.partial = epoch + 1, 0, {}
+        progress.epoch_ends.append([progress.global_step, progress.tokens_seen, progress.train_seconds])
 
 
 class BestModel(keras.callbacks.Callback):
@@ -202,12 +204,13 @@ class HistoryWriter(keras.callbacks.Callback):
         writer.writeheader()
         writer.writerows(state.progress.rows)
         write_text(session.run_dir / HISTORY, out.getvalue())
+        progress, best = state.progress, state.best
         save_json(session.run_dir / METRICS, {
-            **self.summary, "epochs": state.progress.epoch, "best_epoch": state.best.best_epoch, "best_val_loss": state.best.best_loss,
-            "best_val_perplexity": perplexity(state.best.best_loss), "stopped_early": state.patience.stopped_early,
-            "best_val_bits_per_char": bits_per_char(state.best.best_loss, *map(self.summary.get, ("val_tokens", "val_chars"))),
-            "tokens_seen": state.progress.tokens_seen,
-            **session.rates(state.progress.tokens_seen // session.targets_per_step, state.progress.train_seconds)})
+            **self.summary, "epochs": progress.epoch, "best_epoch": best.best_epoch, "best_val_loss": best.best_loss,
+            "best_val_perplexity": perplexity(best.best_loss), "stopped_early": state.patience.stopped_early,
+            "best_val_bits_per_char": bits_per_char(best.best_loss, *map(self.summary.get, ("val_tokens", "val_chars"))),
+            "tokens_seen": progress.tokens_seen,
+            **session.rates(progress.tokens_seen // session.targets_per_step, progress.train_seconds)})
 
 
 class Backup(keras.callbacks.Callback):

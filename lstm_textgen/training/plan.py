@@ -137,8 +137,8 @@ def plan_run(config: Config, run_dir: Path, mode: str) -> Plan:
         check_same_corpus(run_dir, saved.data.corpus, config.data.corpus)
         why = (" and spent train.max_minutes" if out_of_time(config.train, state)
                else " and stopped early" if state.patience.stopped_early else "")
-        return Plan(state, done=f"{run_dir} has already trained {state.progress.epoch} epochs{why}; nothing to do (raise "
-                                f"--set train.epochs or train.max_minutes to train longer)")
+        return Plan(state, done=f"{run_dir} has already trained {state.progress.epoch} epochs{why}; nothing to do "
+                                "(raise --set train.epochs or train.max_minutes to train longer)")
     check_restorable(run_dir, state)
     log.info(f"Resuming {run_dir} from epoch {state.progress.epoch + 1}, step {state.progress.step} "
              f"(global step {state.progress.global_step})" + (f"; changed: {', '.join(allowed)}" if allowed else ""))
@@ -155,8 +155,8 @@ def check_restorable(run_dir: Path, state: TrainingState) -> None:
         return  # restore_state goes back to the newest that loads, and says so
     what = f"{weights} is missing or damaged" if weights is not None else "its state names no weights"
     raise CheckpointError(f"cannot continue {run_dir}: {what}, and no epoch checkpoint can be read, so its "
-                          f"{state.progress.epoch} trained epochs would start over; its {MODEL} still generates: keep it and "
-                          "train a new run with another --run, or pass --restart to delete it and start over")
+                          f"{state.progress.epoch} trained epochs would start over; its {MODEL} still generates: keep "
+                          "it and train a new run with another --run, or pass --restart to delete it and start over")
 
 
 def _without_state(config: Config, run_dir: Path, what: str) -> Plan:

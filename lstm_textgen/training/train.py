@@ -160,7 +160,7 @@ def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, v
     summary = {"lstm_textgen_version": __version__, **summary, "parameters": int(model.count_params()),
                "batch_size": batch}
     shard = shard_by_data if strategy is not None else (lambda dataset: dataset)
-    monitoring = monitoring_callbacks(config.train, run_dir, models, state)  # may refuse a setting: before any bar is drawn
+    monitoring = monitoring_callbacks(config.train, run_dir, models, state)  # may refuse a setting: before any bar
     progress = progress_bar(session, train_config.epochs)
     callbacks = [*_run_callbacks(config, session, models, summary, steps), *monitoring, progress]
     if train_config.stateful:  # stateful runs train on one device (config refuses a strategy): no sharding
@@ -205,8 +205,9 @@ def _models(config: Config, state: TrainingState, strategy, vocab_size: int, emb
 
     keras.utils.set_random_seed(config.train.seed)
     with strategy_scope(strategy):
+        cudnn = False if mid_sequence_masks(config.embedding) else "auto"
         plain = build_model(config.model, vocab_size, config.embedding.dim, embedding_matrix,
-                            config.embedding.trainable, use_cudnn=False if mid_sequence_masks(config.embedding) else "auto")
+                            config.embedding.trainable, use_cudnn=cudnn)
         if start:
             set_weights(plain, start)  # before Models: a training copy starts as the plain stack
         models = Models(plain, config.model, config.train)
