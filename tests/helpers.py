@@ -16,9 +16,16 @@ from click.testing import CliRunner
 from lstm_textgen.cli import cli
 from lstm_textgen.serve.server import Server, bind, load_served
 
+from conftest import TINY_SETTINGS
+
 
 def invoke(*args, **kwargs):
     return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
+
+
+def tiny_train_args(corpus, run_dir) -> list:
+    """The train command line for a tiny run of corpus into run_dir."""
+    return ["train", corpus, "--run", run_dir, *[a for s in TINY_SETTINGS for a in ("--set", s)]]
 
 
 def assert_one_line_error(result, *fragments):

@@ -90,3 +90,35 @@ def test_generation_and_reading_runs_never_import_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+MAX_LINES, MAX_FUNCTION_LINES = 300, 60
+TESTS = REPO / "tests"
+
+
+def test_every_module_has_its_test_file_where_the_module_sits():
+    """lstm_textgen/<stage>/<module>.py is tested in tests/<stage>/test_<module>.py (the root's in tests/);
+    cross-cutting tests (hostile input, damaged runs, old runs, whole journeys) have files of their own."""
+    missing = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        folder = path.parent.relative_to(PACKAGE)
+        name = "test_main.py" if path.stem == "__main__" else f"test_{path.stem}.py"
+        if not (TESTS / folder / name).is_file():
+            missing.append(str(path.relative_to(REPO)))
+    assert not missing
+
+
+def test_modules_and_functions_stay_short():
+    long_modules, long_functions = [], []
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text()
+        if text.count("\n") > MAX_LINES:
+            long_modules.append(f"{path.relative_to(PACKAGE)}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                if node.end_lineno - first + 1 > MAX_FUNCTION_LINES:
+                    long_functions.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}")
+    assert not long_modules and not long_functions, (long_modules, long_functions)

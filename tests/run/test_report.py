@@ -13,25 +13,6 @@ from lstm_textgen.run.report import list_runs, run_info
 from helpers import assert_one_line_error, invoke
 
 
-
-def test_info_prints_the_summary(tiny_run):
-    result = invoke("info", "--run", tiny_run, catch_exceptions=False)
-    assert result.exit_code == 0
-    text = result.output
-    metrics = json.loads((tiny_run / "metrics.json").read_text())
-    for fragment in (f"corpus       {metrics['corpus']}", "word level", f"vocabulary {metrics['vocab_size']:,}",
-                     f"model        {metrics['parameters']:,} parameters, objective sequence, window 5",
-                     "lstm_1", "LSTM", "8 units", "next_word", "softmax", "embedding      Embedding",
-                     f"training     2 of 2 epochs; best epoch {metrics['best_epoch']}, "
-                     f"val perplexity {metrics['best_val_perplexity']:,.2f}, "
-                     f"{metrics['best_val_bits_per_char']:.3f} bits per character",
-                     f"{metrics['tokens_per_second']:,.0f} tokens/s", "learned from scratch",
-                     "files", "model.keras", "checkpoints/", "history.csv", "tokens/", "curves.png", "total"):
-        assert fragment in text, fragment
-    size = (tiny_run / "model.keras").stat().st_size
-    assert f"{size / 1000:.1f} kB" in next(line for line in text.splitlines() if "model.keras" in line)
-
-
 def test_info_json_counts_parameters_without_keras(tiny_run):
     summary = json.loads(invoke("info", "--run", tiny_run, "--json", catch_exceptions=False).output)
     metrics = json.loads((tiny_run / "metrics.json").read_text())
@@ -50,16 +31,6 @@ def test_info_and_runs_do_not_load_tensorflow(tiny_run):
             f"format_info(run_info({str(tiny_run)!r})); list_runs({str(tiny_run.parent)!r}); "
             "assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_info_shows_embedding_coverage(tiny_run, tmp_path):
-    run = tmp_path / "run"
-    shutil.copytree(tiny_run, run)
-    metrics = json.loads((run / "metrics.json").read_text())
-    metrics["embedding_coverage"] = {"path": "glove.txt", "vocab_share": 0.941, "token_share": 0.987}
-    (run / "metrics.json").write_text(json.dumps(metrics))
-    output = invoke("info", "--run", run).output
-    assert "embedding    glove.txt: 94.1% of the vocabulary, 98.7% of corpus tokens" in output
 
 
 def test_info_errors(tiny_run, tmp_path):

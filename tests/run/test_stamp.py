@@ -50,3 +50,22 @@ def test_the_yaml_is_the_resolved_config_with_every_section():
     raw = yaml.safe_load(config_yaml(config, "x"))
     assert raw["model"]["units"] == 33 and raw["generate"]["min_p"] == 0.1
     assert set(raw) == {"data", "embedding", "model", "train", "generate", "lstm_textgen"}
+
+
+def test_saved_config_round_trips(tmp_path):
+    config = load_config(None, ["model.units=33", "data.level=char"])
+    path = tmp_path / "config.yaml"
+    path.write_text(config_yaml(config, "0.1.0"))
+    assert yaml.safe_load(path.read_text())["lstm_textgen"]["schema"] == 1
+    assert load_config(path) == config
+
+
+def test_a_fine_tuned_runs_origin_is_saved_after_its_settings_before_the_stamp_and_is_no_setting(tmp_path):
+    config = load_config(None, ["train.init_from=runs/base", "train.freeze=[embedding, lstm_1]",
+                                "data.base_vocab=extend"])
+    assert config.train.freeze == ["embedding", "lstm_1"]
+    path = tmp_path / "config.yaml"
+    path.write_text(config_yaml(config, "0.1.0", {"init_from": "runs/base", "config_sha256": "ab"}))
+    saved = yaml.safe_load(path.read_text())
+    assert list(saved)[-2:] == ["origin", "lstm_textgen"] and saved["origin"]["config_sha256"] == "ab"
+    assert load_config(path) == config

@@ -1,15 +1,12 @@
-"""Streaming tokenization of a whole corpus (the same result as reading it all at once) and the token cache."""
-import json
-
+"""Streaming tokenization of a whole corpus at every level: the same result as reading it all at once, the
+validation tail kept out of training, and a separate validation corpus."""
 import numpy as np
 import pytest
 
 from lstm_textgen.config import DataConfig
 from lstm_textgen.text.corpus import find_files, read_text, split_point
 from lstm_textgen.errors import CorpusError
-from lstm_textgen.run.files import TOKENS
 from lstm_textgen.text.tokenizer import UNK_ID
-from lstm_textgen.text.cache import load_token_cache, save_token_cache
 from lstm_textgen.text.tokens import tokenize_corpus
 
 from conftest import SHARED_DATA, fit_tokenizer
@@ -63,33 +60,6 @@ def test_streaming_tokenization_refuses_an_empty_corpus(tmp_path):
     (tmp_path / "b.txt").write_text("")
     with pytest.raises(CorpusError, match="all 2 files of corpus .* hold|holds no text"):
         tokenize_corpus(DataConfig(corpus=str(tmp_path)), 4)
-
-
-def test_token_cache_comes_back_memory_mapped_and_is_not_rewritten_from_itself(tmp_path):
-    (tmp_path / "corpus.txt").write_text("the cat sat on the mat .\n" * 50)
-    config = DataConfig(corpus=str(tmp_path / "corpus.txt"))
-    _, train, val, _ = tokenize_corpus(config)
-    mapped = save_token_cache(tmp_path / "run" / TOKENS, config, train, val, 7)
-    assert all(isinstance(ids, np.memmap) and not ids.flags.writeable for ids in mapped)
-    np.testing.assert_array_equal(mapped[0], train)
-    np.testing.assert_array_equal(mapped[1], val)
-    files = [tmp_path / "run" / TOKENS / name for name in ("train.npy", "val.npy", "manifest.json")]
-    written = [path.stat().st_mtime_ns for path in files]
-    again = save_token_cache(tmp_path / "run" / TOKENS, config, *mapped, 7)  # a run that read its own cache
-    assert [path.stat().st_mtime_ns for path in files] == written
-    np.testing.assert_array_equal(again[0], train)
-
-
-def test_the_token_cache_is_keyed_by_the_level(tmp_path):
-    (tmp_path / "c.txt").write_text("a b , c\n" * 20)
-    config = DataConfig(corpus=str(tmp_path / "c.txt"), level="whitespace")
-    tok, train, val, val_chars = tokenize_corpus(config)
-    tok.save(tmp_path / "tokenizer.json", "0")
-    save_token_cache(tmp_path / "tokens", config, train, val, val_chars)
-    assert load_token_cache(tmp_path / "tokens", tmp_path / "tokenizer.json", config) is not None
-    assert json.loads((tmp_path / "tokens" / "manifest.json").read_text())["data"]["level"] == "whitespace"
-    assert load_token_cache(tmp_path / "tokens", tmp_path / "tokenizer.json",
-                            DataConfig(corpus=config.corpus, level="word")) is None
 
 
 def test_validation_tail_of_each_file_never_enters_training(tmp_path):
@@ -197,19 +167,3 @@ def test_a_val_corpus_at_the_bpe_level_validates_every_byte_with_the_corpus_merg
     whole = tokenize_corpus(DataConfig(corpus=config.corpus, level="bpe", lowercase=False, max_vocab=700,
                                        val_fraction=0.2))
     assert tok.vocab != whole.tokenizer.vocab  # learned on all of the corpus, its tails included
-
-
-def test_the_token_cache_is_keyed_by_the_val_corpus(tmp_path):
-    (tmp_path / "a.txt").write_text("one two three four five six seven eight nine ten " * 3)
-    (tmp_path / "v.txt").write_text("one two three four")
-    config = DataConfig(corpus=str(tmp_path / "a.txt"), val_corpus=str(tmp_path / "v.txt"))
-    tokens = tokenize_corpus(config)
-    folder = tmp_path / "run" / TOKENS
-    folder.mkdir(parents=True)
-    tokens.tokenizer.save(tmp_path / "run" / "tokenizer.json", "0")
-    save_token_cache(folder, config, tokens.train, tokens.val, tokens.val_chars)
-    assert load_token_cache(folder, tmp_path / "run" / "tokenizer.json", config) is not None
-    (tmp_path / "v.txt").write_text("one two three four five")  # the validation text changed: tokenized again
-    assert load_token_cache(folder, tmp_path / "run" / "tokenizer.json", config) is None
-    alone = DataConfig(corpus=str(tmp_path / "a.txt"))
-    assert load_token_cache(folder, tmp_path / "run" / "tokenizer.json", alone) is None

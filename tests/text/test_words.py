@@ -1,4 +1,5 @@
-"""Tokenizer: ids, caps, readable decoding, round trips on real corpus lines, and tokenizer.json."""
+"""The word, whitespace and char levels' tokenizer: ids in order of frequency, caps, readable decoding, round
+trips on real corpus lines, and its tokenizer.json."""
 import json
 
 import pytest
@@ -7,7 +8,6 @@ from lstm_textgen.text.corpus import read_text
 from lstm_textgen.errors import TokenizerError
 from lstm_textgen.text.tokenizer import PAD_ID, UNK_ID
 from lstm_textgen.text import load_tokenizer
-from lstm_textgen.text.words import WordTokenizer
 
 from conftest import SHARED_DATA, fit_tokenizer
 
@@ -182,15 +182,3 @@ def test_characters_inside_unknown_tokens_and_from_a_token_on():
     assert tok.unknown_chars("The zebra sat, quietly") == len("zebra") + len(",") + len("quietly")
     assert tok.chars_from("the  cat sat\n", 1) == len("cat sat\n") and tok.chars_from("the cat", 5) == 0
     assert fit_tokenizer(["ab"], "char").chars_from("abc", 1) == 2
-
-
-def test_load_tokenizer_reads_every_level(tmp_path):
-    from lstm_textgen.text import load_tokenizer
-
-    tok = fit_tokenizer(["the cat sat"], "whitespace")
-    tok.save(tmp_path / "tokenizer.json", "0.1.0")
-    loaded = load_tokenizer(tmp_path / "tokenizer.json")
-    assert isinstance(loaded, WordTokenizer) and (loaded.level, loaded.vocab) == ("whitespace", tok.vocab)
-    (tmp_path / "tokenizer.json").write_text(json.dumps({"schema": 1, "level": "bpe"}))
-    with pytest.raises(TokenizerError, match="is not a valid bpe tokenizer file"):
-        load_tokenizer(tmp_path / "tokenizer.json")

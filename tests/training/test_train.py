@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from lstm_textgen.run.rundir import load_run
+from lstm_textgen import train
 from lstm_textgen.config import load_config
 
-from conftest import train_tiny
+from conftest import TINY_SETTINGS, train_tiny
 
 
 def read_history(run_dir):
@@ -278,3 +279,8 @@ def test_a_separate_validation_corpus_is_what_the_run_validates_on(tiny_corpus, 
     assert refused.exit_code == 1 and "data.val_corpus" in refused.output  # resuming on other validation text
     info = CliRunner().invoke(cli, ["info", "--run", str(run)])
     assert f"validation tokens from {held_out})" in info.output
+
+
+def test_library_train_through_the_public_api(tiny_corpus, tmp_path):
+    run = train(load_config(None, [f"data.corpus={tiny_corpus}", f"train.run_dir={tmp_path / 'r'}", *TINY_SETTINGS]))
+    assert (run / "model.keras").is_file()
