@@ -1,22 +1,31 @@
 """Helpers the test files share: the command line invoked, its one error line checked, a folder's files hashed,
-a training killed at the right moment, a figure's lines read back, and the real server started on a free port."""
+a training killed at the right moment, a figure's lines read back, the real server started on a free port,
+sampling on fake logits, and tiny corpora and vector files for the embedding tests."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
+import random
+import re
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
 from lstm_textgen.cli import cli
+from lstm_textgen.config import GenerateConfig
+from lstm_textgen.generation.decode import draw_rows
+from lstm_textgen.generation.rules import History, apply_rules, weights
 from lstm_textgen.serve.server import Server, bind, load_served
+from lstm_textgen.text.words import WordTokenizer
 
-from conftest import TINY_SETTINGS
+from conftest import TINY_SETTINGS, fit_tokenizer
 
 
 def invoke(*args, **kwargs):
@@ -111,3 +120,95 @@ def running_server(run_dirs, **options):
     finally:
         server.stop()
         thread.join(30)
+
+
+# Sampling on fake logits (generation/test_rules.py, test_sample.py)
+
+
+def Settings(**values) -> GenerateConfig:
+    """Generation settings with the plain softmax (temperature 1) unless told otherwise."""
+    return GenerateConfig(**{"temperature": 1.0, **values})
+
+
+def sample_next(logits, settings, rng, history=()) -> int:
+    """One token drawn from a row of logits, as the generator draws each row."""
+    row = np.array(logits, dtype=np.float32)[None]
+    return int(draw_rows(row, settings, [rng], [History(history, settings.no_repeat_ngram_size)])[0])
+
+
+def distribution(logits, settings, history=()) -> np.ndarray:
+    """The probabilities a row is drawn from under settings (0 = cannot be drawn)."""
+    row = apply_rules(np.array(logits, dtype=np.float32)[None], settings,
+                      [History(history, settings.no_repeat_ngram_size)])
+    if settings.greedy:
+        return np.eye(row.shape[1])[row.argmax()]
+    probs = weights(row)[0].astype(np.float64)
+    return probs / probs.sum()
+
+
+VOCAB = 12
+
+
+def fake_logits(seed=0, size=VOCAB) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, 2.0, size).astype(np.float32)
+
+
+def draws(logits, settings, n=4000, history=(), seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.array([sample_next(logits, settings, rng, history) for _ in range(n)])
+
+
+# Tiny corpora and vector files (text/test_embeddings.py, test_vectors.py)
+
+WORDS = ["the", "cat", "dog", "sat", "ran", "on", "under", "a", "mat", "log", "big", "small", "red", "blue"]
+
+
+NOT_IN_FILE = {"mat", "blue"}  # vocabulary words the test files leave out, with "." and "\n"
+
+
+EXTRA = ["zebra", "violin", "quartz"]  # file words that are not in the vocabulary
+
+
+SUMMARY_RE = re.compile(r"^embeddings: [\d,]+ of [\d,]+ vocabulary words found \(\d+\.\d%\), "
+                        r"covering \d+\.\d% of corpus tokens")
+
+
+def corpus_text(seed: int = 0, sentences: int = 60) -> str:
+    rng = random.Random(seed)
+    return "".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 8))) + " .\n"
+                   for _ in range(sentences))
+
+
+def random_vectors(words: list[str], dim: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """float32 vectors whose repr() reads back exactly, so any correct reader must match bit for bit."""
+    rng = np.random.default_rng(seed)
+    return {w: rng.normal(0.0, 0.5, dim).astype(np.float32) for w in words}
+
+
+def write_vectors(path, vectors: dict[str, np.ndarray], fmt: str, compress: bool = False) -> None:
+    """fmt: glove (no header), vec (header `N DIM`, fastText's trailing space), bin (word2vec.c binary,
+    a newline after each vector) or gensim-bin (gensim's binary, no newline)."""
+    dim = len(next(iter(vectors.values())))
+    if fmt in ("bin", "gensim-bin"):
+        end = b"\n" if fmt == "bin" else b""
+        data = f"{len(vectors)} {dim}\n".encode() + b"".join(
+            w.encode() + b" " + v.astype("<f4").tobytes() + end for w, v in vectors.items())
+    else:
+        lines = [f"{w} " + " ".join(repr(float(x)) for x in v) + (" " if fmt == "vec" else "")
+                 for w, v in vectors.items()]
+        header = [f"{len(vectors)} {dim}"] if fmt == "vec" else []
+        data = "\n".join(header + lines).encode() + b"\n"
+    path.write_bytes(gzip.compress(data) if compress else data)
+
+
+def fit(text: str, lowercase: bool = True) -> tuple[WordTokenizer, np.ndarray]:
+    tokenizer = fit_tokenizer([text], "word", lowercase)
+    return tokenizer, tokenizer.encode_array(text)
+
+
+def expected_rows(tokenizer: WordTokenizer, vectors: dict[str, np.ndarray], dim: int) -> np.ndarray:
+    rows = np.zeros((tokenizer.vocab_size, dim), np.float32)
+    for i, word in enumerate(tokenizer.vocab[2:], start=2):
+        if word in vectors:
+            rows[i] = vectors[word]
+    return rows

@@ -5,41 +5,9 @@ import pytest
 
 from lstm_textgen.config import GenerateConfig
 from lstm_textgen.model.stepper import softmax
-from lstm_textgen.generation.rules import BANNED, History, apply_rules, weights
-from lstm_textgen.generation.decode import draw_rows
+from lstm_textgen.generation.rules import BANNED, History
 
-
-def Settings(**values) -> GenerateConfig:
-    """Generation settings with the plain softmax (temperature 1) unless told otherwise."""
-    return GenerateConfig(**{"temperature": 1.0, **values})
-
-
-def sample_next(logits, settings, rng, history=()) -> int:
-    """One token drawn from a row of logits, as the generator draws each row."""
-    row = np.array(logits, dtype=np.float32)[None]
-    return int(draw_rows(row, settings, [rng], [History(history, settings.no_repeat_ngram_size)])[0])
-
-
-def distribution(logits, settings, history=()) -> np.ndarray:
-    """The probabilities a row is drawn from under settings (0 = cannot be drawn)."""
-    row = apply_rules(np.array(logits, dtype=np.float32)[None], settings,
-                      [History(history, settings.no_repeat_ngram_size)])
-    if settings.greedy:
-        return np.eye(row.shape[1])[row.argmax()]
-    probs = weights(row)[0].astype(np.float64)
-    return probs / probs.sum()
-
-
-VOCAB = 12
-
-
-def fake_logits(seed=0, size=VOCAB) -> np.ndarray:
-    return np.random.default_rng(seed).normal(0.0, 2.0, size).astype(np.float32)
-
-
-def draws(logits, settings, n=4000, history=(), seed=0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.array([sample_next(logits, settings, rng, history) for _ in range(n)])
+from helpers import VOCAB, Settings, distribution, draws, fake_logits, sample_next
 
 
 def test_plain_distribution_is_the_softmax_without_pad_and_unk():

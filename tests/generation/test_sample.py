@@ -10,9 +10,7 @@ import pytest
 from lstm_textgen.generation.rules import BANNED
 from lstm_textgen.generation.sample import Generator
 
-from helpers import assert_one_line_error, invoke
-
-from test_rules import Settings, distribution, draws, fake_logits
+from helpers import Settings, assert_one_line_error, distribution, draws, fake_logits, invoke
 
 
 # --- the sampler on a fake row of logits -------------------------------------------------------------

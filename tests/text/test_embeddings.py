@@ -1,74 +1,26 @@
 """Pretrained vectors in the model: coverage figures, the rows of missing words, and frozen or trainable training."""
 from __future__ import annotations
 
-import gzip
 import json
 import logging
-import random
-import re
 import shutil
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHARED_DATA, fit_tokenizer
 from lstm_textgen.cli import cli
 from lstm_textgen.config import EmbeddingConfig, load_config
 from lstm_textgen.text.embeddings import load_embedding_matrix
 from lstm_textgen.text import load_tokenizer
-from lstm_textgen.text.words import WordTokenizer
 from lstm_textgen.training.train import train
 
+from conftest import SHARED_DATA
+from helpers import EXTRA, NOT_IN_FILE, SUMMARY_RE, WORDS, corpus_text, fit, random_vectors, write_vectors
+
 GLOVE_50D = SHARED_DATA / "glove.6B.50d.top2445.txt"  # 50-d, 2,445 words
-WORDS = ["the", "cat", "dog", "sat", "ran", "on", "under", "a", "mat", "log", "big", "small", "red", "blue"]
-NOT_IN_FILE = {"mat", "blue"}  # vocabulary words the test files leave out, with "." and "\n"
-EXTRA = ["zebra", "violin", "quartz"]  # file words that are not in the vocabulary
-SUMMARY_RE = re.compile(r"^embeddings: [\d,]+ of [\d,]+ vocabulary words found \(\d+\.\d%\), "
-                        r"covering \d+\.\d% of corpus tokens")
 SMALL_RUN = ["train.epochs=1", "train.steps_per_epoch=2", "train.batch_size=8", "model.units=8",
              "model.dense_units=8", "data.window_size=4"]
-
-
-def corpus_text(seed: int = 0, sentences: int = 60) -> str:
-    rng = random.Random(seed)
-    return "".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 8))) + " .\n"
-                   for _ in range(sentences))
-
-
-def random_vectors(words: list[str], dim: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """float32 vectors whose repr() reads back exactly, so any correct reader must match bit for bit."""
-    rng = np.random.default_rng(seed)
-    return {w: rng.normal(0.0, 0.5, dim).astype(np.float32) for w in words}
-
-
-def write_vectors(path, vectors: dict[str, np.ndarray], fmt: str, compress: bool = False) -> None:
-    """fmt: glove (no header), vec (header `N DIM`, fastText's trailing space), bin (word2vec.c binary,
-    a newline after each vector) or gensim-bin (gensim's binary, no newline)."""
-    dim = len(next(iter(vectors.values())))
-    if fmt in ("bin", "gensim-bin"):
-        end = b"\n" if fmt == "bin" else b""
-        data = f"{len(vectors)} {dim}\n".encode() + b"".join(
-            w.encode() + b" " + v.astype("<f4").tobytes() + end for w, v in vectors.items())
-    else:
-        lines = [f"{w} " + " ".join(repr(float(x)) for x in v) + (" " if fmt == "vec" else "")
-                 for w, v in vectors.items()]
-        header = [f"{len(vectors)} {dim}"] if fmt == "vec" else []
-        data = "\n".join(header + lines).encode() + b"\n"
-    path.write_bytes(gzip.compress(data) if compress else data)
-
-
-def fit(text: str, lowercase: bool = True) -> tuple[WordTokenizer, np.ndarray]:
-    tokenizer = fit_tokenizer([text], "word", lowercase)
-    return tokenizer, tokenizer.encode_array(text)
-
-
-def expected_rows(tokenizer: WordTokenizer, vectors: dict[str, np.ndarray], dim: int) -> np.ndarray:
-    rows = np.zeros((tokenizer.vocab_size, dim), np.float32)
-    for i, word in enumerate(tokenizer.vocab[2:], start=2):
-        if word in vectors:
-            rows[i] = vectors[word]
-    return rows
 
 
 def embedding_weights(run_dir) -> tuple[np.ndarray, bool]:

@@ -13,7 +13,8 @@ from lstm_textgen.config import EmbeddingConfig
 from lstm_textgen.text.embeddings import load_embedding_matrix
 from lstm_textgen.errors import EmbeddingError
 
-from test_embeddings import EXTRA, NOT_IN_FILE, SUMMARY_RE, WORDS, corpus_text, expected_rows, fit, random_vectors, write_vectors
+from helpers import (EXTRA, NOT_IN_FILE, SUMMARY_RE, WORDS, corpus_text, expected_rows, fit, random_vectors,
+                     write_vectors)
 
 
 @pytest.mark.parametrize("fmt, compress, name", [
