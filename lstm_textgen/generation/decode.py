@@ -22,6 +22,8 @@ class Row:
     def __init__(self, tokenizer: Tokenizer, ids: list[int], settings: GenerateConfig, random_seed: int | None = None,
                  memo: dict | None = None, group: object = None, index: int = 0):
         self.settings, self.group, self.index, self.seed_length = settings, group, index, len(ids)
+        self.narrows = narrowing(settings)  # what draw() reads of the settings every step, worked out once
+        self.rules = (settings.greedy, *(getattr(settings, name) for name in RULES))
         self.rng = np.random.default_rng(random_seed) if random_seed is not None else None
         self.history = History(ids, settings.no_repeat_ngram_size)
         self.detok = tokenizer.detokenizer(memo)
@@ -136,20 +138,22 @@ def draw(rows: list[Row], logits: np.ndarray) -> np.ndarray:
     """One token per row, each drawn under its own settings with its own random generator, as if it were drawn
     alone: rows under the same rules are drawn in one call, except a lone row of its group under a rule that
     narrows the tokens (top-k, top-p), which is drawn among the tokens left, as a request of one row is."""
+    if len(rows) == 1:  # a single stream: one group of one
+        row = rows[0]
+        return draw_rows(logits, row.settings, [row.rng], [row.history], row.narrows)
     groups: dict[object, list[int]] = {}
-    running: dict[object, int] = {}
+    running: dict[int, int] = {}
     for row in rows:
         running[id(row.group)] = running.get(id(row.group), 0) + 1
     for i, row in enumerate(rows):
-        settings = row.settings
-        alone = narrowing(settings) and running[id(row.group)] == 1
-        key = ("alone", id(row.group)) if alone else (settings.greedy, *(getattr(settings, n) for n in RULES))
-        groups.setdefault(key, []).append(i)
+        alone = row.narrows and running[id(row.group)] == 1
+        groups.setdefault(("alone", id(row.group)) if alone else row.rules, []).append(i)
     tokens = np.zeros(len(rows), np.intp)
     for where in groups.values():
         part = logits[where] if len(where) < len(rows) else logits
-        tokens[where] = draw_rows(part, rows[where[0]].settings, [rows[i].rng for i in where],
-                                  [rows[i].history for i in where])
+        first = rows[where[0]]
+        tokens[where] = draw_rows(part, first.settings, [rows[i].rng for i in where],
+                                  [rows[i].history for i in where], first.narrows)
     return tokens
 
 
@@ -157,14 +161,16 @@ _BLOCK = 128  # the draw sums blocks of this many probabilities, then searches i
 
 
 def draw_rows(logits: np.ndarray, settings: GenerateConfig, rngs: Sequence[np.random.Generator],
-              histories: Sequence[History]) -> np.ndarray:
-    """(rows, vocab) logits (overwritten) -> one token id per row, row i drawing with rngs[i]."""
+              histories: Sequence[History], narrows: bool | None = None) -> np.ndarray:
+    """(rows, vocab) logits (overwritten) -> one token id per row, row i drawing with rngs[i]. narrows:
+    narrowing(settings), when the caller already knows it."""
     logits = apply_rules(logits, settings, histories)
     if settings.greedy:
         return logits.argmax(axis=1)
     u = [rng.random() for rng in rngs]
-    if len(u) == 1 and narrowing(settings):  # one row, narrowed: draw among the tokens
-        drawable = np.flatnonzero(logits[0] > -np.inf)                  # left (top-k leaves k), in id order
+    if len(u) == 1 and (narrowing(settings) if narrows is None else narrows):
+        # one row, narrowed: draw among the tokens left (top-k leaves k), in id order
+        drawable = np.flatnonzero(logits[0] > -np.inf)
         return drawable[[_draw(weights(logits[:, drawable])[0], u[0])]]
     probs = weights(logits)
     if len(u) == 1 or probs.shape[1] <= 4 * _BLOCK:
