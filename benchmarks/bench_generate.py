@@ -28,9 +28,14 @@ VOCAB, SEED = 10_000, "w10 w20 w30 w40"
 
 
 def make_reference_run(run_dir: Path) -> None:
-    """config.yaml, tokenizer.json and an untrained model.keras of the reference size."""
+    """config.yaml, tokenizer.json and an untrained model.keras of the reference size, with the metrics.json and
+    history.csv of one finished epoch (serve, like every command, refuses a run that has a model without them)."""
+    import math
+
     from lstm_textgen import __version__
-    from lstm_textgen.run.files import CONFIG, MODEL, TOKENIZER, prepare_run_dir, save_model
+    from lstm_textgen.run.files import (CONFIG, HISTORY, METRICS, MODEL, TOKENIZER, prepare_run_dir, save_json,
+                                        save_model)
+    from lstm_textgen.training.callbacks import HISTORY_COLUMNS
     from lstm_textgen.run.stamp import save_config
     from lstm_textgen.config import load_config
     from lstm_textgen.model.stack import build_model
@@ -46,6 +51,11 @@ def make_reference_run(run_dir: Path) -> None:
     WordTokenizer("word", True, vocab, [0, 0] + [1] * (VOCAB - 2)).save(run_dir / TOKENIZER, __version__)
     model = build_model(config.model, VOCAB, config.embedding.dim)
     save_model(model, run_dir / MODEL)
+    untrained = {"epoch": 1, "loss": math.log(VOCAB), "val_loss": math.log(VOCAB), "val_perplexity": float(VOCAB)}
+    (run_dir / HISTORY).write_text(",".join(HISTORY_COLUMNS) + "\n"
+                                   + ",".join(str(untrained.get(c, 0)) for c in HISTORY_COLUMNS) + "\n")
+    save_json(run_dir / METRICS, {"epochs": 1, "best_epoch": 1, "best_val_perplexity": float(VOCAB),
+                                  "tokens_per_second": 0.0})
 
 
 def make_bpe_run(word_run: Path, run_dir: Path) -> None:
@@ -136,7 +146,8 @@ def main() -> None:
         single = Settings(length=args.tokens, temperature=1.0)
         tps = tokens_per_second(generator, [SEED], single)
         rows.append(("single stream, temperature 1", f"{tps:,.0f} tokens/s"))
-        tps_topk = tokens_per_second(generator, [SEED], Settings(length=args.tokens, temperature=1.0, top_k=40, top_p=0.9))
+        narrowed = Settings(length=args.tokens, temperature=1.0, top_k=40, top_p=0.9)
+        tps_topk = tokens_per_second(generator, [SEED], narrowed)
         rows.append(("single stream, top-k 40 + top-p 0.9", f"{tps_topk:,.0f} tokens/s"))
         tps_greedy = tokens_per_second(generator, [SEED], Settings(length=args.tokens, greedy=True))
         rows.append(("single stream, greedy", f"{tps_greedy:,.0f} tokens/s"))
