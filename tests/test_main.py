@@ -12,3 +12,17 @@ def test_python_dash_m_runs_the_command_line():
     unknown = subprocess.run([sys.executable, "-m", "lstm_textgen", "trian"], capture_output=True, text=True,
                              timeout=60)
     assert unknown.returncode == 2 and "No such command 'trian'" in unknown.stderr
+
+
+def test_the_version_is_written_in_one_place_and_the_changelog_has_it():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "lstm_textgen.__version__"}
+    changelog = (root / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert re.search(rf"^## \[{re.escape(__version__)}\] - \d{{4}}-\d{{2}}-\d{{2}}$", changelog, re.M)
+    assert changelog.index("## [Unreleased]") < changelog.index(f"## [{__version__}]")
