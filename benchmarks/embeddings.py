@@ -7,7 +7,7 @@ each time in a fresh Python process so the memory figures start from a clean bas
 - ours:  lstm_textgen.text.embeddings.load_embedding_matrix (one streaming pass, vocabulary rows only);
 - naive: the keras-io pretrained_word_embeddings.py way: every vector into a dict, then the matrix.
 
-    .venv/bin/python benchmarks/bench_embeddings.py [--words 400000] [--dim 100] [--vocab 10000] [--gzip]
+    .venv/bin/python benchmarks/embeddings.py [--words 400000] [--dim 100] [--vocab 10000] [--gzip]
 
 Peak memory is the process's VmHWM (peak resident set) from /proc/self/status, or ru_maxrss elsewhere.
 """

@@ -18,10 +18,10 @@ of calling an empty tf.function. The times are summed. The sum leaves out everyt
 gates' element-wise arithmetic, the gathers, dropout, the loss), so the windows/s it gives is an upper bound
 that no implementation reaches. It is printed next to the 2048 x 2048 matrix product's GFLOP/s.
 
-    .venv/bin/python benchmarks/bench_floor.py [--config configs/quality.yaml] [--repeats 5] [--json]
+    .venv/bin/python benchmarks/floor.py [--config configs/quality.yaml] [--repeats 5] [--json]
 
 --json prints one JSON line instead ({"windows_per_second", "targets_per_second", "gflops"}), for
-bench_train.py's table. Run nothing else meanwhile: the figures are for this machine as it is during the run.
+train.py's table. Run nothing else meanwhile: the figures are for this machine as it is during the run.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Generation speed on the reference-sized model: tokens/s, batching, start-up latency, Keras baseline.
 
-    python benchmarks/bench_generate.py [--tokens 2000] [--batch 32] [--baseline-tokens 50] [--first-token-only]
+    python benchmarks/generate.py [--tokens 2000] [--batch 32] [--baseline-tokens 50] [--first-token-only]
 
 The same model with a bpe tokenizer (learned on ../shared/data/tinyshakespeare.txt up to the same vocabulary)
 gives the bpe level's time to first token beside the word level's (the target: within 0.1 s of it);

@@ -1,6 +1,6 @@
 """Word, char and bpe levels on one scale: validation bits per character after the same minutes of training.
 
-    .venv/bin/python benchmarks/bench_levels.py [--minutes 10] [--corpus ../shared/data/warpeace_input.txt]
+    .venv/bin/python benchmarks/levels.py [--minutes 10] [--corpus ../shared/data/warpeace_input.txt]
                                                 [--units 256] [--bpe-vocab 8000] [--chars N] [--keep DIR]
                                                 [--set KEY=VALUE ...] [--rescore]
 

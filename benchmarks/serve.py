@@ -1,10 +1,10 @@
 """`lstm-textgen serve` under load: aggregate tokens/s and median / p99 time to first token for 1, 8 and 32
 concurrent streaming clients on the reference-sized model.
 
-    python benchmarks/bench_serve.py [--clients 1,8,32] [--requests 4] [--tokens 200] [--run DIR]
+    python benchmarks/serve.py [--clients 1,8,32] [--requests 4] [--tokens 200] [--run DIR]
 
 Builds an untrained model of the reference size (vocabulary 10,000, Embedding 100, LSTM 64, Dense 64; see
-bench_generate.py) in a temporary run directory unless --run names one, starts `lstm-textgen serve` on it as its
+generate.py) in a temporary run directory unless --run names one, starts `lstm-textgen serve` on it as its
 own process on a free localhost port, and has each client stream --requests completions of --tokens tokens one
 after another (POST /v1/completions, "stream": true). Time to first token runs from sending the request to the
 first chunk with text. Targets (issue 19): 32 clients at least 4x the aggregate tokens/s of 1 client, p99 time to
@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_generate import SEED, make_reference_run  # noqa: E402
+from generate import SEED, make_reference_run  # noqa: E402
 
 SPEED_UP_TARGET, TTFT_TARGET = 4.0, 0.5
 

@@ -1,7 +1,7 @@
 """Validation perplexity for the same time budget: configs/reference.yaml, configs/quality.yaml and, when
 torch is importable, the PyTorch word_language_model recipe.
 
-    python benchmarks/bench_quality.py [--minutes 30] [--corpus ../shared/data/warpeace_input.txt] [--out runs/bench_quality]
+    python benchmarks/quality.py [--minutes 30] [--corpus ../shared/data/warpeace_input.txt] [--out runs/bench_quality]
                                        [--only quality ...] [--set model.weight_drop=0.5 ...]
 
 --only runs the named rows (reference, quality, torch) and keeps the others from --out's results.json, of an

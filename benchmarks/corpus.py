@@ -10,7 +10,7 @@ Builds a corpus of about --mb megabytes (default 100) in a temporary folder by r
 - cached: a second run in the same run directory (one more epoch: a resume), which reads the token
   cache the first one wrote instead of tokenizing again.
 
-    .venv/bin/python benchmarks/bench_corpus.py [--mb 100] [--steps 20] [--skip-train] [--level bpe]
+    .venv/bin/python benchmarks/corpus.py [--mb 100] [--steps 20] [--skip-train] [--level bpe]
 
 --level bpe measures the bpe level instead of word level (ours and the training runs; naive stays the word
 level's): learning the merges from the training split, streamed, then encoding, with data.max_vocab --vocab.

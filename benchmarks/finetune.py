@@ -1,6 +1,6 @@
 """Fine-tuning against training from scratch: the same minutes on a small corpus, scored on held-out text.
 
-    .venv/bin/python benchmarks/bench_finetune.py [--base-minutes 30] [--minutes 5] [--levels word,char]
+    .venv/bin/python benchmarks/finetune.py [--base-minutes 30] [--minutes 5] [--levels word,char]
                                                   [--target-bytes 150000] [--held-out-bytes 100000]
                                                   [--keep DIR] [--tiny]
 

@@ -13,7 +13,7 @@ with the numpy stepper (lstm_textgen/model/stepper.py, independent of the Keras 
                        split: with the state carried along, and zeroed every window_size tokens;
   max |c|              the largest cell-state value over those 3,000 validation tokens, carried.
 
-    .venv/bin/python benchmarks/bench_epoch1.py [--corpus ../shared/data/warpeace_input.txt] [--out runs/bench_epoch1]
+    .venv/bin/python benchmarks/epoch1.py [--corpus ../shared/data/warpeace_input.txt] [--out runs/bench_epoch1]
 
 About 4 minutes on two cores. Run nothing else meanwhile (the tokens/s column is wall clock).
 """

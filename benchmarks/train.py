@@ -14,7 +14,7 @@ batch 128, Adam, objective `last`. Each measurement runs in a fresh process:
 - PyTorch:      nn.Embedding + nn.LSTM + the same head, Adam, if torch imports (torch is not a
                 dependency); nn.LSTM has no recurrent dropout, so it does less work than the others;
 - ours, sequence: objective `sequence` (a target at every position), in targets/s;
-- floor:        benchmarks/bench_floor.py's upper bound: the step's matrix products, exponentials and Adam
+- floor:        benchmarks/floor.py's upper bound: the step's matrix products, exponentials and Adam
                 pass timed alone and summed (no implementation reaches it).
 
 The shape configs/quality.yaml ships (War and Peace, stateful windows of 35, a target at every position),
@@ -26,9 +26,9 @@ in tokens (targets)/s:
                 dropout, Linear (the Dense layer, its activation), dropout, the output tied to the
                 embedding when quality.yaml ties it; Adam, each gradient clipped as clipnorm, state carried
                 from window to window and detached (truncated BPTT), as the PyTorch word LM trains;
-- floor:        bench_floor.py --config configs/quality.yaml (float32's products: not a bound for bfloat16 ones).
+- floor:        floor.py --config configs/quality.yaml (float32's products: not a bound for bfloat16 ones).
 
-    .venv/bin/python benchmarks/bench_train.py [--steps 200] [--repeats 2]
+    .venv/bin/python benchmarks/train.py [--steps 200] [--repeats 2]
 
 The machine may be shared, so the kinds run in turn, --repeats times, and the best of each is printed;
 ratios between kinds of one run are what to compare.
@@ -216,7 +216,7 @@ def main() -> None:
     args = parser.parse_args()
     steps = str(args.steps)
     reference, quality = str(ROOT / "configs" / "reference.yaml"), str(ROOT / "configs" / "quality.yaml")
-    floor = str(ROOT / "benchmarks" / "bench_floor.py")
+    floor = str(ROOT / "benchmarks" / "floor.py")
     with tempfile.TemporaryDirectory() as tmp:
         kinds = {
             "ours": lambda: child(OURS, reference, f"{tmp}/ours", steps),
