@@ -27,7 +27,7 @@ def train(corpus, config_path, overrides, run_dir, init_from, restart, resume):
     """Train a model on CORPUS (a file, folder or glob) and save it to a run directory.
 
     Run the same command again to continue an interrupted run where it stopped. With --from RUN the new run
-    starts from a trained run (read, never written) and trains on CORPUS: the README's Fine-tuning section.
+    starts from a trained run (read, never written) and trains on CORPUS (docs/guides/fine-tuning.md).
     """
     from lstm_textgen.cli.quiet import quiet_tensorflow
     from lstm_textgen.training.plan import training_config

@@ -211,7 +211,7 @@ def _lstm(layer, x, training: bool, bfloat16: bool = False, weight_drop: float =
 def _chains(batch: int | None) -> int:
     """How many independent chains of steps the batch's rows are split into (fast.lstm.lstm_function): two
     where the process may run on more than one core and the batch's size is known and even, else one. Two
-    chains trained the reference model 4% faster (7% without recurrent dropout) on two cores (README)."""
+    chains trained the reference model 4% faster (7% without recurrent dropout) on two cores (docs/quality-history.md)."""
     import os
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

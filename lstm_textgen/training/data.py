@@ -12,7 +12,7 @@ from lstm_textgen.errors import CorpusError
 log = logging.getLogger("lstm_textgen")
 
 AUTO_STEPS = 400  # train.batch_size=auto: the rows that cut an epoch into about this many steps,
-AUTO_ROWS = (10, 40)  # kept in this range (README: Model quality in 30 minutes)
+AUTO_ROWS = (10, 40)  # kept in this range (docs/quality-history.md)
 
 
 def stride_for(config: DataConfig, objective: str) -> int:
