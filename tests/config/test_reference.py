@@ -35,3 +35,32 @@ def test_every_setting_declares_its_help_and_a_known_policy():
             assert rule.help.strip() and not rule.help.endswith("."), f"{section}.{name}"  # a phrase
             assert rule.finetune in ("base", "differs", "extend", "own")
             assert rule.flag is None or section == "generate"
+
+
+def test_the_config_reference_page_has_a_row_for_every_key_with_its_declaration():
+    from lstm_textgen.config.reference import config_markdown
+
+    rows = {line.split(" | ")[0].strip("| `"): line for line in config_markdown().splitlines()
+            if line.startswith("| `")}
+    assert sorted(rows) == sorted(all_keys())
+    max_minutes = rows["train.max_minutes"]
+    assert "| `null` | &gt; 0, at most 10,000,000; null for no time limit |" in max_minutes
+    assert "*resume:* may change" in max_minutes
+    assert "*fine-tuning:* stays the base run's" in rows["model.units"] and "may not change" in rows["model.units"]
+    assert "the new run's own" in rows["train.init_from"]
+    assert "*flag:* `-t`, `--temperature`; *HTTP field:* `temperature`" in rows["generate.temperature"]
+    assert "| (0, 1] |" in rows["generate.top_p"].replace("\\", "")
+    assert "&lt;unk&gt;" in rows["data.base_vocab"] and "<unk>" not in rows["data.base_vocab"]
+
+
+def test_table_cells_escape_what_markdown_and_html_would_read():
+    from lstm_textgen.config.reference import markdown_cell, range_text
+    from lstm_textgen.config.setting import Bounds
+
+    assert markdown_cell("a | b <pad> *x* [y] `z` clip_grad_norm_") == \
+        "a \\| b &lt;pad&gt; \\*x\\* \\[y\\] \\`z\\` clip\\_grad\\_norm\\_"
+    assert range_text(None) == ""
+    assert range_text(Bounds(0.0, 1.0, low_open=True)) == "(0, 1]"
+    assert range_text(Bounds(1, cap=2**31 - 1)) == "≥ 1, at most 2,147,483,647"
+    assert range_text(Bounds(0.0, low_open=True, cap=1.0e7, null="for no time limit")) == \
+        "> 0, at most 10,000,000; null for no time limit"
