@@ -88,17 +88,21 @@ class _API:
         return self.served[model]
 
     async def index(self, request: Request) -> Response:
+        """The writing page: one self-contained HTML file (no CDN, no build step) over this API."""
         return HTMLResponse(self.page)
 
     async def models(self, request: Request) -> Response:
+        """The served runs (OpenAI's model list), each with the figures `lstm-textgen info --json` prints."""
         self.authorize(request)
         return JSONResponse({"object": "list", "data": [_model_object(s) for s in self.served.values()]})
 
     async def model(self, request: Request) -> Response:
+        """One served run by name, as /v1/models lists it."""
         self.authorize(request)
         return JSONResponse(_model_object(self.find(request.path_params["model"])))
 
     async def completions(self, request: Request) -> Response:
+        """OpenAI's text completions: a continuation of each prompt, whole or streamed as Server-Sent Events."""
         self.authorize(request)
         cap = self.max_tokens_cap
         completion = protocol.parse_completion(protocol.parse_json(await _read_body(request)), cap)
@@ -117,6 +121,7 @@ class _API:
         return await reply.whole(request)
 
     async def suggest(self, request: Request) -> Response:
+        """Our own: the k likeliest next words after a text, with their probabilities (as `suggest --json`)."""
         self.authorize(request)
         name, text, k = protocol.parse_suggest(protocol.parse_json(await _read_body(request)))
         target = self.find(name)
