@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-quick configs clean
+.PHONY: demo test test-quick configs docs docs-serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ test-quick: $(STAMP)
 # configs/default.yaml is written from the settings' declarations (lstm_textgen/config/); a test checks it is current
 configs: $(STAMP)
 	$(BIN)/python -m lstm_textgen.config.reference > configs/default.yaml
+
+# make docs: the docs site (mkdocs.yml, docs/) built strictly into site/; the reference pages are written from the
+# code at build time (docs/hooks.py). It needs the docs extra; without it, one line says how to install it.
+docs: | $(BIN)/python
+	@$(BIN)/python docs/check_extra.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
+
+docs-serve: | $(BIN)/python
+	@$(BIN)/python docs/check_extra.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs serve
 
 clean:
 	rm -rf $(VENV) runs
