@@ -7,17 +7,15 @@ each time in a fresh Python process so the memory figures start from a clean bas
 - ours:  lstm_textgen.text.embeddings.load_embedding_matrix (one streaming pass, vocabulary rows only);
 - naive: the keras-io pretrained_word_embeddings.py way: every vector into a dict, then the matrix.
 
-    .venv/bin/python benchmarks/embeddings.py [--words 400000] [--dim 100] [--vocab 10000] [--gzip]
+    python -m benchmarks embeddings [--words 400000] [--dim 100] [--vocab 10000] [--gzip]
 
 Peak memory is the process's VmHWM (peak resident set) from /proc/self/status, or ru_maxrss elsewhere.
 """
 from __future__ import annotations
 
-import argparse
 import gzip
+import importlib
 import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,18 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import memory_kib, run_child
+from benchmarks.results import figure
 
-
-def memory_kib() -> dict:
-    """Current and peak resident set size of this process, in KiB."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-        return {"rss": int(fields["VmRSS"].split()[0]), "peak": int(fields["VmHWM"].split()[0])}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak = peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS, KiB on Linux
-    return {"rss": peak, "peak": peak}
+CHILD = """import sys; from pathlib import Path; from benchmarks.embeddings import child
+child(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5]))"""
 
 
 def write_vectors(path: Path, n_words: int, dim: int, compress: bool) -> None:
@@ -89,7 +80,7 @@ def load_naive(path: Path, vocab: list[str], dim: int) -> np.ndarray:
 
 def child(approach: str, path: Path, vocab_path: Path, dim: int, out: Path) -> None:
     """Run one approach in this (fresh) process and print its figures as JSON."""
-    import lstm_textgen.text.embeddings  # noqa: F401  the same imports for both, before the baseline
+    importlib.import_module("lstm_textgen.text.embeddings")  # the same imports for both, before the baseline
 
     vocab = json.loads(vocab_path.read_text())
     before = memory_kib()
@@ -102,19 +93,14 @@ def child(approach: str, path: Path, vocab_path: Path, dim: int, out: Path) -> N
                       "peak_kib": after["peak"], "increase_kib": after["peak"] - before["rss"]}))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser) -> None:
     parser.add_argument("--words", type=int, default=400_000, help="words in the synthetic file")
     parser.add_argument("--dim", type=int, default=100, help="vector dimension")
     parser.add_argument("--vocab", type=int, default=10_000, help="vocabulary size (without <pad>, <unk>)")
     parser.add_argument("--gzip", action="store_true", help="gzip the file")
-    parser.add_argument("--child", nargs=4, metavar=("APPROACH", "FILE", "VOCAB", "OUT"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        approach, path, vocab_path, out = args.child
-        child(approach, Path(path), Path(vocab_path), args.dim, Path(out))
-        return
 
+
+def run(args) -> tuple[list[dict], dict]:
     with tempfile.TemporaryDirectory(prefix="bench_embeddings_") as tmp:
         tmp = Path(tmp)
         path = tmp / ("vectors.txt.gz" if args.gzip else "vectors.txt")
@@ -124,12 +110,8 @@ def main() -> None:
               f"in {time.perf_counter() - start:.1f} s; vocabulary {args.vocab:,} words")
         vocab_path = tmp / "vocab.json"
         vocab_path.write_text(json.dumps(choose_vocabulary(args.words, args.vocab)))
-        results = []
-        for approach in ("ours", "naive"):
-            command = [sys.executable, __file__, "--dim", str(args.dim), "--child", approach, str(path),
-                       str(vocab_path), str(tmp / f"{approach}.npy")]
-            done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True)
-            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        results = [run_child("-c", CHILD, approach, str(path), str(vocab_path), str(args.dim),
+                             str(tmp / f"{approach}.npy"), show_stderr=True) for approach in ("ours", "naive")]
         same = np.array_equal(np.load(tmp / "ours.npy"), np.load(tmp / "naive.npy"))
 
     print(f"{'approach':<8} {'load s':>8} {'peak RSS MiB':>13} {'above baseline MiB':>19}")
@@ -138,7 +120,12 @@ def main() -> None:
               f"{r['increase_kib'] / 1024:>19.1f}")
     print(f"baseline RSS after imports: {results[0]['baseline_kib'] / 1024:.1f} MiB; "
           f"matrices identical: {same}")
-
-
-if __name__ == "__main__":
-    main()
+    ours, naive = results
+    figures = [figure("ours: load", ours["seconds"], "s", main=True),
+               figure("ours: peak RSS", ours["peak_kib"] / 1024, "MiB"),
+               figure("ours: above baseline", ours["increase_kib"] / 1024, "MiB", main=True),
+               figure("naive: load", naive["seconds"], "s", main=True),
+               figure("naive: peak RSS", naive["peak_kib"] / 1024, "MiB"),
+               figure("RSS after imports", ours["baseline_kib"] / 1024, "MiB"),
+               figure("matrices identical", same, "")]
+    return figures, figure("naive: above baseline", naive["increase_kib"] / 1024, "MiB")

@@ -13,21 +13,21 @@ with the numpy stepper (lstm_textgen/model/stepper.py, independent of the Keras 
                        split: with the state carried along, and zeroed every window_size tokens;
   max |c|              the largest cell-state value over those 3,000 validation tokens, carried.
 
-    .venv/bin/python benchmarks/epoch1.py [--corpus ../shared/data/warpeace_input.txt] [--out runs/bench_epoch1]
+    python -m benchmarks epoch1 --corpus warpeace_input.txt [--out runs/bench_epoch1]
 
 About 4 minutes on two cores. Run nothing else meanwhile (the tokens/s column is wall clock).
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "warpeace_input.txt"
+from benchmarks.common import ROOT, add_corpus
+from benchmarks.results import figure
+
 # configs/quality.yaml as version 0.1 shipped it, spelt as overrides of today's file.
 RECIPES = {
     "0.1 quality.yaml (1 x 256)": ["model.layers=1", "model.units=256", "embedding.dim=128", "model.dense_units=128",
@@ -69,11 +69,12 @@ def streams_ppl(stepper, ids: np.ndarray, batch: int, window: int) -> float:
     return math.exp(nll / count)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="the text to train and validate on")
+def add_arguments(parser) -> None:
+    add_corpus(parser, "the text to train and validate on: War and Peace for the recorded figures")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_epoch1", help="folder for the runs")
-    args = parser.parse_args()
+
+
+def run(args) -> tuple[list[dict], dict]:
     from lstm_textgen.config import load_config
     from lstm_textgen.generation.evaluate import score_ids
     from lstm_textgen.model.stepper import Stepper
@@ -105,7 +106,9 @@ def main() -> None:
     for key in rows[0][1]:
         print(f"{key:<32}" + "".join(f"{figures[key]:>30,.2f}" for _, figures in rows))
     print(f"{'':<32}" + "".join(f"{name:>30}" for name, _ in rows))
-
-
-if __name__ == "__main__":
-    main()
+    (old, first), units = rows[0], {"max |c| (val, carried)": "", "tokens/s": "tokens/s"}
+    recorded = [figure(f"{name}: {key}", value, units.get(key, "ppl"), main=key == "val ppl (training)")
+                for name, found in rows for key, value in found.items()]
+    recorded.append(figure(f"{old}: val / train ppl", first["val ppl (training)"] / first["train ppl"], "x",
+                           main=True))
+    return recorded, figure(f"{old}: train ppl", first["train ppl"], "ppl")

@@ -1,16 +1,16 @@
 """Fine-tuning against training from scratch: the same minutes on a small corpus, scored on held-out text.
 
-    .venv/bin/python benchmarks/finetune.py [--base-minutes 30] [--minutes 5] [--levels word,char]
-                                                  [--target-bytes 150000] [--held-out-bytes 100000]
-                                                  [--keep DIR] [--tiny]
+    python -m benchmarks finetune --corpus warpeace_input.txt --target nietzsche.txt [--base-minutes 30]
+                                  [--minutes 5] [--levels word,char] [--target-bytes 150000]
+                                  [--held-out-bytes 100000] [--keep DIR] [--tiny]
 
-The base run trains on ../shared/data/warpeace_input.txt for --base-minutes (once: with --keep DIR, a base
-already in DIR is reused; the runs on the target corpus are made again). The target corpus is the first
---target-bytes of ../shared/data/nietzsche.txt (cut at a line end); the next --held-out-bytes after it, which
-no run sees, is the text every run is scored on (`evaluate`: perplexity, bits per character, the share of
-characters inside <unk>). Each of these then trains for --minutes on the target corpus (train.max_minutes, no
-early stopping: model.keras is the best epoch on the target's own validation tail), at word level and at char
-level:
+The base run trains on --corpus (War and Peace for the recorded figures) for --base-minutes (once: with --keep
+DIR, a base already in DIR is reused; the runs on the target corpus are made again). The target corpus is the
+first --target-bytes of --target (nietzsche.txt for the recorded figures; cut at a line end); the next
+--held-out-bytes after it, which no run sees, is the text every run is scored on (`evaluate`: perplexity, bits
+per character, the share of characters inside <unk>). Each of these then trains for --minutes on the target
+corpus (train.max_minutes, no early stopping: model.keras is the best epoch on the target's own validation
+tail), at word level and at char level:
 
 - scratch: a new model trained from scratch with the base's tokenizer (through the library: fine-tuning from
   a copy of the base whose weights are the fresh initial ones a new run gets), so it predicts the same tokens
@@ -29,7 +29,6 @@ The target: fine-tuned runs at least 25% below scratch. --tiny checks the script
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import sys
@@ -37,9 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-BASE_CORPUS, TARGET_CORPUS = DATA / "warpeace_input.txt", DATA / "nietzsche.txt"
+from benchmarks.common import add_corpus, add_settings
+from benchmarks.results import figure
+
 LEVELS = {  # level -> the base's own settings; the rest is shared (a demo-sized model)
     "word": ["data.level=word", "data.max_vocab=10000", "data.window_size=32"],
     "char": ["data.level=char", "data.max_vocab=null", "data.window_size=128"],
@@ -123,7 +122,7 @@ def fine_tune(name: str, base: Path, target: Path, held_out: Path, runs: Path, a
     shutil.rmtree(run, ignore_errors=True)  # made again each time (a kept one would resume, or stop at once)
     start_from = blank_copy(base, runs / f"{base.name}_blank") if name == "scratch" else base
     settings = [*VARIANTS[name], f"train.max_minutes={args.minutes}", "train.epochs=100000",
-                "train.early_stopping_patience=null", "train.sample_every=null", *args.tune]
+                "train.early_stopping_patience=null", "train.sample_every=null", *args.settings]
     if name == "extend":
         vocab = load_run(base).tokenizer.vocab_size
         settings.append(f"data.max_vocab={vocab + args.extend_by}")
@@ -135,12 +134,14 @@ def fine_tune(name: str, base: Path, target: Path, held_out: Path, runs: Path, a
     return {"name": name, "start": start, "vocabulary": load_run(run).tokenizer.vocab_size, **report}
 
 
-def table(level: str, rows: list[dict], base_start: float) -> None:
+def table(level: str, rows: list[dict], base_start: float) -> list[dict]:
+    """Print one level's table; returns its figures."""
     scratch = rows[0]
     started = f"{base_start:.1f} s, tokenizing War and Peace" if base_start == base_start else "reused"
     print(f"\n{level} level (base start: {started})")
     print(f"{'run':<8} {'vocabulary':>10} {'perplexity':>10} {'bits/char':>9} {'in <unk>':>8} {'vs scratch':>12} "
           f"{'start s':>7}")
+    figures = [figure(f"{level} base: seconds to start", base_start, "s")] if base_start == base_start else []
     for r in rows:
         same_tokens = r["vocabulary"] == scratch["vocabulary"]
         ppl = f"{r['perplexity']:>10.2f}" if same_tokens else f"{'-':>10}"
@@ -150,28 +151,42 @@ def table(level: str, rows: list[dict], base_start: float) -> None:
         versus = "" if r is scratch else f"{-change:+.1%}{unit}"
         print(f"{r['name']:<8} {r['vocabulary']:>10,} {ppl} {r['bits_per_char']:>9.4f} {r['unk_char_share']:>8.2%} "
               f"{versus:>12} {r['start']:>7.1f}")
+        run = f"{level} {r['name']}"
+        if same_tokens:
+            figures.append(figure(f"{run}: perplexity", r["perplexity"], "ppl", main=r["name"] == "keep"))
+        figures += [figure(f"{run}: bits/char", r["bits_per_char"], "bits/char"),
+                    figure(f"{run}: chars in <unk>", 100 * r["unk_char_share"], "%"),
+                    figure(f"{run}: seconds to start", r["start"], "s")]
+        if r is not scratch:
+            figures.append(figure(f"{run}: vs scratch{unit}", -100 * change, "%"))
     tuned = [r for r in rows[1:] if r["vocabulary"] == scratch["vocabulary"]]
     if tuned:
         best = min(tuned, key=lambda r: r["perplexity"])
         print(f"target: a fine-tuned run at least 25% below scratch per token; best {best['name']}: "
               f"{1 - best['perplexity'] / scratch['perplexity']:.1%} below")
+        below = 100 * (1 - best["perplexity"] / scratch["perplexity"])
+        figures.append(figure(f"{level}: best fine-tuned below scratch", below, "%", main=True))
+    return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser) -> None:
+    add_corpus(parser, "a long text the base runs train on: War and Peace for the recorded figures")
+    add_corpus(parser, "the small corpus fine-tuned on and scored on: nietzsche.txt for the recorded figures",
+               flag="--target")
     parser.add_argument("--base-minutes", type=float, default=30.0, help="the base run's training minutes")
     parser.add_argument("--minutes", type=float, default=5.0, help="minutes of each run on the target corpus")
     parser.add_argument("--levels", default="word,char", help="comma-separated: word, char")
-    parser.add_argument("--target-bytes", type=int, default=150_000, help="the target corpus: nietzsche's head")
+    parser.add_argument("--target-bytes", type=int, default=150_000, help="the target corpus: --target's head")
     parser.add_argument("--held-out-bytes", type=int, default=100_000, help="the scored text, right after it")
-    parser.add_argument("--base-bytes", type=int, default=None, help="train the base on War and Peace's head only")
+    parser.add_argument("--base-bytes", type=int, default=None, help="train the base on --corpus's head only")
     parser.add_argument("--units", type=int, default=192, help="LSTM units of the base (and so of every run)")
     parser.add_argument("--extend-by", type=int, default=5000, help="extend: data.max_vocab raised by this much")
-    parser.add_argument("--set", dest="tune", action="append", default=[], metavar="KEY=VALUE",
-                        help="a setting for every run on the target corpus, e.g. train.learning_rate=1.0e-3")
+    add_settings(parser, "a setting for every run on the target corpus, e.g. train.learning_rate=1.0e-3")
     parser.add_argument("--keep", type=Path, default=None, help="keep the runs (and reuse a base) in this folder")
     parser.add_argument("--tiny", action="store_true", help="seconds-long settings, to check the script")
-    args = parser.parse_args()
+
+
+def run(args) -> tuple[list[dict], dict]:
     if args.tiny:
         args.base_minutes, args.minutes, args.units = 0.05, 0.05, 16
         args.target_bytes, args.held_out_bytes, args.base_bytes = 20_000, 10_000, 100_000
@@ -185,21 +200,18 @@ def main() -> None:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         base_corpus = folder / "warpeace.txt"
-        base_corpus.write_text(cut(BASE_CORPUS, 0, args.base_bytes or BASE_CORPUS.stat().st_size), encoding="utf-8")
+        base_corpus.write_text(cut(args.corpus, 0, args.base_bytes or args.corpus.stat().st_size), encoding="utf-8")
         target, held_out = folder / "nietzsche_head.txt", folder / "nietzsche_held_out.txt"
-        target.write_text(cut(TARGET_CORPUS, 0, args.target_bytes), encoding="utf-8")
-        held_out.write_text(cut(TARGET_CORPUS, len(target.read_bytes()), args.held_out_bytes), encoding="utf-8")
-        print(f"target {target.stat().st_size:,} bytes of {TARGET_CORPUS.name}, scored on the next "
-              f"{held_out.stat().st_size:,}; base on {base_corpus.stat().st_size:,} bytes of {BASE_CORPUS.name} "
+        target.write_text(cut(args.target, 0, args.target_bytes), encoding="utf-8")
+        held_out.write_text(cut(args.target, len(target.read_bytes()), args.held_out_bytes), encoding="utf-8")
+        print(f"target {target.stat().st_size:,} bytes of {args.target.name}, scored on the next "
+              f"{held_out.stat().st_size:,}; base on {base_corpus.stat().st_size:,} bytes of {args.corpus.name} "
               f"for {args.base_minutes} minutes; {args.minutes} minutes a run")
         results = {}
         for level in args.levels.split(","):
             base, base_start = train_base(level, base_corpus, folder / "runs", args)
             results[level] = ([fine_tune(name, base, target, held_out, folder / "runs", args) for name in VARIANTS],
                               base_start)
-    for level, (rows, base_start) in results.items():
-        table(level, rows, base_start)
-
-
-if __name__ == "__main__":
-    main()
+    figures = [f for level, (rows, base_start) in results.items() for f in table(level, rows, base_start)]
+    level, (rows, _) = next(iter(results.items()))
+    return figures, figure(f"{level} scratch: perplexity", rows[0]["perplexity"], "ppl")

@@ -18,15 +18,15 @@ of calling an empty tf.function. The times are summed. The sum leaves out everyt
 gates' element-wise arithmetic, the gathers, dropout, the loss), so the windows/s it gives is an upper bound
 that no implementation reaches. It is printed next to the 2048 x 2048 matrix product's GFLOP/s.
 
-    .venv/bin/python benchmarks/floor.py [--config configs/quality.yaml] [--repeats 5] [--json]
+    python -m benchmarks floor [--config configs/quality.yaml --corpus FILE] [--repeats 5]
 
---json prints one JSON line instead ({"windows_per_second", "targets_per_second", "gflops"}), for
-train.py's table. Run nothing else meanwhile: the figures are for this machine as it is during the run.
+--corpus replaces the config's data.corpus: a config with train.batch_size auto (quality.yaml) takes its batch
+from the corpus's size, so cost it with the text it trains on (War and Peace for the recorded figures). The
+train benchmark runs measure() in a fresh process for its table. Run nothing else meanwhile: the figures are
+for this machine as it is during the run.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -34,8 +34,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from benchmarks.common import ROOT, add_corpus
+from benchmarks.results import figure
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-ROOT = Path(__file__).resolve().parents[1]
 TARGET = 10_500  # windows/s that issue 5 asks of the reference configuration
 
 
@@ -51,14 +53,12 @@ class Shape(NamedTuple):
     tied: bool
 
     @classmethod
-    def of(cls, path: Path) -> "Shape":
-        import sys
-        sys.path.insert(0, str(ROOT))
+    def of(cls, path: Path, corpus: Path | None = None) -> "Shape":
         from lstm_textgen.config import load_config
         from lstm_textgen.training.data import batch_size_for
         from lstm_textgen.text.tokens import tokenize_corpus
 
-        c = load_config(path)
+        c = load_config(path, [f"data.corpus={corpus}"] if corpus else [])
         batch = c.train.batch_size
         if batch == "auto":  # as training works it out from the corpus
             batch = batch_size_for(c.train, c.data, c.model.objective, len(tokenize_corpus(c.data)[1]))
@@ -117,19 +117,23 @@ def parameter_count(s: Shape) -> int:
     return (s.vocab * s.dim + lstm + (s.units + 1) * s.dense + s.vocab * (0 if s.tied else s.dense) + s.vocab)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(parser) -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "reference.yaml",
                         help="the configuration whose step to cost")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--json", action="store_true", help="print one JSON line of the figures")
-    args = parser.parse_args()
+    add_corpus(parser, "the text that sets train.batch_size auto (default: the config's data.corpus)",
+               optional=True)
+
+
+def measure(config: Path, repeats: int, corpus: Path | None = None) -> dict:
+    """The floor of one step of config: its rows (name, seconds), their sum, windows/s and targets/s it allows,
+    and numpy's 2048 x 2048 product in GFLOP/s."""
     import tensorflow as tf
 
-    shape = Shape.of(args.config)
+    shape = Shape.of(config, corpus)
     rng = np.random.default_rng(0)
     big = rng.standard_normal((2048, 2048), dtype=np.float32)
-    gflops = 2 * 2048 ** 3 / best_seconds(lambda: big @ big, 5, args.repeats) / 1e9
+    gflops = 2 * 2048 ** 3 / best_seconds(lambda: big @ big, 5, repeats) / 1e9
 
     rows = []
     for name, a_shape, b_shape, ta, tb, count in products(shape):
@@ -137,11 +141,11 @@ def main() -> None:
         a_op, b_op = (a.T if ta else a), (b.T if tb else b)
         calls = 2000 if a.size < 100_000 else 200
         rows.append((f"{name}{f' x {count}' if count > 1 else ''}",
-                     best_seconds(lambda: a_op @ b_op, calls, args.repeats) * count))
+                     best_seconds(lambda: a_op @ b_op, calls, repeats) * count))
     softmax_rows = shape.batch * (shape.window if shape.sequence else 1)
     logits = rng.standard_normal((softmax_rows, shape.vocab), dtype=np.float32)
     rows.append((f"softmax exponentials ({softmax_rows}, {shape.vocab})",
-                 best_seconds(lambda: np.exp(logits), 20 if softmax_rows > 1000 else 200, args.repeats)))
+                 best_seconds(lambda: np.exp(logits), 20 if softmax_rows > 1000 else 200, repeats)))
 
     size = parameter_count(shape)
     var, m, v = (tf.Variable(rng.standard_normal(size, dtype=np.float32) * 0.01) for _ in range(3))
@@ -156,27 +160,31 @@ def main() -> None:
     @tf.function
     def nothing():
         return tf.constant(0.0)
-    adam_s = best_seconds(adam, 50, args.repeats) - best_seconds(nothing, 500, args.repeats)
+    adam_s = best_seconds(adam, 50, repeats) - best_seconds(nothing, 500, repeats)
     rows.append((f"Adam on {size:,} weights (TensorFlow's ResourceApplyAdam)", adam_s))
 
     total = sum(r[1] for r in rows)
-    windows = shape.batch / total
-    if args.json:
-        print(json.dumps({"windows_per_second": windows, "targets_per_second": softmax_rows / total,
-                          "gflops": gflops}))
-        return
+    return {"batch": shape.batch, "rows": rows, "seconds": total, "windows_per_second": shape.batch / total,
+            "targets_per_second": softmax_rows / total, "gflops": gflops}
+
+
+def run(args) -> tuple[list[dict], dict]:
+    floor = measure(args.config, args.repeats, args.corpus)
+    rows, total, windows, batch = floor["rows"], floor["seconds"], floor["windows_per_second"], floor["batch"]
+    reference = args.config.name == "reference.yaml"
     width = max(len(r[0]) for r in rows)
-    print(f"numpy float32 2048 x 2048 matrix product: {gflops:.0f} GFLOP/s on this machine now")
+    print(f"numpy float32 2048 x 2048 matrix product: {floor['gflops']:.0f} GFLOP/s on this machine now")
     print()
     print(f"{'what a step of ' + args.config.name + ' must compute':{width}}  {'ms':>7}")
     for name, seconds in rows:
         print(f"{name:{width}}  {seconds * 1e3:7.3f}")
-    print(f"{f'sum: the floor of one step of {shape.batch} windows':{width}}  {total * 1e3:7.3f}")
+    print(f"{f'sum: the floor of one step of {batch} windows':{width}}  {total * 1e3:7.3f}")
     print()
-    print(f"upper bound: {windows:,.0f} windows/s, {softmax_rows / total:,.0f} targets/s"
-          + (f" ({windows / TARGET:.2f}x the 10,500 target)" if args.config.name == "reference.yaml" else ""))
+    print(f"upper bound: {windows:,.0f} windows/s, {floor['targets_per_second']:,.0f} targets/s"
+          + (f" ({windows / TARGET:.2f}x the 10,500 target)" if reference else ""))
     print("(not counted: the gates' element-wise arithmetic, gathers, dropout, the loss)")
-
-
-if __name__ == "__main__":
-    main()
+    figures = [figure(name, seconds * 1e3, "ms") for name, seconds in rows]
+    figures += [figure("floor of one step", total * 1e3, "ms"),
+                figure("upper bound", windows, "windows/s", main=True),
+                figure("upper bound, targets", floor["targets_per_second"], "targets/s", main=True)]
+    return figures, figure("numpy 2048 x 2048 matrix product", floor["gflops"], "GFLOP/s")

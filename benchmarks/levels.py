@@ -1,8 +1,7 @@
 """Word, char and bpe levels on one scale: validation bits per character after the same minutes of training.
 
-    .venv/bin/python benchmarks/levels.py [--minutes 10] [--corpus ../shared/data/warpeace_input.txt]
-                                                [--units 256] [--bpe-vocab 8000] [--chars N] [--keep DIR]
-                                                [--set KEY=VALUE ...] [--rescore]
+    python -m benchmarks levels --corpus warpeace_input.txt [--minutes 10] [--units 256] [--bpe-vocab 8000]
+                                [--chars N] [--keep DIR] [--set KEY=VALUE ...] [--rescore]
 
 The corpus is cut once at a line start: its first 90% is every level's training file (each run keeps the
 last 10% of that as its own validation split, for the best model and early stopping), the last 10% is the
@@ -31,7 +30,6 @@ scores the runs already in --keep DIR again, without training.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -40,18 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "data" / "warpeace_input.txt"
+from benchmarks.common import add_corpus, add_settings, cli_command
+from benchmarks.results import figure
+
 LEVELS = {  # level -> its own settings; everything else is shared
     "word": ["data.level=word", "data.max_vocab=10000", "data.window_size=32"],
     "char": ["data.level=char", "data.max_vocab=null", "data.window_size=160"],
     "bpe": ["data.level=bpe", "data.window_size=48"],
 }
-
-
-def cli() -> list[str]:
-    script = Path(sys.executable).with_name("lstm-textgen")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "lstm_textgen"]
 
 
 def split_corpus(corpus: Path, folder: Path, chars: int | None) -> tuple[Path, Path]:
@@ -72,13 +66,13 @@ def run_level(level: str, train: Path, held_out: Path, runs: Path, args) -> dict
               "model.dense_dropout=0.3", "train.learning_rate=3.0e-3", "train.lr_decay=cosine",
               "train.min_learning_rate=1.0e-4",
               f"data.max_vocab={args.bpe_vocab}" if level == "bpe" else "data.min_count=1"]
-    command = [*cli(), "train", str(train), "--run", str(run)]
+    command = [*cli_command(), "train", str(train), "--run", str(run)]
     for setting in [*shared, *LEVELS[level], *args.settings]:
         command += ["--set", setting]
     if not args.rescore:
         print(f"[{level}] training for {args.minutes} minutes ...", file=sys.stderr, flush=True)
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    scored = subprocess.run([*cli(), "evaluate", "--run", str(run), str(held_out), "--json"], check=True,
+    scored = subprocess.run([*cli_command(), "evaluate", "--run", str(run), str(held_out), "--json"], check=True,
                             capture_output=True, text=True)
     report = json.loads(scored.stdout)
     metrics = json.loads((run / "metrics.json").read_text())
@@ -115,21 +109,21 @@ def spelled_word_bits(word: dict, word_run: Path, char_run: Path, held_out: Path
     return float(total / len(text))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser) -> None:
+    add_corpus(parser, "English prose of a few MB: War and Peace for the recorded figures")
     parser.add_argument("--minutes", type=float, default=10.0, help="training minutes per level (the target: >= 10)")
-    parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--units", type=int, default=256, help="LSTM units (and dense and embedding width)")
     parser.add_argument("--bpe-vocab", type=int, default=8000, help="the bpe vocabulary size (data.max_vocab)")
     parser.add_argument("--chars", type=int, default=None, help="use only the corpus's first N characters")
     parser.add_argument("--levels", default="word,char,bpe", help="comma-separated levels to run")
     parser.add_argument("--keep", type=Path, default=None, help="keep the runs in this folder")
     parser.add_argument("--rescore", action="store_true", help="score the runs in --keep DIR; train nothing")
-    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                        help="a setting for every level's run (repeatable), after the script's own")
-    args = parser.parse_args()
+    add_settings(parser, "a setting for every level's run (repeatable), after the script's own")
+
+
+def run(args) -> tuple[list[dict], None]:
     if args.rescore and args.keep is None:
-        parser.error("--rescore needs --keep DIR, the folder of the runs to score")
+        raise SystemExit("Error: --rescore needs --keep DIR, the folder of the runs to score")
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -144,14 +138,19 @@ def main() -> None:
                                         held_out)
     print(f"{'level':<6} {'vocabulary':>10} {'parameters':>11} {'tokens/s':>9} {'epochs':>6} "
           f"{'bits/char':>9} {'in <unk>':>8}")
+    figures = []
     for r in rows:
         print(f"{r['level']:<6} {r['vocabulary']:>10,} {r['parameters']:>11,} {r['tokens_per_second']:>9,.0f} "
               f"{r['epochs']:>6} {r['bits_per_char']:>9.4f} {r['unk_char_share']:>8.2%}")
+        figures += [figure(f"{r['level']}: bits/char", r["bits_per_char"], "bits/char", main=True),
+                    figure(f"{r['level']}: chars in <unk>", 100 * r["unk_char_share"], "%"),
+                    figure(f"{r['level']}: tokens/s", r["tokens_per_second"], "tokens/s"),
+                    figure(f"{r['level']}: epochs", r["epochs"], "epochs"),
+                    figure(f"{r['level']}: vocabulary", r["vocabulary"], "tokens"),
+                    figure(f"{r['level']}: parameters", r["parameters"], "weights")]
     if spelled is not None:
         print(f"word, every <unk> spelled by the char run: {spelled:.4f} bits per character, none in <unk>")
+        figures.append(figure("word, <unk> spelled by the char run: bits/char", spelled, "bits/char", main=True))
     best = min(rows, key=lambda r: r["bits_per_char"])
     print(f"lowest held-out bits per character: {best['level']} ({best['bits_per_char']:.4f})")
-
-
-if __name__ == "__main__":
-    main()
+    return figures, None  # no baseline: the levels are compared with each other

@@ -1,8 +1,8 @@
 """Validation perplexity for the same time budget: configs/reference.yaml, configs/quality.yaml and, when
 torch is importable, the PyTorch word_language_model recipe.
 
-    python benchmarks/quality.py [--minutes 30] [--corpus ../shared/data/warpeace_input.txt] [--out runs/bench_quality]
-                                       [--only quality ...] [--set model.weight_drop=0.5 ...]
+    python -m benchmarks quality --corpus warpeace_input.txt [--minutes 30] [--out runs/bench_quality]
+                                 [--only quality ...] [--set model.weight_drop=0.5 ...]
 
 --only runs the named rows (reference, quality, torch) and keeps the others from --out's results.json, of an
 earlier run with the same --minutes and corpus, if there is one: a changed config costs 30 minutes, not 90.
@@ -21,7 +21,6 @@ Timings are wall clock on whatever machine runs it; run nothing else meanwhile.
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import math
@@ -32,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "warpeace_input.txt"
+from benchmarks.common import ROOT, add_corpus, add_settings
+from benchmarks.results import figure
+
 CONFIGS = ("reference", "quality")
 
 
@@ -147,24 +147,30 @@ def torch_word_lm(train_ids: np.ndarray, val_ids: np.ndarray, vocab_size: int, m
             "parameters": sum(p.numel() for p in model.parameters()), "val_tokens": int(len(val_ids))}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(parser) -> None:
+    add_corpus(parser, "English prose of a few MB to train and validate on: War and Peace for the recorded figures")
     parser.add_argument("--minutes", type=float, default=30.0, help="training budget per run (train.max_minutes)")
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="the text to train and validate on")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_quality", help="folder for the runs")
     parser.add_argument("--only", nargs="+", choices=[*CONFIGS, "torch"],
                         help="rerun only these rows; the others come from --out/results.json")
-    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                        help="a setting for the quality run (repeatable), after configs/quality.yaml's: to try a "
-                             "change before it goes into the file")
-    args = parser.parse_args()
+    add_settings(parser, "a setting for the quality run (repeatable), after configs/quality.yaml's: to try a "
+                         "change before it goes into the file")
 
-    results: dict[str, dict] = {}
-    if args.only and (args.out / "results.json").is_file():
-        earlier = json.loads((args.out / "results.json").read_text())
-        if earlier.pop("minutes") != args.minutes or earlier.pop("corpus", str(args.corpus.resolve())) != str(args.corpus.resolve()):
-            parser.error(f"{args.out / 'results.json'} is for other minutes or another corpus: run without --only")
-        results = earlier
+
+def earlier_rows(args) -> dict[str, dict]:
+    """With --only, the rows of --out/results.json (of the same minutes and corpus), if there is one."""
+    if not (args.only and (args.out / "results.json").is_file()):
+        return {}
+    earlier = json.loads((args.out / "results.json").read_text())
+    corpus = str(args.corpus.resolve())
+    if earlier.pop("minutes") != args.minutes or earlier.pop("corpus", corpus) != corpus:
+        raise SystemExit(f"Error: {args.out / 'results.json'} is for other minutes or another corpus: "
+                         "run without --only")
+    return earlier
+
+
+def run(args) -> tuple[list[dict], dict | None]:
+    results = earlier_rows(args)
     for name in CONFIGS:
         if args.only and name not in args.only:
             continue
@@ -183,27 +189,39 @@ def main() -> None:
         results["pytorch word LM"] = torch_word_lm(np.load(tokens / "train.npy"), np.load(tokens / "val.npy"),
                                                    load_run(args.out / "quality").tokenizer.vocab_size, args.minutes)
         results["pytorch word LM"]["wall_minutes"] = (time.perf_counter() - start) / 60.0
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps({"minutes": args.minutes, "corpus": str(args.corpus.resolve()),
+                                                         **results}, indent=2) + "\n")
+    return report(results, args)
 
+
+def report(results: dict[str, dict], args) -> tuple[list[dict], dict | None]:
+    """Print the table and the comparisons; returns the figures and the reference row's (the baseline)."""
     print(f"\nvalidation perplexity after {args.minutes:g} minutes of training on {args.corpus.name}")
     print(f"{'run':<18}{'val ppl (training)':>20}{'val ppl (per token)':>21}{'epochs':>8}{'tokens seen':>13}"
           f"{'parameters':>12}{'wall min':>10}")
+    figures = []
     for name in [*CONFIGS, "pytorch word LM"]:
         if name not in results:
             continue
         r = results[name]
         print(f"{name:<18}{r['val_ppl_training']:>20.2f}{r['val_ppl_per_token']:>21.2f}{r['epochs']:>8}"
               f"{r['tokens_seen']:>13,}{r['parameters']:>12,}{r['wall_minutes']:>10.1f}")
+        figures += [figure(f"{name}: val ppl (training)", r["val_ppl_training"], "ppl"),
+                    figure(f"{name}: val ppl (per token)", r["val_ppl_per_token"], "ppl", main=name != "reference"),
+                    figure(f"{name}: epochs", r["epochs"], "epochs"),
+                    figure(f"{name}: tokens seen", r["tokens_seen"], "tokens"),
+                    figure(f"{name}: parameters", r["parameters"], "weights"),
+                    figure(f"{name}: wall time", r["wall_minutes"], "minutes")]
     per_token = {name: r["val_ppl_per_token"] for name, r in results.items()}
     if {"reference", "quality"} <= per_token.keys():
-        print(f"\nquality vs reference, per token: {100 * (1 - per_token['quality'] / per_token['reference']):.1f}% "
-              "lower (target: >= 30%)")
+        lower = 100 * (1 - per_token['quality'] / per_token['reference'])
+        print(f"\nquality vs reference, per token: {lower:.1f}% lower (target: >= 30%)")
+        figures.append(figure("quality vs reference, per token lower", lower, "%", main=True))
     if {"quality", "pytorch word LM"} <= per_token.keys():
-        print(f"quality vs the PyTorch word LM, per token: {per_token['quality'] / per_token['pytorch word LM']:.3f}x "
-              "its perplexity (target: <= 0.9x)")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"minutes": args.minutes, "corpus": str(args.corpus.resolve()),
-                                                         **results}, indent=2) + "\n")
-
-
-if __name__ == "__main__":
-    main()
+        ratio = per_token['quality'] / per_token['pytorch word LM']
+        print(f"quality vs the PyTorch word LM, per token: {ratio:.3f}x its perplexity (target: <= 0.9x)")
+        figures.append(figure("quality / PyTorch word LM, per token", ratio, "x", main=True))
+    if "reference" not in per_token:
+        return figures, None
+    return figures, figure("reference: val ppl (per token)", per_token["reference"], "ppl")

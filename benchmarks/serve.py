@@ -1,18 +1,17 @@
 """`lstm-textgen serve` under load: aggregate tokens/s and median / p99 time to first token for 1, 8 and 32
 concurrent streaming clients on the reference-sized model.
 
-    python benchmarks/serve.py [--clients 1,8,32] [--requests 4] [--tokens 200] [--run DIR]
+    python -m benchmarks serve [--clients 1,8,32] [--requests 4] [--tokens 200] [--run DIR]
 
 Builds an untrained model of the reference size (vocabulary 10,000, Embedding 100, LSTM 64, Dense 64; see
-generate.py) in a temporary run directory unless --run names one, starts `lstm-textgen serve` on it as its
-own process on a free localhost port, and has each client stream --requests completions of --tokens tokens one
-after another (POST /v1/completions, "stream": true). Time to first token runs from sending the request to the
+common.make_reference_run) in a temporary run directory unless --run names one, starts `lstm-textgen serve` on it
+as its own process on a free localhost port, and has each client stream --requests completions of --tokens tokens
+one after another (POST /v1/completions, "stream": true). Time to first token runs from sending the request to the
 first chunk with text. Targets (issue 19): 32 clients at least 4x the aggregate tokens/s of 1 client, p99 time to
 first token under 0.5 s. Timings are wall clock on whatever machine runs it, client and server sharing it.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import re
@@ -25,8 +24,8 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import SEED, make_reference_run  # noqa: E402
+from benchmarks.common import SEED, make_reference_run
+from benchmarks.results import figure
 
 SPEED_UP_TARGET, TTFT_TARGET = 4.0, 0.5
 
@@ -85,13 +84,14 @@ async def level(url: str, model: str, clients: int, requests: int, tokens: int) 
             "tokens_per_second": made / elapsed, "ttft_median": statistics.median(firsts), "ttft_p99": p99}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser) -> None:
     parser.add_argument("--clients", default="1,8,32", help="comma-separated concurrency levels")
     parser.add_argument("--requests", type=int, default=4, help="completions each client streams in turn")
     parser.add_argument("--tokens", type=int, default=200, help="max_tokens of each completion")
     parser.add_argument("--run", type=Path, help="serve this run instead of a fresh reference-sized one")
-    args = parser.parse_args()
+
+
+def run(args) -> tuple[list[dict], dict | None]:
     levels = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = args.run
@@ -106,6 +106,22 @@ def main() -> None:
             process.terminate()
             process.wait(30)
     report(rows)
+    return figures(rows)
+
+
+def figures(rows: list[dict]) -> tuple[list[dict], dict]:
+    """Each level's tokens/s and time to first token; the last level against the first (the baseline)."""
+    found = []
+    for row in rows:
+        clients = f"{row['clients']} client{'s' if row['clients'] != 1 else ''}"
+        found += [figure(clients, row["tokens_per_second"], "tokens/s", main=row is rows[-1]),
+                  figure(f"{clients}: TTFT median", row["ttft_median"], "s"),
+                  figure(f"{clients}: TTFT p99", row["ttft_p99"], "s")]
+    first = rows[0]
+    found += [figure("last level / first, tokens/s", rows[-1]["tokens_per_second"] / first["tokens_per_second"], "x",
+                     main=True),
+              figure("worst TTFT p99", max(row["ttft_p99"] for row in rows), "s", main=True)]
+    return found, figure(found[0]["name"], first["tokens_per_second"], "tokens/s")
 
 
 def report(rows: list[dict]) -> None:
@@ -123,7 +139,3 @@ def report(rows: list[dict]) -> None:
     worst = max(row["ttft_p99"] for row in rows)
     print(f"target: p99 time to first token < {TTFT_TARGET} s: worst {worst:.3f} s "
           f"({'met' if worst < TTFT_TARGET else 'NOT met'})")
-
-
-if __name__ == "__main__":
-    main()

@@ -14,11 +14,11 @@ batch 128, Adam, objective `last`. Each measurement runs in a fresh process:
 - PyTorch:      nn.Embedding + nn.LSTM + the same head, Adam, if torch imports (torch is not a
                 dependency); nn.LSTM has no recurrent dropout, so it does less work than the others;
 - ours, sequence: objective `sequence` (a target at every position), in targets/s;
-- floor:        benchmarks/floor.py's upper bound: the step's matrix products, exponentials and Adam
+- floor:        the floor benchmark's upper bound: the step's matrix products, exponentials and Adam
                 pass timed alone and summed (no implementation reaches it).
 
-The shape configs/quality.yaml ships (War and Peace, stateful windows of 35, a target at every position),
-in tokens (targets)/s:
+The shape configs/quality.yaml ships, trained on --corpus (War and Peace for the recorded figures: 40 streams,
+its train.batch_size auto), stateful windows of 35, a target at every position, in tokens (targets)/s:
 
 - ours:         train() on configs/quality.yaml, tokens/s of epoch 2 (with its train.bfloat16: bfloat16 products
                 where the CPU has bfloat16 matrix units, float32 elsewhere; the start line in a run says which);
@@ -26,25 +26,22 @@ in tokens (targets)/s:
                 dropout, Linear (the Dense layer, its activation), dropout, the output tied to the
                 embedding when quality.yaml ties it; Adam, each gradient clipped as clipnorm, state carried
                 from window to window and detached (truncated BPTT), as the PyTorch word LM trains;
-- floor:        floor.py --config configs/quality.yaml (float32's products: not a bound for bfloat16 ones).
+- floor:        the floor benchmark with --config configs/quality.yaml (float32's products: not a bound for
+                bfloat16 ones).
 
-    .venv/bin/python benchmarks/train.py [--steps 200] [--repeats 2]
+    python -m benchmarks train --corpus warpeace_input.txt [--steps 200] [--repeats 2]
 
 The machine may be shared, so the kinds run in turn, --repeats times, and the best of each is printed;
 ratios between kinds of one run are what to compare.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT / "data" / "tinyshakespeare.txt"
+from benchmarks.common import ROOT, SHIPPED_CORPUS, add_corpus, run_child
+from benchmarks.results import figure
 
 OURS = r"""
 import csv, json, sys
@@ -145,8 +142,8 @@ from torch import nn
 from lstm_textgen.config import load_config
 from lstm_textgen.training.data import batch_size_for
 from lstm_textgen.text.tokens import tokenize_corpus
-config_path, steps = sys.argv[1], int(sys.argv[2])
-c = load_config(config_path)
+config_path, steps, corpus = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+c = load_config(config_path, [f"data.corpus={corpus}"])
 _, ids, _, _ = tokenize_corpus(c.data)
 m, B, W = c.model, batch_size_for(c.train, c.data, c.model.objective, len(ids)), c.data.window_size  # train.batch_size=auto as training works it out
 TARGETS = W  # a target at every position
@@ -192,46 +189,46 @@ def step():
 """ + TIMED
 
 
-def child(code: str, *args: str) -> dict:
-    return script("-c", code, *args)
-
-
-def script(*args: str) -> dict:
-    """The JSON of the last line a Python process with these arguments prints."""
-    out = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    if out.returncode != 0:
-        raise SystemExit(f"a measurement failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+FLOOR = r"""
+import json, sys
+from pathlib import Path
+from benchmarks.floor import measure
+floor = measure(Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else None)
+print(json.dumps({key: floor[key] for key in ("windows_per_second", "targets_per_second", "gflops")}))
+"""
 
 
 def torch_importable() -> bool:
     return subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser) -> None:
+    add_corpus(parser, "the text quality.yaml's shape trains on: War and Peace for the recorded figures; the "
+                       "reference model trains on the shipped data/tinyshakespeare.txt")
     parser.add_argument("--steps", type=int, default=200, help="timed training steps per measurement")
     parser.add_argument("--repeats", type=int, default=2, help="rounds of all measurements; the best counts")
-    args = parser.parse_args()
-    steps = str(args.steps)
+
+
+def run(args) -> tuple[list[dict], dict]:
+    steps, corpus = str(args.steps), str(args.corpus.resolve())
     reference, quality = str(ROOT / "configs" / "reference.yaml"), str(ROOT / "configs" / "quality.yaml")
-    floor = str(ROOT / "benchmarks" / "floor.py")
     with tempfile.TemporaryDirectory() as tmp:
         kinds = {
-            "ours": lambda: child(OURS, reference, f"{tmp}/ours", steps),
-            "ours, no rec. drop": lambda: child(OURS, reference, f"{tmp}/no_recurrent_dropout", steps,
-                                                "model.recurrent_dropout=0"),
-            "ours, Keras step": lambda: child(OURS, reference, f"{tmp}/keras_step", steps, "train.unrolled=false"),
-            "plain Keras": lambda: child(PLAIN_KERAS, str(CORPUS), steps),
-            "ours, sequence": lambda: child(OURS, reference, f"{tmp}/sequence", steps, "model.objective=sequence"),
-            "floor": lambda: script(floor, "--json", "--repeats", "3"),
-            "quality: ours": lambda: child(OURS, quality, f"{tmp}/quality", steps),
-            "quality: floor": lambda: script(floor, "--json", "--repeats", "3", "--config", quality),
+            "ours": lambda: run_child("-c", OURS, reference, f"{tmp}/ours", steps),
+            "ours, no rec. drop": lambda: run_child("-c", OURS, reference, f"{tmp}/no_recurrent_dropout", steps,
+                                                    "model.recurrent_dropout=0"),
+            "ours, Keras step": lambda: run_child("-c", OURS, reference, f"{tmp}/keras_step", steps,
+                                                  "train.unrolled=false"),
+            "plain Keras": lambda: run_child("-c", PLAIN_KERAS, str(SHIPPED_CORPUS), steps),
+            "ours, sequence": lambda: run_child("-c", OURS, reference, f"{tmp}/sequence", steps,
+                                                "model.objective=sequence"),
+            "floor": lambda: run_child("-c", FLOOR, reference, "3"),
+            "quality: ours": lambda: run_child("-c", OURS, quality, f"{tmp}/quality", steps, f"data.corpus={corpus}"),
+            "quality: floor": lambda: run_child("-c", FLOOR, quality, "3", corpus),
         }
         if torch_importable():
-            kinds["PyTorch nn.LSTM"] = lambda: child(TORCH, str(CORPUS), steps)
-            kinds["quality: PyTorch"] = lambda: child(TORCH_QUALITY, quality, steps)
+            kinds["PyTorch nn.LSTM"] = lambda: run_child("-c", TORCH, str(SHIPPED_CORPUS), steps)
+            kinds["quality: PyTorch"] = lambda: run_child("-c", TORCH_QUALITY, quality, steps, corpus)
         best: dict[str, dict] = {}
         for round_ in range(args.repeats):
             for name, measure in kinds.items():
@@ -239,9 +236,16 @@ def main() -> None:
                 print(f"  round {round_ + 1}: {name:18} {result['windows_per_second']:8,.0f} windows/s", flush=True)
                 if name not in best or result["windows_per_second"] > best[name]["windows_per_second"]:
                     best[name] = result
+    figures = reference_table(best, args) + quality_table(best, args)
+    return figures, figure("plain Keras", best["plain Keras"]["windows_per_second"], "windows/s")
+
+
+def reference_table(best: dict[str, dict], args) -> list[dict]:
+    """Print the reference model's rows; returns their figures."""
     baseline = best["plain Keras"]["windows_per_second"]
     torch_rate = best.get("PyTorch nn.LSTM", {}).get("windows_per_second")
     print(f"\nreference model, batch 128, best of {args.repeats} ({args.steps} timed steps each):")
+    figures = []
     for name in ("ours", "ours, no rec. drop", "ours, Keras step", "plain Keras", "PyTorch nn.LSTM", "ours, sequence",
                  "floor"):
         if name not in best:
@@ -251,11 +255,23 @@ def main() -> None:
         extra = f", {best[name]['targets_per_second']:,.0f} targets/s" if name == "ours, sequence" else ""
         versus = f"  {rate / torch_rate:5.2f}x PyTorch" if torch_rate else ""
         print(f"  {name:18} {rate:8,.0f} windows/s  {rate / baseline:5.2f}x plain Keras{versus}{extra}")
+        if name != "plain Keras":
+            figures.append(figure(name, rate, "windows/s", main=name == "ours"))
+        if torch_rate and name == "ours":
+            figures.append(figure("ours / PyTorch", rate / torch_rate, "x", main=True))
+    figures.append(figure("ours, sequence: targets/s", best["ours, sequence"]["targets_per_second"], "targets/s"))
     ours = best["ours"]["windows_per_second"]
     print(f"  ours is {ours / best['floor']['windows_per_second']:.0%} of the floor "
           f"(numpy's 2048 x 2048 product at {best['floor']['gflops']:.0f} GFLOP/s)")
+    return figures + [figure("ours / floor", 100 * ours / best["floor"]["windows_per_second"], "%"),
+                      figure("numpy 2048 x 2048 matrix product", best["floor"]["gflops"], "GFLOP/s")]
+
+
+def quality_table(best: dict[str, dict], args) -> list[dict]:
+    """Print the rows of quality.yaml's shape; returns their figures."""
     print(f"\nconfigs/quality.yaml's shape, best of {args.repeats} ({args.steps} timed steps each):")
     torch_quality = best.get("quality: PyTorch", {}).get("targets_per_second")
+    figures = []
     for name in ("quality: ours", "quality: PyTorch", "quality: floor"):
         if name not in best:
             print(f"  {name:18} not measured: torch is not importable here")
@@ -263,9 +279,9 @@ def main() -> None:
         rate = best[name]["targets_per_second"]
         versus = f"  {rate / torch_quality:5.2f}x PyTorch" if torch_quality else ""
         print(f"  {name:18} {rate:8,.0f} tokens/s{versus}")
-    print(f"  ours is {best['quality: ours']['targets_per_second'] / best['quality: floor']['targets_per_second']:.0%}"
-          " of the floor")
-
-
-if __name__ == "__main__":
-    main()
+        figures.append(figure(name, rate, "tokens/s", main=name == "quality: ours"))
+        if torch_quality and name == "quality: ours":
+            figures.append(figure("quality: ours / PyTorch", rate / torch_quality, "x", main=True))
+    share = best['quality: ours']['targets_per_second'] / best['quality: floor']['targets_per_second']
+    print(f"  ours is {share:.0%} of the floor")
+    return figures + [figure("quality: ours / floor", 100 * share, "%")]

@@ -1,8 +1,11 @@
-"""The benchmarks' result lines: benchmarks.results appends and reads them back, and renders them as markdown
-without TensorFlow."""
+"""The benchmark suite: `python -m benchmarks` lists, refuses in one line, and records one JSON line a run;
+benchmarks.results reads the lines back and renders them as markdown without TensorFlow."""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -10,6 +13,14 @@ from datetime import datetime, timedelta
 import pytest
 
 from conftest import REPO
+
+NEED_CORPUS = ["train", "corpus", "quality", "levels", "finetune", "epoch1"]
+
+
+def benchmarks(*args, env=None) -> subprocess.CompletedProcess:
+    """`python -m benchmarks ARGS` from the repository root, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "benchmarks", *map(str, args)], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, env=env)
 
 
 @pytest.fixture
@@ -20,6 +31,59 @@ def suite(monkeypatch):
     import benchmarks.results
 
     return benchmarks
+
+
+@pytest.fixture
+def no_tensorflow(tmp_path):
+    """An environment in which importing TensorFlow fails loudly: a stand-in package first on the path."""
+    fake = tmp_path / "fake" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise SystemExit('TensorFlow was imported')\n")
+    return {**os.environ, "PYTHONPATH": str(fake.parent)}
+
+
+def one_error_line(result) -> str:
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("args", [[], ["--help"]])
+def test_listing_names_every_benchmark_with_what_it_measures_and_how_long(suite, args):
+    result = benchmarks(*args)
+    assert result.returncode == 0, result.stderr
+    for name, benchmark in suite.catalog.BENCHMARKS.items():
+        line = next(line for line in result.stdout.splitlines() if line.split()[:1] == [name])
+        assert f"~{benchmark.duration}" in line and benchmark.measures.split()[0] in line
+    assert "python -m benchmarks NAME" in result.stdout
+
+
+def test_an_unknown_name_is_one_error_line_naming_the_choices(suite):
+    error = one_error_line(benchmarks("trian"))
+    assert "'trian'" in error
+    assert all(name in error for name in suite.catalog.BENCHMARKS)
+
+
+@pytest.mark.parametrize("name", NEED_CORPUS)
+def test_a_missing_corpus_is_one_error_line_before_tensorflow(name, no_tensorflow):
+    error = one_error_line(benchmarks(name, "--no-record", env=no_tensorflow))
+    assert error.startswith(f"Error: {name} needs --corpus FILE")
+
+
+def test_finetune_names_the_target_it_lacks(tiny_corpus, no_tensorflow):
+    error = one_error_line(benchmarks("finetune", "--corpus", tiny_corpus, env=no_tensorflow))
+    assert error.startswith("Error: finetune needs --target FILE (") and "--corpus" not in error
+
+
+def test_a_corpus_that_is_not_there_is_one_error_line(tmp_path, no_tensorflow):
+    error = one_error_line(benchmarks("levels", "--corpus", tmp_path / "absent.txt", env=no_tensorflow))
+    assert error == f"Error: --corpus {tmp_path / 'absent.txt'}: no such file"
+
+
+def test_an_unknown_option_is_one_error_line():
+    assert "--bogus" in one_error_line(benchmarks("floor", "--bogus"))
 
 
 def test_results_module_imports_nothing_heavy():
@@ -70,3 +134,34 @@ def test_markdown_tables_without_results_say_how_to_record_them(suite, tmp_path,
     (tmp_path / "empty").mkdir()
     text = suite.results.markdown_tables(tmp_path / folder)
     assert text.startswith("No benchmark results are recorded yet") and "python -m benchmarks NAME" in text
+
+
+def test_a_real_run_appends_one_line_with_the_machine_commit_corpus_and_figures(suite, tmp_path, tiny_corpus):
+    results_dir = tmp_path / "results"
+    done = benchmarks("corpus", "--corpus", tiny_corpus, "--mb", "1", "--skip-train", "--results-dir", results_dir)
+    assert done.returncode == 0, done.stderr
+    assert "ours / naive tokenizing time:" in done.stdout
+    [line] = suite.results.read(results_dir / "corpus.jsonl")
+
+    assert datetime.fromisoformat(line["date"]).utcoffset() == timedelta(0)
+    assert re.fullmatch(r"[0-9a-f]{7,}(\+dirty)?", line["commit"])
+    assert line["machine"]["cores"] == os.cpu_count() and len(line["machine"]["load_average"]) == 3
+    assert line["arguments"]["mb"] == 1 and line["arguments"]["corpus"] == [str(tiny_corpus)]
+    data = tiny_corpus.read_bytes()
+    assert line["corpus"] == [{"argument": "--corpus", "file": "corpus.txt", "bytes": len(data),
+                               "sha256": hashlib.sha256(data).hexdigest()[:16]}]
+    figures = {f["name"]: f for f in line["figures"]}
+    assert figures["ours tokenize"]["unit"] == "s" and figures["ours tokenize"]["value"] > 0
+    assert figures["ours / naive tokenizing time"]["value"] == pytest.approx(
+        figures["ours tokenize"]["value"] / line["baseline"]["value"])
+    assert line["baseline"]["name"] == "naive tokenize"
+    assert "## corpus" in suite.results.markdown_tables(results_dir)
+
+
+def test_no_record_leaves_the_results_folder_alone(suite, tmp_path):
+    shipped = suite.results.RESULTS_DIR / "embeddings.jsonl"
+    before = shipped.read_bytes() if shipped.exists() else None
+    done = benchmarks("embeddings", "--words", "2000", "--dim", "4", "--vocab", "50", "--no-record")
+    assert done.returncode == 0, done.stderr
+    assert "matrices identical: True" in done.stdout and "recorded in" not in done.stdout
+    assert (shipped.read_bytes() if shipped.exists() else None) == before
