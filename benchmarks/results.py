@@ -61,7 +61,7 @@ def section(name: str, records: list[dict]) -> str:
         columns += [f["name"] for f in record["figures"] if f.get("main") and f["name"] not in columns]
     units = {f["name"]: f["unit"] for record in shown for f in record["figures"]}
     header = ["date", "commit", "machine", *(heading(c, units[c]) for c in columns), "baseline"]
-    lines = [f"## {name}", "", about, "", row(header), row(["---"] * len(header))]
+    lines = [f"## {name}", "", escape(about), "", row(header), row(["---"] * len(header))]
     for record in shown:
         values = {f["name"]: f["value"] for f in record["figures"]}
         machine = record.get("machine", {})
@@ -92,4 +92,9 @@ def number(value) -> str:
 
 
 def row(cells: list[str]) -> str:
-    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+    return "| " + " | ".join(escape(str(c)) for c in cells) + " |"
+
+
+def escape(text: str) -> str:
+    """Text as markdown shows it literally in a table: `<unk>` is not an HTML tag, `|` not a column."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")

@@ -129,6 +129,14 @@ def test_markdown_tables_show_the_newest_runs_first_with_their_main_figures(suit
     assert "| 2026-01-01 00:00 | abc0000 | Test CPU, 2 cores | 5.00 | - |" in text[text.index("## retired"):]
 
 
+def test_markdown_tables_show_tags_and_bars_in_names_literally(suite, tmp_path):
+    line = record("levels", 0, 1.5)
+    line["figures"][0]["name"] = "word, <unk> | spelled"
+    suite.results.append(tmp_path, line)
+    text = suite.results.markdown_tables(tmp_path)
+    assert "| word, &lt;unk&gt; \\| spelled (tokens/s) |" in text and "<unk>" not in text
+
+
 @pytest.mark.parametrize("folder", ["empty", "absent"])
 def test_markdown_tables_without_results_say_how_to_record_them(suite, tmp_path, folder):
     (tmp_path / "empty").mkdir()
