@@ -20,7 +20,7 @@ from lstm_textgen.errors import ConfigError
 
 M_MMAP_THRESHOLD = -3  # glibc mallopt() parameter, from <malloc.h>
 MMAP_THRESHOLD = 128 << 10  # allocations this big get pages of their own, returned when freed
-TENSORFLOW_BYTES = 700 << 20  # TensorFlow's own resident memory before any work (bench_corpus.py: about 0.69 GB)
+TENSORFLOW_BYTES = 700 << 20  # TensorFlow's own resident memory before any work (the corpus benchmark: about 0.69 GB)
 
 
 def release_freed_memory() -> bool:

@@ -102,4 +102,4 @@ def test_a_stateful_runs_validation_figure_is_its_model_over_batch_size_carried_
     assert history["best_val_loss"] == pytest.approx(float(nll.mean()), rel=1e-4)
     one_stream = np.asarray(run.model(val[None, :-1], training=False))[0]
     expected = math.exp(-np.mean(np.log(one_stream[np.arange(len(val) - 1), val[1:]])))
-    assert score_ids(run, val)["perplexity"] == pytest.approx(expected, rel=1e-4)  # bench_quality's column
+    assert score_ids(run, val)["perplexity"] == pytest.approx(expected, rel=1e-4)  # the quality benchmark's column
