@@ -10,11 +10,9 @@ from pathlib import Path
 from mkdocs.exceptions import PluginError
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # benchmarks/ is a folder of scripts beside the package, not installed with it
+if str(REPO) not in sys.path:  # the benchmarks package sits beside lstm_textgen and is not installed with it
     sys.path.insert(0, str(REPO))
 MARKER = re.compile(r"^<!-- generated: ([\w-]+) -->$", re.MULTILINE)
-NO_RESULTS = ("No benchmark results are recorded yet: the figures appear here once `benchmarks/results/` holds "
-              "them. [Quality history](quality-history.md) keeps the measurements made so far.")
 
 
 def config_keys() -> str:
@@ -28,12 +26,7 @@ def http_api() -> str:
 
 
 def performance() -> str:
-    try:
-        from benchmarks.results import markdown_tables
-    except ModuleNotFoundError as e:  # only its absence: a bug inside the module must fail the build
-        if e.name not in ("benchmarks", "benchmarks.results"):
-            raise
-        return NO_RESULTS
+    from benchmarks.results import markdown_tables
     return markdown_tables(REPO / "benchmarks" / "results")
 
 
