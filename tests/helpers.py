@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from lstm_textgen.cli import cli
 from lstm_textgen.config import GenerateConfig
 from lstm_textgen.generation.decode import draw_rows
-from lstm_textgen.generation.rules import History, apply_rules, weights
+from lstm_textgen.generation.rules import History, apply_rules, greedy, weights
 from lstm_textgen.serve.server import Server, bind, load_served
 from lstm_textgen.text.words import WordTokenizer
 
@@ -140,7 +140,7 @@ def distribution(logits, settings, history=()) -> np.ndarray:
     """The probabilities a row is drawn from under settings (0 = cannot be drawn)."""
     row = apply_rules(np.array(logits, dtype=np.float32)[None], settings,
                       [History(history, settings.no_repeat_ngram_size)])
-    if settings.greedy:
+    if greedy(settings):
         return np.eye(row.shape[1])[row.argmax()]
     probs = weights(row)[0].astype(np.float64)
     return probs / probs.sum()

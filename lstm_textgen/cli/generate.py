@@ -58,11 +58,13 @@ def _refuse_contradictions(seeds_file, samples, jsonl, interactive, random_seed,
             if name != "length":
                 refuse_together(("--interactive", True), (flags(name), value or None), why="you pick each word from "
                                 "the likeliest ten, so no sampling setting applies")
-    if settings["greedy"]:
+    greedy = "--greedy" if settings["greedy"] else f"{flags('temperature')} 0" if settings["temperature"] == 0 else None
+    if greedy:
         from lstm_textgen.generation.rules import RULES
 
         for name in (name for name, rule in RULES.items() if rule.shapes):  # what greedy never applies
-            refuse_together(("--greedy", True), (flags(name), settings[name]), why="--greedy always takes the "
+            value = None if name == "temperature" and settings[name] == 0 else settings[name]  # 0 is greedy too
+            refuse_together((greedy, True), (flags(name), value), why=f"{greedy} always takes the "
                             f"likeliest token, and {flags(name)} only changes how the others are drawn")
 
 

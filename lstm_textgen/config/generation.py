@@ -15,8 +15,8 @@ from lstm_textgen.usertext import text_problem
 class GenerateConfig:
     length: int = setting(60, 0, cap=10_000_000, flag="-n/--length", http="max_tokens", resume=True,
                           help="tokens to generate, at most")
-    temperature: float = setting(0.8, 0.0, low_open=True, flag="-t/--temperature", http="temperature", resume=True,
-                                 help="sampling temperature > 0; lower is safer")
+    temperature: float = setting(0.8, 0.0, flag="-t/--temperature", http="temperature", resume=True,
+                                 help="sampling temperature; lower is safer, 0 = greedy (the likeliest token)")
     top_k: int = setting(0, 0, cap=10_000_000, flag="--top-k", http="top_k", resume=True,
                          help="sample among the k likeliest tokens; 0 = off")
     top_p: float = setting(1.0, 0.0, 1.0, low_open=True, flag="--top-p", http="top_p", resume=True,
@@ -24,7 +24,8 @@ class GenerateConfig:
     min_p: float = setting(0.0, 0.0, 1.0, flag="--min-p", http="min_p", resume=True,
                            help="keep only the tokens at least this many times as likely as the likeliest (llama.cpp's "
                                 "min_p, before the temperature); 0 = off")
-    greedy: bool = setting(False, flag="--greedy", resume=True, help="always take the likeliest token")
+    greedy: bool = setting(False, flag="--greedy", resume=True,
+                           help="always take the likeliest token (as temperature 0 does)")
     repetition_penalty: float = setting(1.0, 0.0, low_open=True, flag="--repetition-penalty",
                                         http="repetition_penalty", resume=True,
                                         help="above 1 discourages tokens already in the text")

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from lstm_textgen.config import GenerateConfig
-from lstm_textgen.generation.rules import RULES, History, apply_rules, narrowing, weights
+from lstm_textgen.generation.rules import RULES, History, apply_rules, greedy, narrowing, weights
 from lstm_textgen.model.stepper import Stepper
 from lstm_textgen.text.tokenizer import UNK, UNK_ID, Tokenizer
 
@@ -165,7 +165,7 @@ def draw_rows(logits: np.ndarray, settings: GenerateConfig, rngs: Sequence[np.ra
     """(rows, vocab) logits (overwritten) -> one token id per row, row i drawing with rngs[i]. narrows:
     narrowing(settings), when the caller already knows it."""
     logits = apply_rules(logits, settings, histories)
-    if settings.greedy:
+    if greedy(settings):
         return logits.argmax(axis=1)
     u = [rng.random() for rng in rngs]
     if len(u) == 1 and (narrowing(settings) if narrows is None else narrows):

@@ -126,12 +126,18 @@ RULES: dict[str, Rule] = {
 }
 
 
+def greedy(settings) -> bool:
+    """Whether the likeliest token is always taken: greedy, or temperature 0 (as OpenAI, llama.cpp and vLLM read it)."""
+    return settings.greedy or settings.temperature == 0
+
+
 def apply_rules(logits: np.ndarray, settings, histories: Sequence[History]) -> np.ndarray:
     """(rows, vocab) logits (changed in place where a rule can) -> the logits to draw from under settings."""
     logits[:, BANNED] = -np.inf
+    argmax = greedy(settings)
     for name, rule in RULES.items():
         value = getattr(settings, name)
-        if value != rule.off and not (settings.greedy and rule.shapes):
+        if value != rule.off and not (argmax and rule.shapes):
             logits = rule.apply(logits, value, histories)
     return logits
 

@@ -189,9 +189,6 @@ def _setting(name: str, field: str, value):
         raise APIError(400, f"{name} must be a number, got {_json_type(value)}", name, "invalid_type")
     if isinstance(value, float) and not math.isfinite(value):
         raise APIError(400, f"{name} must be a finite number, got {value}", name, "invalid_value")
-    if name == "temperature" and value == 0:
-        raise APIError(400, "temperature must be > 0 (0 does not mean greedy here); for the likeliest token each "
-                            "time send top_k 1", name, "invalid_value")
     problem = _BOUNDS[field].problem(name, value, optional=False)
     if problem:
         raise APIError(400, problem, name, "invalid_value")

@@ -18,8 +18,7 @@ def test_generate_and_evaluate_need_a_run(tmp_path, tiny_corpus, make_run, fragm
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--temperature", "0"], "--temperature must be > 0"),
-    (["--temperature", "-1"], "--temperature must be > 0"),
+    (["--temperature", "-1"], "--temperature must be >= 0"),
     (["--top-p", "0"], "--top-p must be in (0, 1]"),
     (["--top-p", "1.5"], "--top-p must be in (0, 1]"),
     (["-n", "-1"], "must be >= 0"),

@@ -11,7 +11,7 @@ def flag(name: str) -> str:
 
 
 @pytest.mark.parametrize("changes, fragment", [
-    ({"temperature": 0.0}, "--temperature must be > 0"),
+    ({"temperature": -0.5}, "--temperature must be >= 0"),
     ({"top_p": 0.0}, "--top-p must be in (0, 1]"),
     ({"top_p": 1.01}, "--top-p must be in (0, 1]"),
     ({"top_k": -1}, "--top-k must be >= 0"),

@@ -58,7 +58,7 @@ def test_float_fields_accept_ints_and_int_fields_refuse_fractions():
     ("model.dropout=-0.1", "model.dropout must be in [0, 1)"),
     ("model.input_dropout=1", "model.input_dropout must be in [0, 1), or null for model.dropout's, got 1"),
     ("generate.top_p=0", "generate.top_p must be in (0, 1]"),
-    ("generate.temperature=0", "generate.temperature must be > 0"),
+    ("generate.temperature=-1", "generate.temperature must be >= 0"),
     ("model.units", "--set expects KEY=VALUE"),
     ("train.max_minutes=0", "train.max_minutes must be > 0, or null"),
     ("train.optimizer=rmsprop", "train.optimizer must be 'adam' or 'sgd', got 'rmsprop'"),

@@ -93,6 +93,17 @@ def test_greedy_is_the_argmax():
     assert set(draws(logits, Settings(greedy=True, temperature=5.0), n=50)) == {int(np.argmax(logits))}
 
 
+def test_temperature_zero_is_greedy_whatever_else_is_set():
+    logits = fake_logits(3)
+    for settings in (Settings(temperature=0), Settings(temperature=0, top_k=4, top_p=0.5, min_p=0.2)):
+        assert set(draws(logits, settings, n=50)) == {int(np.argmax(logits))}
+        np.testing.assert_array_equal(distribution(logits, settings), distribution(logits, Settings(greedy=True)))
+    history = [int(np.argmax(logits))] * 3  # rules that change the likeliest token apply as under greedy
+    assert (sample_next(logits, Settings(temperature=0, repetition_penalty=50.0), np.random.default_rng(), history)
+            == sample_next(logits, Settings(greedy=True, repetition_penalty=50.0), np.random.default_rng(), history)
+            != int(np.argmax(logits)))
+
+
 def test_temperature_sharpens_and_flattens():
     logits = fake_logits(4)
     cold, plain, hot = (distribution(logits, Settings(temperature=t)) for t in (0.5, 1.0, 2.0))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from lstm_textgen.generation.rules import BANNED
-from lstm_textgen.generation.sample import Generator
+from lstm_textgen.config import load_config
+from lstm_textgen.generation.sample import Generator, generate
 
 from helpers import Settings, assert_one_line_error, distribution, draws, fake_logits, invoke
 
@@ -119,6 +120,14 @@ def test_greedy_ignores_the_random_seed(tiny_run):
     assert greedy == gen(tiny_run, "--seed", "the cat", "-n", "20", "--greedy", "--random-seed", "9").stdout
 
 
+def test_temperature_zero_is_greedy_on_the_command_line_in_a_config_and_in_the_library(run, tiny_run):
+    greedy = gen(tiny_run, "--seed", "the cat", "-n", "20", "--greedy").stdout
+    assert gen(tiny_run, "--seed", "the cat", "-n", "20", "-t", "0", "--random-seed", "9").stdout == greedy
+    assert gen(tiny_run, "--seed", "the cat", "-n", "20", "-t", "0", "--greedy").stdout == greedy  # the same thing
+    assert "the cat" + generate(run, "the cat", length=20, temperature=0, top_k=3, random_seed=1) + "\n" == greedy
+    assert load_config(None, ["generate.temperature=0"]).generate.temperature == 0
+
+
 def test_no_repeat_ngram_and_repetition_penalty_on_the_real_model(run, tiny_run):
     settings = Settings(length=40, temperature=0.3, no_repeat_ngram_size=2, repetition_penalty=1.3)
     for sample in Generator(run.tokenizer, run.weights).sample(["the cat", "a dog"], settings, [2, 3]):
@@ -140,8 +149,7 @@ def test_unknown_seed_words_are_named_and_fed_as_unk(tiny_run):
 # --- user errors: one `Error:` line, exit code 1 -----------------------------------------------------
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--seed", "the", "--temperature", "0"], "--temperature must be > 0"),
-    (["--seed", "the", "--temperature", "-0.5"], "--temperature must be > 0"),
+    (["--seed", "the", "--temperature", "-0.5"], "--temperature must be >= 0"),
     (["--seed", "the", "--top-p", "0"], "--top-p must be in (0, 1]"),
     (["--seed", "the", "--top-p", "1.5"], "--top-p must be in (0, 1]"),
     (["--seed", "the", "--top-k", "-1"], "--top-k must be >= 0"),
@@ -165,6 +173,8 @@ def test_generate_user_errors(tiny_run, args, fragment):
     (["-i", "--stop", "x"], "--interactive and --stop cannot be used together"),
     (["--greedy", "-t", "0.5"], "--greedy and -t/--temperature cannot be used together"),
     (["--greedy", "--top-p", "0.5"], "--greedy and --top-p cannot be used together"),
+    (["-t", "0", "--top-k", "5"], "-t/--temperature 0 and --top-k cannot be used together: -t/--temperature 0 "
+                                  "always takes the likeliest token"),
 ])
 def test_contradictory_flags_are_a_usage_error_before_the_run_is_read(tmp_path, args, fragment):
     result = invoke("generate", "--run", tmp_path / "no_such_run", "--seed", "the", *args)  # the run is never read

@@ -127,7 +127,7 @@ def test_the_openai_client_works_unchanged(server, http):
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="nope", prompt="the")
     with pytest.raises(openai.BadRequestError, match="temperature"):
-        client.completions.create(model="run", prompt="the", temperature=0)
+        client.completions.create(model="run", prompt="the", temperature=-1)
 
 
 def test_requests_in_flight_share_one_batch_and_a_client_that_leaves_frees_its_row(server, http):
@@ -237,7 +237,7 @@ BIG = "the cat " * 125_000  # a 1 MB prompt
      "invalid_value"),
     ("huge max_tokens", {"json": {"model": "run", "prompt": "the", "max_tokens": 10**30}}, 400, "max_tokens",
      "invalid_value"),
-    ("temperature 0", {"json": {"model": "run", "prompt": "the", "temperature": 0}}, 400, "temperature",
+    ("a negative temperature", {"json": {"model": "run", "prompt": "the", "temperature": -0.1}}, 400, "temperature",
      "invalid_value"),
     ("temperature as a boolean", {"json": {"model": "run", "prompt": "the", "temperature": True}}, 400,
      "temperature", "invalid_type"),
