@@ -29,6 +29,12 @@ class GenerateConfig:
     repetition_penalty: float = setting(1.0, 0.0, low_open=True, flag="--repetition-penalty",
                                         http="repetition_penalty", resume=True,
                                         help="above 1 discourages tokens already in the text")
+    frequency_penalty: float = setting(0.0, -2.0, 2.0, flag="--frequency-penalty", http="frequency_penalty",
+                                       resume=True, help="lower each token's logit by this times the times it was "
+                                                         "drawn so far (OpenAI's; the seed is not counted); 0 = off")
+    presence_penalty: float = setting(0.0, -2.0, 2.0, flag="--presence-penalty", http="presence_penalty",
+                                      resume=True, help="lower the logit of each token drawn so far by this, once "
+                                                        "(OpenAI's; the seed is not counted); 0 = off")
     no_repeat_ngram_size: int = setting(0, 0, cap=10_000, flag="--no-repeat-ngram-size", http="no_repeat_ngram_size",
                                         resume=True, help="never repeat an n-gram of this size; 0 = off")
     min_length: int = setting(0, 0, cap=10_000_000, flag="--min-length", resume=True,

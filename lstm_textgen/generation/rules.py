@@ -18,7 +18,8 @@ _NUCLEUS_HEAD = 256  # top-p first sorts only this many likeliest tokens; it sor
 
 
 class History:
-    """A row's token ids and what the repetition rules need from them, kept up to date in O(1) a token."""
+    """A row's token ids and what the repetition rules need from them, kept up to date in O(1) a token. ids
+    given at the start are the seed: they are in the text, but were not drawn (the penalties count only draws)."""
 
     def __init__(self, ids: Iterable[int] = (), ngram_size: int = 0):
         self.ids: list[int] = []
@@ -26,8 +27,11 @@ class History:
         self._seen: set[int] = set()
         self._seen_ids = np.empty(64, np.intp)  # the distinct ids, in a growing buffer
         self._followers: dict[tuple[int, ...], set[int]] = {}  # (n-1)-gram -> tokens that followed it
+        self._drawn: dict[int, int] | None = None  # token -> its slot in the two buffers below; None: the seed
+        self._drawn_ids, self._drawn_counts = np.empty(64, np.intp), np.empty(64, np.float32)
         for token in ids:
             self.append(int(token))
+        self._drawn = {}
 
     def append(self, token: int) -> None:
         ids, n = self.ids, self.ngram_size
@@ -39,10 +43,28 @@ class History:
             self._seen.add(token)
         if n > 1 and len(ids) >= n:
             self._followers.setdefault(tuple(ids[-n:-1]), set()).add(token)
+        if self._drawn is not None:
+            self._count(token)
+
+    def _count(self, token: int) -> None:
+        slot = self._drawn.get(token)
+        if slot is None:
+            slot = self._drawn[token] = len(self._drawn)
+            if slot == len(self._drawn_ids):
+                self._drawn_ids = np.concatenate([self._drawn_ids, np.empty_like(self._drawn_ids)])
+                self._drawn_counts = np.concatenate([self._drawn_counts, np.empty_like(self._drawn_counts)])
+            self._drawn_ids[slot], self._drawn_counts[slot] = token, 0.0
+        self._drawn_counts[slot] += 1.0
 
     @property
     def seen(self) -> np.ndarray:
         return self._seen_ids[:len(self._seen)]
+
+    @property
+    def drawn(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct tokens added after the seed, and how many times each was."""
+        size = len(self._drawn or ())
+        return self._drawn_ids[:size], self._drawn_counts[:size]
 
     def ngram_bans(self) -> list[int]:
         """Tokens that would complete an n-gram already in the history."""
@@ -61,6 +83,21 @@ def repetition_penalty(logits: np.ndarray, penalty: float, histories: Sequence[H
             seen = history.seen
             values = row[seen]
             row[seen] = np.where(values > 0, values / penalty, values * penalty)
+    return logits
+
+
+def frequency_penalty(logits: np.ndarray, penalty: float, histories: Sequence[History]) -> np.ndarray:
+    """OpenAI's: each token's logit lowered by penalty times the number of times it was drawn so far."""
+    for row, history in zip(logits, histories):
+        tokens, counts = history.drawn
+        row[tokens] -= penalty * counts
+    return logits
+
+
+def presence_penalty(logits: np.ndarray, penalty: float, histories: Sequence[History]) -> np.ndarray:
+    """OpenAI's: the logit of every token drawn so far lowered by penalty, once."""
+    for row, history in zip(logits, histories):
+        row[history.drawn[0]] -= penalty
     return logits
 
 
@@ -118,6 +155,8 @@ class Rule:
 # setting (a GenerateConfig field) -> its rule, applied in this order
 RULES: dict[str, Rule] = {
     "repetition_penalty": Rule(1.0, repetition_penalty),
+    "frequency_penalty": Rule(0.0, frequency_penalty),
+    "presence_penalty": Rule(0.0, presence_penalty),
     "no_repeat_ngram_size": Rule(0, no_repeat_ngram_size),
     "top_k": Rule(0, top_k, shapes=True, narrows=True),
     "min_p": Rule(0.0, min_p, shapes=True, narrows=True),

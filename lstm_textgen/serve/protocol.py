@@ -28,8 +28,7 @@ DEFAULT_MAX_TOKENS_CAP = 2048  # serve --max-tokens: the largest max_tokens a re
 SETTINGS = {rule.http: name for name, kind, _, rule in declared(GenerateConfig) if rule.http and kind in (int, float)}
 STOP = policy(GenerateConfig, "stop").http
 # OpenAI fields this server has no use for: accepted only at the value that changes nothing
-NEUTRAL = {"echo": (False,), "logprobs": (None,), "best_of": (None, 1), "suffix": (None,),
-           "presence_penalty": (None, 0), "frequency_penalty": (None, 0), "logit_bias": (None, {})}
+NEUTRAL = {"echo": (False,), "logprobs": (None,), "best_of": (None, 1), "suffix": (None,), "logit_bias": (None, {})}
 COMPLETION_FIELDS = {"model", "prompt", "n", "seed", STOP, "stream", "stream_options", "user",
                      *SETTINGS, *NEUTRAL}
 SUGGEST_FIELDS = {"model", "text", "k"}

@@ -20,6 +20,9 @@ def flag(name: str) -> str:
     ({"no_repeat_ngram_size": -1}, "--no-repeat-ngram-size must be >= 0"),
     ({"min_length": 9, "length": 5}, "--min-length 9 is more than --length 5"),
     ({"stop_newlines": -1}, "--stop-newlines must be >= 0"),
+    ({"presence_penalty": 2.5}, "--presence-penalty must be in [-2, 2], got 2.5"),
+    ({"frequency_penalty": -2.01}, "--frequency-penalty must be in [-2, 2], got -2.01"),
+    ({"frequency_penalty": float("inf")}, "--frequency-penalty must be a finite number, got inf"),
 ])
 def test_settings_refuse_bad_values(changes, fragment):
     with pytest.raises(TextgenError, match=None) as caught:

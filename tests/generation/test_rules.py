@@ -5,7 +5,8 @@ import pytest
 
 from lstm_textgen.config import GenerateConfig
 from lstm_textgen.model.stepper import softmax
-from lstm_textgen.generation.rules import BANNED, History
+from lstm_textgen.generation.decode import draw_rows
+from lstm_textgen.generation.rules import BANNED, History, apply_rules
 
 from helpers import VOCAB, Settings, distribution, draws, fake_logits, sample_next
 
@@ -102,6 +103,27 @@ def test_temperature_zero_is_greedy_whatever_else_is_set():
     assert (sample_next(logits, Settings(temperature=0, repetition_penalty=50.0), np.random.default_rng(), history)
             == sample_next(logits, Settings(greedy=True, repetition_penalty=50.0), np.random.default_rng(), history)
             != int(np.argmax(logits)))
+
+
+def test_frequency_and_presence_penalties_lower_the_logits_of_drawn_tokens_as_openai_defines_them():
+    logits = fake_logits(6)
+    history = History([5, 7])  # the seed: in the text, but not drawn, so not counted
+    for token in (5, 5, 6, 5):
+        history.append(token)
+    settings = Settings(frequency_penalty=0.5, presence_penalty=1.5)
+    expected = logits.astype(np.float64)
+    expected[list(BANNED)] = -np.inf
+    expected[5] -= 0.5 * 3 + 1.5  # logit[j] -= frequency_penalty * count[j] + presence_penalty * (count[j] > 0)
+    expected[6] -= 0.5 * 1 + 1.5
+    np.testing.assert_allclose(apply_rules(logits[None].copy(), settings, [history])[0], expected, rtol=1e-6)
+    for seed in range(200):  # the draw is the plain draw from those logits, token for token
+        penalised = draw_rows(logits[None].copy(), settings, [np.random.default_rng(seed)], [history])
+        plain = draw_rows(expected[None].astype(np.float32), Settings(), [np.random.default_rng(seed)], [History()])
+        assert penalised[0] == plain[0]
+    negative = apply_rules(logits[None].copy(), Settings(frequency_penalty=-2.0), [history])[0]
+    assert negative[5] == pytest.approx(logits[5] + 6.0)  # below 0 they favour repeats
+    untouched = apply_rules(logits[None].copy(), settings, [History([5, 6])])[0]  # nothing drawn yet
+    np.testing.assert_array_equal(untouched[2:], logits[2:])
 
 
 def test_temperature_sharpens_and_flattens():

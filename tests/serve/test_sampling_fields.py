@@ -44,3 +44,13 @@ def test_temperature_zero_is_greedy(http, tiny_run):
     assert complete(http, temperature=0, seed=1, n=2) == greedy * 2
     assert complete(http, temperature=0, top_p=0.5, top_k=3, seed=2) == greedy
     assert generate_cli(tiny_run, "-n", "20", "-t", "0") == greedy
+
+
+def test_frequency_and_presence_penalties_are_generates_flags_over_http(http, tiny_run):
+    penalised = complete(http, temperature=1.2, seed=3, n=2, frequency_penalty=1.5, presence_penalty=0.7)
+    assert penalised == generate_cli(tiny_run, "-n", "20", "-t", "1.2", "--random-seed", "3", "--samples", "2",
+                                     "--frequency-penalty", "1.5", "--presence-penalty", "0.7")
+    assert penalised != complete(http, temperature=1.2, seed=3, n=2)
+    repeats = [len(text.split()) - len(set(text.split())) for text in complete(http, temperature=0, n=1)
+               + complete(http, temperature=0, frequency_penalty=2.0, presence_penalty=2.0)]
+    assert repeats[1] < repeats[0]  # greedy recites; the penalties push it to new words
