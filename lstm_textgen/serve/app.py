@@ -78,7 +78,7 @@ class _API:
         key = self.api_key
         if key and not (scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), key.encode())):
             raise APIError(401, "missing or wrong API key; send the header Authorization: Bearer KEY",
-                           code="invalid_api_key")
+                           code="invalid_api_key")  # with WWW-Authenticate: Bearer (_api_error)
 
     def find(self, model: str) -> Served:
         """A served run by name: the only way a request reaches a run, so never a path."""
@@ -181,7 +181,8 @@ async def _read_body(request: Request) -> bytes:
 
 
 async def _api_error(request: Request, error: APIError) -> Response:
-    return JSONResponse(error.body(), status_code=error.status)
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None  # RFC 6750: the scheme to use
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
 async def _http_error(request: Request, error: HTTPException) -> Response:

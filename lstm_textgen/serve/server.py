@@ -23,6 +23,7 @@ from lstm_textgen.serve.scheduler import Batcher
 from lstm_textgen.config.values import shown
 
 GRACE_SECONDS = 5.0
+PATH_KEYS = ("corpus", "val_corpus", "embedding_path", "origin")  # run_info's values that hold paths
 
 
 def load_served(run_dirs: list[str], max_rows: int = 128) -> dict[str, Served]:
@@ -38,10 +39,23 @@ def load_served(run_dirs: list[str], max_rows: int = 128) -> dict[str, Served]:
         info = run_info(path)
         if info["damaged"]:
             raise damage_error(path, info["damaged"])
-        info = {key: value for key, value in info.items() if key not in ("run", "damaged")}  # no local paths
+        info = {key: _no_paths(value) if key in PATH_KEYS else value for key, value in info.items()
+                if key not in ("run", "damaged")}
         served[name] = Served(name, run, Batcher(run.tokenizer, run.weights, max_rows, name), info,
                               int((path / MODEL).stat().st_mtime))
     return served
+
+
+def _no_paths(value):
+    """An info value with every path cut to its file name (corpus, val_corpus, embedding_path, a fine-tuned run's
+    origin): /v1/models shows no folder of the server's machine."""
+    if isinstance(value, dict):
+        return {key: _no_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_no_paths(item) for item in value]
+    if isinstance(value, str) and ("/" in value or "\\" in value):
+        return value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return value
 
 
 def bind(host: str, port: int) -> socket.socket:

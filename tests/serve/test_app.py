@@ -177,8 +177,11 @@ def test_models_list_the_runs_with_their_info(http, tiny_run):
     (model,) = http.get("/v1/models").json()["data"]
     assert model["id"] == "run" and model["object"] == "model" and model["owned_by"] == "lstm-textgen"
     assert model["info"]["vocab_size"] > 10 and model["info"]["epochs"] == 2 and "run" not in model["info"]
-    assert str(tiny_run) not in json.dumps(model)  # no local path of the server's
-    assert http.get("/v1/models/run").json()["id"] == "run"
+    assert model["info"]["corpus"] == "corpus.txt"  # the file's name only
+    one = http.get("/v1/models/run")
+    assert one.json()["id"] == "run"
+    for text in (json.dumps(model), one.text):  # no local path of the server's (the corpus sits beside the run)
+        assert str(tiny_run.parent) not in text and str(tiny_run.parent).replace("/", "\\/") not in text
 
 
 def test_the_page_is_one_file_with_nothing_from_elsewhere(http):
@@ -197,6 +200,7 @@ def test_an_api_key_is_needed_on_every_api_call_when_set(tiny_run):
                 for method, path in (("GET", "/v1/models"), ("POST", "/v1/completions"), ("POST", "/v1/suggest")):
                     reply = http.request(method, path, headers=headers, json={"model": "run", "prompt": "the"})
                     assert reply.status_code == 401 and reply.json()["error"]["code"] == "invalid_api_key"
+                    assert reply.headers["www-authenticate"] == "Bearer"  # RFC 6750: the scheme to send
             assert http.get("/").status_code == 200  # the page holds no data; its calls need the key
         assert OpenAI(base_url=url + "/v1", api_key="s3cret").completions.create(
             model="run", prompt="the", max_tokens=3).choices[0].finish_reason == "length"
