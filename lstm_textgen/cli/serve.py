@@ -19,9 +19,16 @@ API_KEY_ENV = "LSTM_TEXTGEN_API_KEY"
               help=f"Require 'Authorization: Bearer KEY' on every API call (or set {API_KEY_ENV}).")
 @click.option("--max-tokens-cap", type=click.IntRange(1, 100_000), default=DEFAULT_MAX_TOKENS_CAP, show_default=True,
               help="The largest max_tokens a request may ask for; larger ones are refused.")
-def serve(run_dirs, host, port, api_key, max_tokens_cap):
+@click.option("cors_origins", "--cors-origin", multiple=True, metavar="ORIGIN",
+              help="Let browser pages from ORIGIN (scheme://host[:port], or *) call the API (repeatable; none by "
+                   "default).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="The access log on stderr: one line per request, as text or one JSON object.")
+def serve(run_dirs, host, port, api_key, max_tokens_cap, cors_origins, log_format):
     """Serve runs over HTTP: POST /v1/completions (OpenAI-style, streamed with "stream": true), GET /v1/models,
-    POST /v1/suggest (the likeliest next words), and a writing page at /. Ctrl-C or SIGTERM stops it."""
+    POST /v1/suggest (the likeliest next words), a writing page at /, GET /health and GET /metrics (Prometheus).
+    Ctrl-C or SIGTERM stops it."""
+    from lstm_textgen.serve.operations import check_origin
     from lstm_textgen.serve.server import Server, bind, load_served
 
     if api_key is not None and (not api_key.strip() or any(ch.isspace() or not ch.isprintable() for ch in api_key)):
@@ -30,6 +37,7 @@ def serve(run_dirs, host, port, api_key, max_tokens_cap):
                                  f"would leave the API open); give a key of letters, digits and marks, or leave "
                                  f"--api-key out and unset {API_KEY_ENV} to serve without one", param_hint="--api-key")
     with user_errors():
+        origins = [check_origin(origin) for origin in cors_origins]
         served = load_served(list(run_dirs))
         sock = bind(host, port)
 
@@ -38,5 +46,5 @@ def serve(run_dirs, host, port, api_key, max_tokens_cap):
             if api_key is None and host not in ("127.0.0.1", "localhost", "::1"):
                 click.echo(f"warning: {host} may be reachable from other machines and no --api-key is set", err=True)
 
-        Server(served, api_key, max_tokens_cap, ready).serve_on(sock)
+        Server(served, api_key, max_tokens_cap, ready, origins, log_format).serve_on(sock)
     click.echo("stopped", err=True)

@@ -1,5 +1,6 @@
 """The routes of `serve`: OpenAI-style /v1/completions (streamed as Server-Sent Events on request) and
-/v1/models, our /v1/suggest, and the writing page at /, over one Batcher per served run.
+/v1/models, our /v1/suggest, the writing page at /, and /health and /metrics for operations, over one Batcher per
+served run; the access log and CORS (when asked for) wrap them as middleware.
 
 Starlette, not FastAPI: there are five routes, and their bodies are checked by protocol.py against
 GenerateConfig's own ranges, so each error names the field as the request spelled it; FastAPI's pydantic
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -17,6 +19,7 @@ from importlib import resources
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -26,6 +29,7 @@ from lstm_textgen.generation.interactive import Continuation, top_ids
 from lstm_textgen.run.rundir import Run
 from lstm_textgen.generation.sample import encode_seed, new_random_seed
 from lstm_textgen.serve import protocol
+from lstm_textgen.serve.operations import CORS, AccessLog, Metrics
 from lstm_textgen.serve.protocol import MAX_BODY_BYTES, APIError
 from lstm_textgen.serve.replies import Mailbox, Reply, Waiter
 from lstm_textgen.serve.scheduler import Batcher, Job, Probe
@@ -44,14 +48,23 @@ class Served:
     created: int
 
 
-def build_app(served: dict[str, Served], api_key: str | None, max_tokens_cap: int) -> Starlette:
-    """The ASGI app; the batches start with it and stop when it shuts down."""
+def build_app(served: dict[str, Served], api_key: str | None, max_tokens_cap: int, cors_origins: list[str] = (),
+              log_format: str = "text", log_stream=None) -> Starlette:
+    """The ASGI app; the batches start with it and stop when it shuts down. app.state.phase is "starting",
+    "serving" or "stopping" (GET /health reads it; the server sets "stopping" as it begins to stop)."""
     api = _API(served, api_key, max_tokens_cap)
     routes = [Route("/", api.index), Route("/v1/models", api.models), Route("/v1/models/{model:path}", api.model),
               Route("/v1/completions", api.completions, methods=["POST"]),
-              Route("/v1/suggest", api.suggest, methods=["POST"])]
+              Route("/v1/suggest", api.suggest, methods=["POST"]),
+              Route("/health", api.health), Route("/metrics", api.metrics)]
     handlers = {APIError: _api_error, HTTPException: _http_error, Exception: _server_error}
-    return Starlette(routes=routes, exception_handlers=handlers, lifespan=api.lifespan)
+    middleware = [Middleware(AccessLog, routes=routes, metrics=api.stats, log_format=log_format, stream=log_stream)]
+    if cors_origins:  # a browser page of another origin may call the API (preflights answered, headers added)
+        middleware.append(Middleware(CORS, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+                                     allow_headers=["Authorization", "Content-Type"]))
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=api.lifespan, middleware=middleware)
+    app.state.phase = "starting"
+    return app
 
 
 class _API:
@@ -61,15 +74,18 @@ class _API:
         self.served, self.api_key, self.max_tokens_cap = served, api_key, max_tokens_cap
         self.page = resources.files("lstm_textgen.serve").joinpath("page.html").read_text(encoding="utf-8")
         self.mailbox: Mailbox | None = None  # the running event loop's, made when the app starts
+        self.stats = Metrics({name: lambda b=s.batcher: b.running_rows for name, s in served.items()})
 
     @asynccontextmanager
     async def lifespan(self, app):
         self.mailbox = Mailbox(asyncio.get_running_loop())
         for target in self.served.values():
             target.batcher.start()
+        app.state.phase = "serving"
         try:
             yield
         finally:
+            app.state.phase = "stopping"
             for target in self.served.values():
                 await asyncio.to_thread(target.batcher.close)
 
@@ -104,7 +120,7 @@ class _API:
     async def completions(self, request: Request) -> Response:
         """OpenAI's text completions: a continuation of each prompt, whole or streamed as Server-Sent Events."""
         self.authorize(request)
-        cap = self.max_tokens_cap
+        started, cap = time.perf_counter(), self.max_tokens_cap
         completion = protocol.parse_completion(protocol.parse_json(await _read_body(request)), cap)
         target = self.find(completion.model)
         settings = protocol.completion_settings(completion, target.run.config.generate, cap)
@@ -112,7 +128,9 @@ class _API:
         rows = [ids for ids, _ in prompts for _ in range(completion.n)]
         seed = new_random_seed() if completion.seed is None else completion.seed
         waiter = Waiter(self.mailbox)
-        job = Job(rows, settings, [seed + i for i in range(len(rows))], waiter.publish)
+        publish = self.stats.timed(target.name, started, waiter.publish)
+        job = Job(rows, settings, [seed + i for i in range(len(rows))], publish)
+        request.state.job, request.state.model = job, target.name  # the access log counts its tokens at the end
         target.batcher.submit(job)
         reply = Reply(job, waiter, target.name, seed, settings.stop, sum(len(ids) for ids, _ in prompts))
         if completion.stream:
@@ -143,6 +161,21 @@ class _API:
                     "text": probe.detok.peek(token_id)}  # how generation would write it after the text
                    for token_id, probability in top_ids(probe.probs, k)]
         return JSONResponse({"model": name, "text": text, "next": options, "unknown_seed_words": unknown})
+
+    async def health(self, request: Request) -> Response:
+        """Whether the server is up, without the API key: 200 `{"status": "ok"}` when every run is loaded and its
+        batch is running; 503 with `{"status": "starting"}` or `{"status": "stopping"}` otherwise."""
+        phase = request.app.state.phase
+        if phase == "serving" and all(target.batcher.serving for target in self.served.values()):
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "starting" if phase == "starting" else "stopping"}, status_code=503)
+
+    async def metrics(self, request: Request) -> Response:
+        """The server's metrics in Prometheus' text format, without the API key (scrapers seldom send one):
+        requests, tokens generated, time to first token, latency and rows in each batch."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(self.stats.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def _word_choices(run: Run, text: str, k: int) -> list[dict]:

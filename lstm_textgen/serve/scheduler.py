@@ -86,6 +86,11 @@ class Batcher:
     def running_rows(self) -> int:
         return len(self._batch.rows)
 
+    @property
+    def serving(self) -> bool:
+        """Whether the thread is stepping the batch (started, not closing)."""
+        return self._thread.is_alive() and not self._closing
+
     def close(self, timeout: float = 10.0) -> None:
         """Stop the thread after its current step; requests still queued or running end with an error."""
         with self._wake:

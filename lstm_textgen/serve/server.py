@@ -80,10 +80,14 @@ class Server(uvicorn.Server):
     afterwards (uvicorn re-raises it, which would end `serve` as if killed rather than stopped)."""
 
     def __init__(self, served: dict[str, Served], api_key: str | None = None,
-                 max_tokens_cap: int = DEFAULT_MAX_TOKENS_CAP, on_ready: Callable[[str], None] | None = None):
-        # uvicorn's own grace is longer than ours: it would cancel the requests' tasks, which it logs as errors
-        super().__init__(uvicorn.Config(build_app(served, api_key, max_tokens_cap), log_level="warning",
-                                        access_log=False, timeout_graceful_shutdown=GRACE_SECONDS + 5, lifespan="on"))
+                 max_tokens_cap: int = DEFAULT_MAX_TOKENS_CAP, on_ready: Callable[[str], None] | None = None,
+                 cors_origins: list[str] = (), log_format: str = "text", log_stream=None):
+        app = build_app(served, api_key, max_tokens_cap, cors_origins, log_format, log_stream)
+        # uvicorn's own grace is longer than ours: it would cancel the requests' tasks, which it logs as errors.
+        # Its access log is off: the app's (operations.AccessLog) writes the one line per request.
+        super().__init__(uvicorn.Config(app, log_level="warning", access_log=False,
+                                        timeout_graceful_shutdown=GRACE_SECONDS + 5, lifespan="on"))
+        self.asgi_app = app
         self.served, self.on_ready, self.url, self.failed = served, on_ready, None, False
 
     def serve_on(self, sock: socket.socket) -> None:
@@ -111,6 +115,7 @@ class Server(uvicorn.Server):
     async def shutdown(self, sockets=None) -> None:
         """Requests in flight get GRACE_SECONDS to finish; then their batches close, which ends each of them
         with an error saying the server is stopping (a stream's last event)."""
+        self.asgi_app.state.phase = "stopping"  # GET /health answers 503 from now on
         loop = asyncio.get_running_loop()
         close = loop.call_later(GRACE_SECONDS, lambda: loop.run_in_executor(None, self._close_batches))
         try:

@@ -2,6 +2,7 @@
 stream in flight), the API key from the environment, and one-line errors."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -89,4 +90,35 @@ def test_serve_user_errors_are_one_line(tiny_run, args, fragment):
     finally:
         taken.close()
     assert result.exit_code == 1 and result.output.startswith("Error: ") and fragment in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_access_log_is_one_line_per_request_on_stderr(tiny_run, log_format):
+    process, url, _ = start(tiny_run, "--log-format", log_format)
+    try:
+        assert httpx.post(url + "/v1/completions", json={"model": "run", "prompt": "the", "max_tokens": 3}
+                          ).status_code == 200
+        assert httpx.post(url + "/v1/completions", json={"model": "run", "prompt": 5}).status_code == 400
+        assert httpx.get(url + "/health").status_code == 200
+    finally:
+        code, err = stop(process, signal.SIGINT)
+    assert code == 0 and err.splitlines()[-1] == "stopped"
+    lines = err.splitlines()[:-1]
+    if log_format == "json":
+        records = [json.loads(line) for line in lines]
+        assert [(r["method"], r["path"], r["status"], r["tokens"]) for r in records] == [
+            ("POST", "/v1/completions", 200, 3), ("POST", "/v1/completions", 400, None), ("GET", "/health", 200, None)]
+        assert all(r["ms"] >= 0 and r["time"].endswith("Z") for r in records)
+    else:
+        assert [line.split()[1:5] for line in lines] == [["POST", "/v1/completions", "200", "3"],
+                                                         ["POST", "/v1/completions", "400", "-"],
+                                                         ["GET", "/health", "200", "-"]]
+
+
+@pytest.mark.parametrize("origin", ["example.com", "https://example.com/", "https://exa mple.com"])
+def test_a_bad_cors_origin_is_one_line_error(tiny_run, origin):
+    result = CliRunner().invoke(cli, ["serve", "--run", str(tiny_run), "--cors-origin", "https://ok.example",
+                                      "--cors-origin", origin])
+    assert result.exit_code == 1 and result.output.startswith("Error: --cors-origin ")
     assert len(result.output.strip().splitlines()) == 1
