@@ -10,6 +10,8 @@ from lstm_textgen.config.values import Key, shown
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.usertext import text_problem
 
+MAX_LOGIT_BIAS = 300  # entries of logit_bias, as OpenAI allows
+
 
 @dataclass
 class GenerateConfig:
@@ -35,6 +37,9 @@ class GenerateConfig:
     presence_penalty: float = setting(0.0, -2.0, 2.0, flag="--presence-penalty", http="presence_penalty",
                                       resume=True, help="lower the logit of each token drawn so far by this, once "
                                                         "(OpenAI's; the seed is not counted); 0 = off")
+    logit_bias: dict[int, float] = setting(factory=dict, low=-100.0, high=100.0, http="logit_bias", resume=True,
+                                           help="token id -> a bias added to its logit (OpenAI's; -100 bans the "
+                                                "token, 100 all but forces it); empty = off")
     no_repeat_ngram_size: int = setting(0, 0, cap=10_000, flag="--no-repeat-ngram-size", http="no_repeat_ngram_size",
                                         resume=True, help="never repeat an n-gram of this size; 0 = off")
     min_length: int = setting(0, 0, cap=10_000_000, flag="--min-length", resume=True,
@@ -49,8 +54,20 @@ class GenerateConfig:
             (0 <= self.length < self.min_length, f"{key('min_length')} {self.min_length} is more than "
                                                  f"{key('length')} {self.length}"),
             (any(s == "" for s in self.stop), f"{key('stop')} needs a non-empty TEXT"),
+            (len(self.logit_bias) > MAX_LOGIT_BIAS, f"{key('logit_bias')} may bias at most {MAX_LOGIT_BIAS} tokens, "
+                                                    f"got {len(self.logit_bias):,}"),
+            *((True, f"{key('logit_bias')} names token id {token}; token ids are >= 0")
+              for token in sorted(self.logit_bias)[:1] if token < 0),
             *((True, f"{key('stop')} {shown(s)} holds {text_problem(s)}; give plain text")
               for s in self.stop if text_problem(s) is not None)) if failed]
+
+    def vocabulary_problem(self, vocab_size: int, key: Key = lambda name: f"generate.{name}") -> str | None:
+        """What is wrong with the token ids of logit_bias for a run of vocab_size tokens, or None."""
+        outside = [token for token in self.logit_bias if not 0 <= token < vocab_size]
+        if outside:
+            return (f"{key('logit_bias')} names token id {outside[0]}, outside the run's vocabulary (ids 0 to "
+                    f"{vocab_size - 1:,})")
+        return None
 
     def check(self, key: Key = lambda name: f"generate.{name}") -> "GenerateConfig":
         """Raise one ConfigError naming every bad value, with the keys as key() spells them; returns self."""

@@ -58,16 +58,27 @@ class Bounds:
 
 def range_problems(section, key: Key) -> list[str]:
     """Every number field of a section checked against its declared Bounds (and a float for being finite:
-    nan passes every comparison the wrong way, and a command flag is not read through convert())."""
+    nan passes every comparison the wrong way, and a command flag is not read through convert()); a mapping's
+    numbers are checked each, named as key[item]."""
     problems, types = [], typing.get_type_hints(type(section))
     for f in dataclasses.fields(section):
         bounds, value = f.metadata.get("bounds"), getattr(section, f.name)
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, dict):
+            problems += [problem for item, number in value.items()  # the first bad one: a mapping can be long
+                         for problem in _number_problems(f"{key(f.name)}[{item}]", number, bounds)][:1]
+        elif isinstance(value, float) and not math.isfinite(value):
             problems.append(f"{key(f.name)} must be a finite number, got {value}")
         elif bounds is not None and isinstance(value, (int, float)):  # not None, nor a word such as auto
             problem = bounds.problem(key(f.name), value, optional=type(None) in typing.get_args(types[f.name]))
             problems += [problem] if problem else []
     return problems
+
+
+def _number_problems(name: str, value, bounds: Bounds | None) -> list[str]:
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{name} must be a finite number, got {value}"]
+    problem = bounds.problem(name, value, optional=False) if bounds is not None else None
+    return [problem] if problem else []
 
 
 def setting(default=_UNSET, low=None, high=None, *, help: str, factory=None, low_open=False, high_open=False,

@@ -151,6 +151,8 @@ def type_name(tp: object) -> str:
         return " or ".join(repr(a) for a in args)
     if typing.get_origin(tp) is list:
         return f"a list of {type_name(args[0])}"
+    if typing.get_origin(tp) is dict:
+        return f"a mapping of {type_name(args[0])} to {type_name(args[1])}"
     if type(None) in args:
         return f"{type_name(next(a for a in args if a is not type(None)))} or null"
     if args:  # a union: int | Literal["auto"]
@@ -171,6 +173,10 @@ def convert(value: object, tp: object) -> object:
         if not isinstance(items, list):
             raise ValueError
         return [convert(item, args[0]) for item in items]
+    if typing.get_origin(tp) is dict:
+        if not isinstance(value, dict):
+            raise ValueError
+        return {convert(key, args[0]): convert(item, args[1]) for key, item in value.items()}
     if type(None) in args:
         return None if value is None else convert(value, next(a for a in args if a is not type(None)))
     if args:  # a union: the first member that takes the value

@@ -23,7 +23,7 @@ class Row:
                  memo: dict | None = None, group: object = None, index: int = 0):
         self.settings, self.group, self.index, self.seed_length = settings, group, index, len(ids)
         self.narrows = narrowing(settings)  # what draw() reads of the settings every step, worked out once
-        self.rules = (settings.greedy, *(getattr(settings, name) for name in RULES))
+        self.rules = (settings.greedy, *(_key(getattr(settings, name)) for name in RULES))
         self.rng = np.random.default_rng(random_seed) if random_seed is not None else None
         self.history = History(ids, settings.no_repeat_ngram_size)
         self.detok = tokenizer.detokenizer(memo)
@@ -58,6 +58,11 @@ class Row:
             piece += self.detok.flush()
         self.pieces.append(piece)
         return piece
+
+
+def _key(value):
+    """A setting's value as part of a dict key: rows are drawn together only under equal settings."""
+    return tuple(sorted(value.items())) if isinstance(value, dict) else value
 
 
 class Stopper:

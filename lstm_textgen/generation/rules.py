@@ -76,6 +76,13 @@ class History:
         return list(self._followers.get(tuple(self.ids[len(self.ids) - n + 1:]), ()))
 
 
+def logit_bias(logits: np.ndarray, bias: dict[int, float], histories: Sequence[History]) -> np.ndarray:
+    """OpenAI's: each token id's bias added to its logit (-100 all but bans it, 100 all but forces it)."""
+    tokens = np.fromiter(bias, np.intp, len(bias))
+    logits[:, tokens] += np.fromiter(bias.values(), np.float32, len(bias))
+    return logits
+
+
 def repetition_penalty(logits: np.ndarray, penalty: float, histories: Sequence[History]) -> np.ndarray:
     """CTRL's penalty on tokens already in the text: positive logits divided by it, negative ones multiplied."""
     for row, history in zip(logits, histories):
@@ -154,6 +161,7 @@ class Rule:
 
 # setting (a GenerateConfig field) -> its rule, applied in this order
 RULES: dict[str, Rule] = {
+    "logit_bias": Rule({}, logit_bias),
     "repetition_penalty": Rule(1.0, repetition_penalty),
     "frequency_penalty": Rule(0.0, frequency_penalty),
     "presence_penalty": Rule(0.0, presence_penalty),

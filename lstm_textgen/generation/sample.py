@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from lstm_textgen.config import GenerateConfig
-from lstm_textgen.errors import TextgenError
+from lstm_textgen.errors import ConfigError, TextgenError
 from lstm_textgen.generation.decode import Batch, Row
 from lstm_textgen.model.memory import available_bytes
 from lstm_textgen.model.stepper import Stepper, blas_threads
@@ -67,6 +67,9 @@ class Generator:
         anything streams, and on_unknown(seed, words) hears of each seed with words outside the vocabulary.
         """
         settings.check()
+        problem = settings.vocabulary_problem(self.stepper.vocab_size)
+        if problem:
+            raise ConfigError(problem)
         encoded = [encode_seed(self.tokenizer, seed) for seed in seeds]
         for seed, (_, unknown) in zip(seeds, encoded):
             if unknown and on_unknown and seed not in seeds[:seeds.index(seed)]:

@@ -123,7 +123,8 @@ class _API:
         started, cap = time.perf_counter(), self.max_tokens_cap
         completion = protocol.parse_completion(protocol.parse_json(await _read_body(request)), cap)
         target = self.find(completion.model)
-        settings = protocol.completion_settings(completion, target.run.config.generate, cap)
+        settings = protocol.completion_settings(completion, target.run.config.generate, cap,
+                                                target.run.tokenizer.vocab_size)
         prompts = [_encode(target.run, prompt, "prompt") for prompt in completion.prompts]
         rows = [ids for ids, _ in prompts for _ in range(completion.n)]
         seed = new_random_seed() if completion.seed is None else completion.seed

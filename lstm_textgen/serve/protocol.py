@@ -7,10 +7,12 @@ import dataclasses
 import difflib
 import json
 import math
+import re
 import typing
 from dataclasses import dataclass
 
 from lstm_textgen.config import GenerateConfig
+from lstm_textgen.config.generation import MAX_LOGIT_BIAS
 from lstm_textgen.config.setting import declared, policy
 from lstm_textgen.errors import ConfigError
 from lstm_textgen.usertext import text_problem
@@ -27,9 +29,10 @@ DEFAULT_MAX_TOKENS_CAP = 2048  # serve --max-tokens: the largest max_tokens a re
 # stop, a list of strings, has checks of its own
 SETTINGS = {rule.http: name for name, kind, _, rule in declared(GenerateConfig) if rule.http and kind in (int, float)}
 STOP = policy(GenerateConfig, "stop").http
+LOGIT_BIAS = policy(GenerateConfig, "logit_bias").http  # token id (a JSON key, so a string) -> bias
 # OpenAI fields this server has no use for: accepted only at the value that changes nothing
-NEUTRAL = {"echo": (False,), "logprobs": (None,), "best_of": (None, 1), "suffix": (None,), "logit_bias": (None, {})}
-COMPLETION_FIELDS = {"model", "prompt", "n", "seed", STOP, "stream", "stream_options", "user",
+NEUTRAL = {"echo": (False,), "logprobs": (None,), "best_of": (None, 1), "suffix": (None,)}
+COMPLETION_FIELDS = {"model", "prompt", "n", "seed", STOP, LOGIT_BIAS, "stream", "stream_options", "user",
                      *SETTINGS, *NEUTRAL}
 SUGGEST_FIELDS = {"model", "text", "k"}
 _BOUNDS = {f.name: f.metadata.get("bounds") for f in dataclasses.fields(GenerateConfig)}
@@ -110,6 +113,8 @@ def parse_completion(body: dict, max_tokens_cap: int) -> Completion:
                        "max_tokens", "invalid_value")
     if body.get(STOP) is not None:
         overrides["stop"] = _stops(body[STOP])
+    if body.get(LOGIT_BIAS) is not None:
+        overrides["logit_bias"] = _logit_bias(body[LOGIT_BIAS])
     for name, allowed in NEUTRAL.items():
         if name in body and body[name] not in allowed:
             raise APIError(400, f"{name} is not supported by this server; leave it out", name, "unsupported_value")
@@ -124,13 +129,19 @@ def parse_completion(body: dict, max_tokens_cap: int) -> Completion:
                       _boolean(options or {}, "include_usage", "stream_options.include_usage"))
 
 
-def completion_settings(request: Completion, base: GenerateConfig, max_tokens_cap: int) -> GenerateConfig:
-    """The run's generate: settings with the request's on top (max_tokens defaults to the run's length, capped)."""
+def completion_settings(request: Completion, base: GenerateConfig, max_tokens_cap: int,
+                        vocab_size: int) -> GenerateConfig:
+    """The run's generate: settings with the request's on top (max_tokens defaults to the run's length, capped),
+    for a run of vocab_size tokens (logit_bias names token ids)."""
     overrides = {"length": min(base.length, max_tokens_cap)} | request.overrides
-    fields = {field: name for name, field in SETTINGS.items()} | {"stop": STOP}
+    fields = {field: name for name, field in SETTINGS.items()} | {"stop": STOP, "logit_bias": LOGIT_BIAS}
     settings = dataclasses.replace(base, **overrides)
+    key = (lambda name: fields.get(name) or f"the run's generate.{name}")
+    problem = settings.vocabulary_problem(vocab_size, key)
+    if problem:
+        raise APIError(400, problem, LOGIT_BIAS, "invalid_value")
     try:
-        return settings.check(lambda name: fields.get(name) or f"the run's generate.{name}")
+        return settings.check(key)
     except ConfigError as e:
         raise APIError(400, str(e), code="invalid_value") from None
 
@@ -181,16 +192,9 @@ def _prompt_length(text: str, name: str) -> None:
 
 def _setting(name: str, field: str, value):
     """A settings field: its JSON type, then the range GenerateConfig declares for it."""
-    kind = _TYPES[field]
-    if kind is int and not _is_int(value):
+    if _TYPES[field] is int and not _is_int(value):
         raise APIError(400, f"{name} must be an integer, got {_json_type(value)}", name, "invalid_type")
-    if kind is float and not (_is_int(value) or isinstance(value, float)):
-        raise APIError(400, f"{name} must be a number, got {_json_type(value)}", name, "invalid_type")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise APIError(400, f"{name} must be a finite number, got {value}", name, "invalid_value")
-    problem = _BOUNDS[field].problem(name, value, optional=False)
-    if problem:
-        raise APIError(400, problem, name, "invalid_value")
+    _number(name, value, _BOUNDS[field], name)
     return value
 
 
@@ -203,6 +207,35 @@ def _stops(value) -> list[str]:
         raise APIError(400, f"stop must hold at most {MAX_STOPS} non-empty strings of at most {MAX_STOP_CHARS} "
                             "characters", "stop", "invalid_value")
     return stops
+
+
+def _logit_bias(value) -> dict[int, float]:
+    """OpenAI's logit_bias: {"token id": bias}, each bias a number in the range GenerateConfig declares."""
+    if not isinstance(value, dict):
+        raise APIError(400, f"{LOGIT_BIAS} must be an object of token ids to biases, e.g. {{\"50\": -100}}, got "
+                            f"{_json_type(value)}", LOGIT_BIAS, "invalid_type")
+    if len(value) > MAX_LOGIT_BIAS:
+        raise APIError(400, f"{LOGIT_BIAS} may bias at most {MAX_LOGIT_BIAS} tokens, got {len(value):,}", LOGIT_BIAS,
+                       "invalid_value")
+    bias = {}
+    for token, number in value.items():
+        if not re.fullmatch(r"[0-9]{1,18}", token):
+            raise APIError(400, f"{LOGIT_BIAS} keys must be token ids (integers >= 0, as strings), got {shown(token)}",
+                           LOGIT_BIAS, "invalid_value")
+        bias[int(token)] = _number(f"{LOGIT_BIAS}[{token}]", number, _BOUNDS["logit_bias"], LOGIT_BIAS)
+    return bias
+
+
+def _number(name: str, value, bounds, param: str) -> float:
+    """A JSON number, finite and in bounds (a 400 naming param when not)."""
+    if not (_is_int(value) or isinstance(value, float)):
+        raise APIError(400, f"{name} must be a number, got {_json_type(value)}", param, "invalid_type")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise APIError(400, f"{name} must be a finite number, got {value}", param, "invalid_value")
+    problem = bounds.problem(name, value, optional=False)
+    if problem:
+        raise APIError(400, problem, param, "invalid_value")
+    return float(value)
 
 
 def _integer(body: dict, name: str, low: int, high: int, default):

@@ -9,8 +9,9 @@ from lstm_textgen.config import GenerateConfig
 from lstm_textgen.config.reference import markdown_cell, range_text, yaml_value
 from lstm_textgen.config.setting import declared, default_of
 from lstm_textgen.serve.app import build_app
-from lstm_textgen.serve.protocol import (DEFAULT_MAX_TOKENS_CAP, MAX_BODY_BYTES, MAX_PROMPT_CHARS, MAX_ROWS,
-                                         MAX_STOP_CHARS, MAX_STOPS, MAX_SUGGESTIONS, NEUTRAL, SETTINGS, STOP)
+from lstm_textgen.serve.protocol import (DEFAULT_MAX_TOKENS_CAP, LOGIT_BIAS, MAX_BODY_BYTES, MAX_LOGIT_BIAS,
+                                         MAX_PROMPT_CHARS, MAX_ROWS, MAX_STOP_CHARS, MAX_STOPS, MAX_SUGGESTIONS,
+                                         NEUTRAL, SETTINGS, STOP)
 
 # The request fields protocol.py checks itself (the rest are generate: settings or OpenAI's fields kept neutral):
 # type and meaning. A test holds these to protocol.py's field sets, so a field added there fails until it is here.
@@ -61,6 +62,11 @@ def setting_rows() -> list[list[str]]:
     rows.append([f"`{STOP}`", "string or array of strings", f"at most {MAX_STOPS}, each 1 to {MAX_STOP_CHARS} "
                  "characters", f"{markdown_cell(stop_rule.help)} (the completion ends before it); the run's "
                  "`generate.stop` when left out"])
+    bias = fields["logit_bias"]
+    rows.append([f"`{LOGIT_BIAS}`", "object", f"at most {MAX_LOGIT_BIAS} entries, each bias in "
+                 f"{markdown_cell(range_text(bias[1].metadata.get('bounds')))}", f"{markdown_cell(bias[2].help)}; keys "
+                 "are token ids as strings (`{\"50\": -100}`), within the run's vocabulary; the run's "
+                 "`generate.logit_bias` when left out"])
     return rows
 
 

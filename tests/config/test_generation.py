@@ -31,6 +31,10 @@ def test_settings_refuse_bad_values(changes, fragment):
 
 
 @pytest.mark.parametrize("changes, message", [
+    ({"logit_bias": {5: 101.0}}, "generate.logit_bias[5] must be in [-100, 100], got 101.0"),
+    ({"logit_bias": {5: float("nan")}}, "generate.logit_bias[5] must be a finite number, got nan"),
+    ({"logit_bias": {-1: 1.0}}, "generate.logit_bias names token id -1; token ids are >= 0"),
+    ({"logit_bias": dict.fromkeys(range(301), 1.0)}, "generate.logit_bias may bias at most 300 tokens, got 301"),
     ({"min_p": 1.5}, "generate.min_p must be in [0, 1], got 1.5"),
     ({"min_p": -0.1}, "generate.min_p must be in [0, 1], got -0.1"),
     ({"temperature": float("nan")}, "generate.temperature must be a finite number, got nan"),
@@ -56,7 +60,20 @@ def test_every_generate_setting_has_a_flag_and_the_http_names_are_distinct():
     from lstm_textgen.config.setting import declared
 
     rules = declared(GenerateConfig)
-    assert all(rule.flag and rule.flag.split("/")[-1] == "--" + name.replace("_", "-") for name, _, _, rule in rules)
+    assert all(rule.flag and rule.flag.split("/")[-1] == "--" + name.replace("_", "-") for name, _, _, rule in rules
+               if name != "logit_bias")  # token ids to biases: a request's (and a config's), not a flag's
+    assert [name for name, _, _, rule in rules if not rule.flag] == ["logit_bias"]
     http = [rule.http for _, _, _, rule in rules if rule.http]
     assert len(http) == len(set(http)) and "max_tokens" in http and "min_p" in http
     assert all(rule.resume for _, _, _, rule in rules)  # generation never changes what a run is
+
+
+def test_logit_bias_is_a_config_mapping_of_token_ids_checked_against_the_vocabulary():
+    from lstm_textgen.config import load_config
+
+    assert load_config(None, ["generate.logit_bias={5: -100, 7: 2.5}"]).generate.logit_bias == {5: -100.0, 7: 2.5}
+    with pytest.raises(ConfigError, match="generate.logit_bias must be a mapping of int to float, got 'x'"):
+        load_config(None, ["generate.logit_bias=x"])
+    assert GenerateConfig(logit_bias={5: 1.0}).vocabulary_problem(6) is None
+    assert GenerateConfig(logit_bias={6: 1.0}).vocabulary_problem(6) == (
+        "generate.logit_bias names token id 6, outside the run's vocabulary (ids 0 to 5)")

@@ -81,3 +81,19 @@ def test_a_batch_lets_rows_go_and_feeds_given_tokens(run):
     assert [(row, piece) for row, piece in events] == [(rows[0], " sat"), (rows[2], " sat")]
     expected = Stepper(run.weights).prefill([ids + [token]])[1][0]
     np.testing.assert_allclose(batch.logits[0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_rows_under_different_logit_biases_are_never_drawn_as_one_group(run):
+    from lstm_textgen.generation.decode import draw
+
+    ids, vocab = encode_seed(run.tokenizer, "the cat")[0], run.tokenizer.vocab_size
+    favoured = [5, 9, 5]
+    rows = [Row(run.tokenizer, ids, GenerateConfig(temperature=1.0, logit_bias={token: 100.0}), random_seed=i,
+                group="one request") for i, token in enumerate(favoured)]
+    logits = np.zeros((3, vocab), np.float32)
+    assert draw(rows, logits).tolist() == favoured
+    banned = Row(run.tokenizer, ids, GenerateConfig(temperature=0, logit_bias={7: -100.0}))
+    plain = Row(run.tokenizer, ids, GenerateConfig(temperature=0))
+    logits = np.zeros((2, vocab), np.float32)
+    logits[:, 7] = 50.0
+    assert draw([banned, plain], logits).tolist()[1] == 7 and draw([banned, plain], logits)[0] != 7

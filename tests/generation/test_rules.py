@@ -85,7 +85,7 @@ def test_min_p_is_a_generate_flag_an_http_field_and_a_config_key(tiny_run):
     assert "Error: --min-p must be in [0, 1], got 2.0" in refused.output
     assert SETTINGS["min_p"] == "min_p"
     request = parse_completion({"model": "run", "prompt": "the", "min_p": 0.3}, 100)
-    assert completion_settings(request, GenerateConfig(), 100).min_p == 0.3
+    assert completion_settings(request, GenerateConfig(), 100, 50).min_p == 0.3
     assert load_config(None, ["generate.min_p=0.1"]).generate.min_p == 0.1
 
 
@@ -124,6 +124,22 @@ def test_frequency_and_presence_penalties_lower_the_logits_of_drawn_tokens_as_op
     assert negative[5] == pytest.approx(logits[5] + 6.0)  # below 0 they favour repeats
     untouched = apply_rules(logits[None].copy(), settings, [History([5, 6])])[0]  # nothing drawn yet
     np.testing.assert_array_equal(untouched[2:], logits[2:])
+
+
+def test_logit_bias_adds_each_tokens_bias_to_its_logit_under_every_other_rule():
+    logits = fake_logits(8)
+    bias = {3: -100.0, 4: 2.5, 9: 100.0}
+    expected = logits.astype(np.float64)
+    expected[list(BANNED)] = -np.inf
+    for token, value in bias.items():
+        expected[token] += value
+    np.testing.assert_allclose(apply_rules(logits[None].copy(), Settings(logit_bias=bias), [History()])[0], expected,
+                               rtol=1e-6)
+    assert set(draws(logits, Settings(logit_bias={3: 100.0}), n=200)) == {3}  # all but forced
+    assert 3 not in draws(logits, Settings(logit_bias={3: -100.0}, temperature=2.0), n=2000)  # all but banned
+    assert sample_next(logits, Settings(temperature=0, logit_bias={3: 100.0}), np.random.default_rng()) == 3
+    padded = apply_rules(logits[None].copy(), Settings(logit_bias={0: 100.0, 1: 100.0}), [History()])[0]
+    assert np.isneginf(padded[list(BANNED)]).all()  # <pad> and <unk> stay out
 
 
 def test_temperature_sharpens_and_flattens():

@@ -115,6 +115,15 @@ def test_min_length_and_length_through_the_cli(tiny_run):
     assert gen(tiny_run, "--seed", "The cat", "-n", "0").stdout == "The cat\n"
 
 
+def test_a_logit_bias_outside_the_vocabulary_is_refused_before_anything_is_drawn(run):
+    from lstm_textgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"generate.logit_bias names token id {run.tokenizer.vocab_size}, outside"):
+        generate(run, "the cat", logit_bias={run.tokenizer.vocab_size: 1.0})
+    the = run.tokenizer.encode("the")[0]
+    assert "the" not in generate(run, "the cat", length=30, temperature=0, logit_bias={the: -100.0}).split()
+
+
 def test_greedy_ignores_the_random_seed(tiny_run):
     greedy = gen(tiny_run, "--seed", "the cat", "-n", "20", "--greedy").stdout
     assert greedy == gen(tiny_run, "--seed", "the cat", "-n", "20", "--greedy", "--random-seed", "9").stdout

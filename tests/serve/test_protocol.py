@@ -19,21 +19,21 @@ def test_a_full_request_becomes_settings_on_top_of_the_runs():
     assert (request.model, request.prompts, request.n, request.seed, request.stream, request.include_usage) == \
         ("a", ["one", "two"], 3, 9, True, True)
     run_settings = Settings(length=60, temperature=0.8, stop_newlines=2, min_length=1)
-    settings = completion_settings(request, run_settings, 100)
+    settings = completion_settings(request, run_settings, 100, 50)
     assert settings == Settings(length=7, temperature=1, top_p=0.5, top_k=4, repetition_penalty=1.5,
                                 no_repeat_ngram_size=2, stop=["\n"], stop_newlines=2, min_length=1)
 
 
 def test_left_out_fields_take_the_runs_settings_and_max_tokens_is_capped():
     request = parse_completion({"model": "a", "prompt": "x"}, 50)
-    assert completion_settings(request, Settings(length=60, temperature=0.7), 50) == Settings(length=50, temperature=0.7)
-    assert completion_settings(request, Settings(length=20), 50).length == 20
+    assert completion_settings(request, Settings(length=60, temperature=0.7), 50, 50) == Settings(length=50, temperature=0.7)
+    assert completion_settings(request, Settings(length=20), 50, 50).length == 20
 
 
 def test_a_run_setting_that_clashes_names_it():
     request = parse_completion({"model": "a", "prompt": "x", "max_tokens": 3}, 50)
     with pytest.raises(APIError, match=r"the run's generate.min_length 5 is more than max_tokens 3"):
-        completion_settings(request, Settings(min_length=5), 50)
+        completion_settings(request, Settings(min_length=5), 50, 50)
 
 
 @pytest.mark.parametrize("body, message", [

@@ -10,7 +10,7 @@ from lstm_textgen.serve.reference import COMPLETION_OWN, SUGGEST_OWN, http_markd
 
 
 def test_every_field_protocol_accepts_is_documented_and_no_other():
-    assert set(COMPLETION_OWN) == (protocol.COMPLETION_FIELDS - set(protocol.SETTINGS) - {protocol.STOP}
+    assert set(COMPLETION_OWN) == (protocol.COMPLETION_FIELDS - set(protocol.SETTINGS) - {protocol.STOP, protocol.LOGIT_BIAS}
                                    - set(protocol.NEUTRAL))
     assert set(SUGGEST_OWN) == protocol.SUGGEST_FIELDS
     text = http_markdown()
