@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
 import httpx
 import pytest
@@ -133,7 +134,9 @@ def test_one_access_log_line_per_request(server, http):
     http.post("/v1/completions", json={"model": "run", "prompt": "the dog", "max_tokens": 4})
     http.get("/v2/nothing")
     httpx.get(server[0] + "/health")
-    lines = log.getvalue()[start:].splitlines()
+    deadline = time.monotonic() + 10  # a line is written just after its answer is sent, on the server's thread
+    while len(lines := log.getvalue()[start:].splitlines()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert [line.split()[1:5] for line in lines] == [["POST", "/v1/completions", "200", "4"],
                                                      ["GET", "/v2/nothing", "404", "-"],
                                                      ["GET", "/health", "200", "-"]]
