@@ -62,5 +62,7 @@ def test_end_to_end_on_real_shakespeare(tmp_path):
     assert loaded.model.output_shape[-1] == loaded.tokenizer.vocab_size
     text = generate(loaded, "the people", length=10, random_seed=3)
     assert text == generate(run, "the people", length=10, random_seed=3)
+    assert generate(loaded, "the people", length=10, temperature=0) == generate(loaded, "the people", length=10,
+                                                                               greedy=True)
     with pytest.raises(TextgenError):
-        generate(loaded, "the people", temperature=0)
+        generate(loaded, "the people", temperature=-1)
