@@ -4,6 +4,7 @@ time (it does not touch training)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from lstm_textgen.config.setting import range_problems, setting
 from lstm_textgen.config.values import Key, shown
@@ -48,6 +49,10 @@ class GenerateConfig:
                               help="stop once the new text contains one of these")
     stop_newlines: int = setting(0, 0, cap=10_000_000, flag="--stop-newlines", resume=True,
                                  help="stop after this many newlines; 0 = off")
+    chat_template: Optional[str] = setting(None, resume=True,
+                                           help="serve's chat: a Jinja2 template rendering `messages` (each role and "
+                                                "content) into one prompt; null = each turn as its role, a colon, a "
+                                                "new line, the text and a blank line")
 
     def problems(self, key: Key) -> list[str]:
         return [message for failed, message in (
@@ -59,7 +64,9 @@ class GenerateConfig:
             *((True, f"{key('logit_bias')} names token id {token}; token ids are >= 0")
               for token in sorted(self.logit_bias)[:1] if token < 0),
             *((True, f"{key('stop')} {shown(s)} holds {text_problem(s)}; give plain text")
-              for s in self.stop if text_problem(s) is not None)) if failed]
+              for s in self.stop if text_problem(s) is not None),
+            *((True, f"{key('chat_template')} is not a Jinja2 template: {problem}")
+              for problem in [_template_problem(self.chat_template)] if problem)) if failed]
 
     def vocabulary_problem(self, vocab_size: int, key: Key = lambda name: f"generate.{name}") -> str | None:
         """What is wrong with the token ids of logit_bias for a run of vocab_size tokens, or None."""
@@ -75,3 +82,16 @@ class GenerateConfig:
         if problems:
             raise ConfigError("; ".join(problems))
         return self
+
+
+def _template_problem(source: str | None) -> str | None:
+    """Why a chat template does not parse, or None (it is rendered only by serve, in Jinja2's sandbox)."""
+    if source is None:
+        return None
+    import jinja2
+
+    try:
+        jinja2.Environment().parse(source)
+    except jinja2.TemplateSyntaxError as e:
+        return f"{e.message} (line {e.lineno})"
+    return None

@@ -10,6 +10,7 @@ stream when the client disconnects, which is what frees a request's rows in the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import time
 from contextlib import asynccontextmanager
@@ -31,7 +32,9 @@ from lstm_textgen.generation.sample import encode_seed, new_random_seed
 from lstm_textgen.serve import protocol
 from lstm_textgen.serve.operations import CORS, AccessLog, Metrics
 from lstm_textgen.serve.protocol import MAX_BODY_BYTES, APIError
-from lstm_textgen.serve.replies import Mailbox, Reply, Waiter
+from lstm_textgen.serve.chat import CHAT, parse_chat
+from lstm_textgen.serve.chat import template as chat_template
+from lstm_textgen.serve.replies import TEXT, Mailbox, Reply, Waiter
 from lstm_textgen.serve.scheduler import Batcher, Job, Probe
 from lstm_textgen.config.values import shown
 
@@ -55,6 +58,7 @@ def build_app(served: dict[str, Served], api_key: str | None, max_tokens_cap: in
     api = _API(served, api_key, max_tokens_cap)
     routes = [Route("/", api.index), Route("/v1/models", api.models), Route("/v1/models/{model:path}", api.model),
               Route("/v1/completions", api.completions, methods=["POST"]),
+              Route("/v1/chat/completions", api.chat_completions, methods=["POST"]),
               Route("/v1/suggest", api.suggest, methods=["POST"]),
               Route("/health", api.health), Route("/metrics", api.metrics)]
     handlers = {APIError: _api_error, HTTPException: _http_error, Exception: _server_error}
@@ -120,12 +124,30 @@ class _API:
     async def completions(self, request: Request) -> Response:
         """OpenAI's text completions: a continuation of each prompt, whole or streamed as Server-Sent Events."""
         self.authorize(request)
-        started, cap = time.perf_counter(), self.max_tokens_cap
-        completion = protocol.parse_completion(protocol.parse_json(await _read_body(request)), cap)
+        started = time.perf_counter()
+        completion = protocol.parse_completion(protocol.parse_json(await _read_body(request)), self.max_tokens_cap)
         target = self.find(completion.model)
-        settings = protocol.completion_settings(completion, target.run.config.generate, cap,
+        return await self._complete(request, started, target, completion, "prompt", [], TEXT)
+
+    async def chat_completions(self, request: Request) -> Response:
+        """OpenAI's chat completions for a base model: the messages rendered into one prompt by the run's chat
+        template (generate.chat_template), the answer ending where the model starts the next turn."""
+        self.authorize(request)
+        started = time.perf_counter()
+        chat, messages = parse_chat(protocol.parse_json(await _read_body(request)), self.max_tokens_cap)
+        target = self.find(chat.model)
+        turns = chat_template(target.run.config.generate.chat_template)
+        chat.prompts = [turns.render(messages)]
+        return await self._complete(request, started, target, chat, "messages", turns.stops, CHAT)
+
+    async def _complete(self, request: Request, started: float, target: Served, completion: protocol.Completion,
+                        param: str, turn_ends: list[str], shape) -> Response:
+        """The completion's rows into the run's batch; its answer, whole or streamed, in the shape asked for."""
+        settings = protocol.completion_settings(completion, target.run.config.generate, self.max_tokens_cap,
                                                 target.run.tokenizer.vocab_size)
-        prompts = [_encode(target.run, prompt, "prompt") for prompt in completion.prompts]
+        stops = settings.stop + [end for end in turn_ends if end not in settings.stop]
+        settings = dataclasses.replace(settings, stop=stops)
+        prompts = [_encode(target.run, prompt, param) for prompt in completion.prompts]
         rows = [ids for ids, _ in prompts for _ in range(completion.n)]
         seed = new_random_seed() if completion.seed is None else completion.seed
         waiter = Waiter(self.mailbox)
@@ -133,7 +155,7 @@ class _API:
         job = Job(rows, settings, [seed + i for i in range(len(rows))], publish)
         request.state.job, request.state.model = job, target.name  # the access log counts its tokens at the end
         target.batcher.submit(job)
-        reply = Reply(job, waiter, target.name, seed, settings.stop, sum(len(ids) for ids, _ in prompts))
+        reply = Reply(job, waiter, target.name, seed, settings.stop, sum(len(ids) for ids, _ in prompts), shape)
         if completion.stream:
             return StreamingResponse(reply.stream(completion.include_usage), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})

@@ -76,7 +76,7 @@ def parse_json(body: bytes) -> dict:
         raise APIError(400, f"the request body is not valid JSON ({shown(str(e))}); send one JSON object",
                        code="invalid_json") from None
     if not isinstance(value, dict):
-        raise APIError(400, f"the request body must be a JSON object, got {_json_type(value)}", code="invalid_json")
+        raise APIError(400, f"the request body must be a JSON object, got {json_type(value)}", code="invalid_json")
     _check_strings(value, "")
     return value
 
@@ -102,8 +102,12 @@ def _no_constant(name: str):
 
 def parse_completion(body: dict, max_tokens_cap: int) -> Completion:
     """Check every field of a /v1/completions body; settings are checked against GenerateConfig's ranges."""
-    _known_fields(body, COMPLETION_FIELDS)
-    prompts = _prompts(body.get("prompt"))
+    known_fields(body, COMPLETION_FIELDS)
+    return parse_request(body, max_tokens_cap, _prompts(body.get("prompt")))
+
+
+def parse_request(body: dict, max_tokens_cap: int, prompts: list[str]) -> Completion:
+    """The fields a completion and a chat completion share: the settings, n, seed, user and streaming."""
     overrides = {}
     for name, field in SETTINGS.items():
         if body.get(name) is not None:
@@ -148,15 +152,15 @@ def completion_settings(request: Completion, base: GenerateConfig, max_tokens_ca
 
 def parse_suggest(body: dict) -> tuple[str, str, int]:
     """model, text and k of a /v1/suggest body."""
-    _known_fields(body, SUGGEST_FIELDS)
+    known_fields(body, SUGGEST_FIELDS)
     text = body.get("text")
     if not isinstance(text, str):
-        raise APIError(400, f"text must be a string, got {_json_type(text)}", "text", "invalid_type")
+        raise APIError(400, f"text must be a string, got {json_type(text)}", "text", "invalid_type")
     _prompt_length(text, "text")
     return _model(body), text, _integer(body, "k", 1, MAX_SUGGESTIONS, default=10)
 
 
-def _known_fields(body: dict, known: set[str]) -> None:
+def known_fields(body: dict, known: set[str]) -> None:
     for name in body:
         if name not in known:
             near = difflib.get_close_matches(name, sorted(known), n=1)
@@ -174,7 +178,7 @@ def _model(body: dict) -> str:
 def _prompts(value) -> list[str]:
     prompts = [value] if isinstance(value, str) else value
     if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
-        raise APIError(400, f"prompt must be a string or a non-empty list of strings, got {_json_type(value)}",
+        raise APIError(400, f"prompt must be a string or a non-empty list of strings, got {json_type(value)}",
                        "prompt", "invalid_type")
     if len(prompts) > MAX_ROWS:
         raise APIError(400, f"prompt may list at most {MAX_ROWS} strings, got {len(prompts)}", "prompt",
@@ -193,7 +197,7 @@ def _prompt_length(text: str, name: str) -> None:
 def _setting(name: str, field: str, value):
     """A settings field: its JSON type, then the range GenerateConfig declares for it."""
     if _TYPES[field] is int and not _is_int(value):
-        raise APIError(400, f"{name} must be an integer, got {_json_type(value)}", name, "invalid_type")
+        raise APIError(400, f"{name} must be an integer, got {json_type(value)}", name, "invalid_type")
     _number(name, value, _BOUNDS[field], name)
     return value
 
@@ -201,7 +205,7 @@ def _setting(name: str, field: str, value):
 def _stops(value) -> list[str]:
     stops = [value] if isinstance(value, str) else value
     if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-        raise APIError(400, f"stop must be a string or a list of strings, got {_json_type(value)}", "stop",
+        raise APIError(400, f"stop must be a string or a list of strings, got {json_type(value)}", "stop",
                        "invalid_type")
     if len(stops) > MAX_STOPS or any(not s or len(s) > MAX_STOP_CHARS for s in stops):
         raise APIError(400, f"stop must hold at most {MAX_STOPS} non-empty strings of at most {MAX_STOP_CHARS} "
@@ -213,7 +217,7 @@ def _logit_bias(value) -> dict[int, float]:
     """OpenAI's logit_bias: {"token id": bias}, each bias a number in the range GenerateConfig declares."""
     if not isinstance(value, dict):
         raise APIError(400, f"{LOGIT_BIAS} must be an object of token ids to biases, e.g. {{\"50\": -100}}, got "
-                            f"{_json_type(value)}", LOGIT_BIAS, "invalid_type")
+                            f"{json_type(value)}", LOGIT_BIAS, "invalid_type")
     if len(value) > MAX_LOGIT_BIAS:
         raise APIError(400, f"{LOGIT_BIAS} may bias at most {MAX_LOGIT_BIAS} tokens, got {len(value):,}", LOGIT_BIAS,
                        "invalid_value")
@@ -229,7 +233,7 @@ def _logit_bias(value) -> dict[int, float]:
 def _number(name: str, value, bounds, param: str) -> float:
     """A JSON number, finite and in bounds (a 400 naming param when not)."""
     if not (_is_int(value) or isinstance(value, float)):
-        raise APIError(400, f"{name} must be a number, got {_json_type(value)}", param, "invalid_type")
+        raise APIError(400, f"{name} must be a number, got {json_type(value)}", param, "invalid_type")
     if isinstance(value, float) and not math.isfinite(value):
         raise APIError(400, f"{name} must be a finite number, got {value}", param, "invalid_value")
     problem = bounds.problem(name, value, optional=False)
@@ -243,7 +247,7 @@ def _integer(body: dict, name: str, low: int, high: int, default):
     if value is None:
         return default
     if not _is_int(value):
-        raise APIError(400, f"{name} must be an integer, got {_json_type(value)}", name, "invalid_type")
+        raise APIError(400, f"{name} must be an integer, got {json_type(value)}", name, "invalid_type")
     if not low <= value <= high:
         raise APIError(400, f"{name} must be in [{low}, {high:,}], got {shown(value)}", name, "invalid_value")
     return value
@@ -252,7 +256,7 @@ def _integer(body: dict, name: str, low: int, high: int, default):
 def _boolean(body: dict, name: str, param: str | None = None) -> bool:
     value = body.get(name, False)
     if not isinstance(value, bool) and value is not None:
-        raise APIError(400, f"{param or name} must be true or false, got {_json_type(value)}", param or name,
+        raise APIError(400, f"{param or name} must be true or false, got {json_type(value)}", param or name,
                        "invalid_type")
     return bool(value)
 
@@ -267,7 +271,7 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _json_type(value) -> str:
+def json_type(value) -> str:
     """A JSON value's type and a bounded look at it, for an error message."""
     names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
              dict: "an object", type(None): "null"}

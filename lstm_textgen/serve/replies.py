@@ -9,6 +9,7 @@ import json
 import secrets
 import threading
 import time
+from typing import Callable, NamedTuple
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -73,6 +74,17 @@ class ChunkWriter:
 DONE = event("[DONE]")
 
 
+class Shape(NamedTuple):
+    """What a reply is made as: its id's prefix, its chunks' object name, the chunk writer and the whole answer."""
+    prefix: str
+    chunk_object: str
+    writer: Callable
+    whole: Callable
+
+
+TEXT = Shape("cmpl", "text_completion", ChunkWriter, completion_object)
+
+
 class Mailbox:
     """Hands the batch threads' events over to the event loop, waking it once for all that arrive meanwhile
     (a wake-up per request per step would cost a system call each)."""
@@ -122,11 +134,12 @@ class Waiter:
 class Reply:
     """A completion's answer, streamed or whole, made from its job's events; its rows go if the client does."""
 
-    def __init__(self, job: Job, waiter: Waiter, model: str, seed: int, stops: list[str], prompt_tokens: int):
+    def __init__(self, job: Job, waiter: Waiter, model: str, seed: int, stops: list[str], prompt_tokens: int,
+                 shape: Shape = TEXT):
         self.job, self.waiter, self.model, self.seed, self.prompt_tokens = job, waiter, model, seed, prompt_tokens
-        self.ident, self.created = f"cmpl-{secrets.token_hex(12)}", int(time.time())
+        self.shape, self.ident, self.created = shape, f"{shape.prefix}-{secrets.token_hex(12)}", int(time.time())
         self.cuts = [StopCut(stops) for _ in job.rows_ids]
-        self.chunk = ChunkWriter(self.ident, self.created, model, seed)
+        self.chunk = shape.writer(self.ident, self.created, model, seed)
 
     async def _texts(self):
         """(row, text to send, finish reason) after each wait, a row's pieces joined, stop strings cut."""
@@ -153,7 +166,7 @@ class Reply:
                     if text or finish:
                         yield self.chunk(row, text, finish)
             if include_usage:
-                yield event({"id": self.ident, "object": "text_completion", "created": self.created,
+                yield event({"id": self.ident, "object": self.shape.chunk_object, "created": self.created,
                                       "model": self.model, "choices": [], "usage": self.usage()})
             yield DONE
         except APIError as e:  # the status line is sent already: the error is the stream's last event
@@ -174,7 +187,7 @@ class Reply:
             self.job.cancelled = True
         if not self.waiter.done:  # the client left: nobody reads this
             return Response(status_code=499)
-        return JSONResponse(completion_object(self.ident, self.created, self.model,
+        return JSONResponse(self.shape.whole(self.ident, self.created, self.model,
                                                        list(zip(texts, finishes)), self.usage(), self.seed))
 
 

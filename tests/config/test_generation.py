@@ -60,9 +60,10 @@ def test_every_generate_setting_has_a_flag_and_the_http_names_are_distinct():
     from lstm_textgen.config.setting import declared
 
     rules = declared(GenerateConfig)
+    # token ids to biases, and the chat template: a request's or a config's, not a flag's
     assert all(rule.flag and rule.flag.split("/")[-1] == "--" + name.replace("_", "-") for name, _, _, rule in rules
-               if name != "logit_bias")  # token ids to biases: a request's (and a config's), not a flag's
-    assert [name for name, _, _, rule in rules if not rule.flag] == ["logit_bias"]
+               if name not in ("logit_bias", "chat_template"))
+    assert [name for name, _, _, rule in rules if not rule.flag] == ["logit_bias", "chat_template"]
     http = [rule.http for _, _, _, rule in rules if rule.http]
     assert len(http) == len(set(http)) and "max_tokens" in http and "min_p" in http
     assert all(rule.resume for _, _, _, rule in rules)  # generation never changes what a run is
