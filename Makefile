@@ -42,4 +42,4 @@ docs-serve: | $(BIN)/python
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs serve
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site
