@@ -106,6 +106,14 @@ def drawn_lines(fig, labels: list[str]) -> list[Curve]:
     return curves
 
 
+def generate_cli(run_dir, prompt: str, *args: str) -> list[str]:
+    """The texts `lstm-textgen generate --jsonl` makes from run_dir (what the server's answers are held to)."""
+    result = CliRunner().invoke(cli, ["generate", "--run", str(run_dir), "--seed", prompt, "--jsonl", *args],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return [json.loads(line)["text"] for line in result.stdout.splitlines()]
+
+
 @contextmanager
 def running_server(run_dirs, **options):
     """Server on 127.0.0.1 and a port the system picks, in a thread; yields (base URL, {name: Served})."""

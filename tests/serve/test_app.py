@@ -9,33 +9,11 @@ import time
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
-from lstm_textgen.cli import cli
 from lstm_textgen.generation.interactive import suggest
 from lstm_textgen.generation.sample import generate
 
-from helpers import running_server
-
-
-@pytest.fixture(scope="module")
-def server(tiny_run):
-    with running_server([tiny_run], max_tokens_cap=100_000) as (url, served):
-        yield url, served["run"]
-
-
-@pytest.fixture
-def http(server):
-    with httpx.Client(base_url=server[0], timeout=30) as client:
-        yield client
-
-
-def generate_cli(tiny_run, prompt: str, *args: str) -> list[str]:
-    """The texts `lstm-textgen generate --jsonl` makes."""
-    result = CliRunner().invoke(cli, ["generate", "--run", str(tiny_run), "--seed", prompt, "--jsonl", *args],
-                                catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return [json.loads(line)["text"] for line in result.stdout.splitlines()]
+from helpers import generate_cli, running_server
 
 
 def stream_texts(response: httpx.Response) -> tuple[dict[int, str], dict[int, str], list[str]]:

@@ -18,18 +18,6 @@ MESSAGES = [{"role": "system", "content": "a story of a cat"}, {"role": "user", 
 RENDERED = "system:\na story of a cat\n\nuser:\nthe cat sat on\n\nassistant:\n"
 
 
-@pytest.fixture(scope="module")
-def server(tiny_run):
-    with running_server([tiny_run]) as (url, served):
-        yield url, served["run"]
-
-
-@pytest.fixture
-def http(server):
-    with httpx.Client(base_url=server[0], timeout=30) as client:
-        yield client
-
-
 def test_the_default_template_renders_each_turn_and_ends_a_turn_with_a_blank_line():
     chat = template(None)
     assert chat.render(MESSAGES) == RENDERED

@@ -3,35 +3,12 @@ frequency_penalty, logit_bias and min_p, each equal to what generate makes with 
 value a 400 in OpenAI's shape naming its field while the server serves on."""
 from __future__ import annotations
 
-import json
 
-import httpx
 import pytest
-from click.testing import CliRunner
 
-from lstm_textgen.cli import cli
 from lstm_textgen.generation.sample import generate
 
-from helpers import running_server
-
-
-@pytest.fixture(scope="module")
-def server(tiny_run):
-    with running_server([tiny_run]) as (url, served):
-        yield url, served["run"]
-
-
-@pytest.fixture
-def http(server):
-    with httpx.Client(base_url=server[0], timeout=30) as client:
-        yield client
-
-
-def generate_cli(tiny_run, *args: str) -> list[str]:
-    result = CliRunner().invoke(cli, ["generate", "--run", str(tiny_run), "--seed", "the cat", "--jsonl", *args],
-                                catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return [json.loads(line)["text"] for line in result.stdout.splitlines()]
+from helpers import generate_cli
 
 
 def complete(http, **fields) -> list[str]:
@@ -41,16 +18,16 @@ def complete(http, **fields) -> list[str]:
 
 
 def test_temperature_zero_is_greedy(http, tiny_run):
-    greedy = generate_cli(tiny_run, "-n", "20", "--greedy")
+    greedy = generate_cli(tiny_run, "the cat", "-n", "20", "--greedy")
     assert complete(http, temperature=0, seed=1, n=2) == greedy * 2
     assert complete(http, temperature=0, top_p=0.5, top_k=3, seed=2) == greedy
-    assert generate_cli(tiny_run, "-n", "20", "-t", "0") == greedy
+    assert generate_cli(tiny_run, "the cat", "-n", "20", "-t", "0") == greedy
 
 
 def test_frequency_and_presence_penalties_are_generates_flags_over_http(http, tiny_run):
     penalised = complete(http, temperature=1.2, seed=3, n=2, frequency_penalty=1.5, presence_penalty=0.7)
-    assert penalised == generate_cli(tiny_run, "-n", "20", "-t", "1.2", "--random-seed", "3", "--samples", "2",
-                                     "--frequency-penalty", "1.5", "--presence-penalty", "0.7")
+    assert penalised == generate_cli(tiny_run, "the cat", "-n", "20", "-t", "1.2", "--random-seed", "3", "--samples",
+                                     "2", "--frequency-penalty", "1.5", "--presence-penalty", "0.7")
     assert penalised != complete(http, temperature=1.2, seed=3, n=2)
     repeats = [len(text.split()) - len(set(text.split())) for text in complete(http, temperature=0, n=1)
                + complete(http, temperature=0, frequency_penalty=2.0, presence_penalty=2.0)]
@@ -74,7 +51,7 @@ def test_logit_bias_bans_and_forces_token_ids_as_the_library_does(server, http):
 
 def test_min_p_is_accepted_and_samples_as_generate_does(http, tiny_run):
     assert complete(http, temperature=1.5, seed=6, n=2, min_p=0.2) == generate_cli(
-        tiny_run, "-n", "20", "-t", "1.5", "--random-seed", "6", "--samples", "2", "--min-p", "0.2")
+        tiny_run, "the cat", "-n", "20", "-t", "1.5", "--random-seed", "6", "--samples", "2", "--min-p", "0.2")
 
 
 def body(**fields) -> dict:
