@@ -66,6 +66,9 @@ def bind(host: str, port: int) -> socket.socket:
     except (OSError, UnicodeError) as e:
         raise TextgenError(f"cannot listen on --host {shown(host)}: {getattr(e, 'strerror', None) or e}") from None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Every connection accepted inherits TCP_NODELAY. uvicorn given a socket does not set it, and without it a
+    # kept-alive connection waited for the client's delayed ACK, 40 ms, before each answer and each streamed event.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as e:
