@@ -5,7 +5,7 @@ ones between steps. generate, suggest/--interactive and the server's batch all d
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -20,8 +20,10 @@ class Row:
     index: its place there."""
 
     def __init__(self, tokenizer: Tokenizer, ids: list[int], settings: GenerateConfig, random_seed: int | None = None,
-                 memo: dict | None = None, group: object = None, index: int = 0):
+                 memo: dict | None = None, group: object = None, index: int = 0, logprobs: int | None = None):
         self.settings, self.group, self.index, self.seed_length = settings, group, index, len(ids)
+        self.logprobs = logprobs  # None, or how many alternatives each drawn token's score lists (Batch.advance)
+        self.score: Score | None = None  # the last drawn token's, when logprobs is set
         self.narrows = narrowing(settings)  # what draw() reads of the settings every step, worked out once
         self.rules = (settings.greedy, *(_key(getattr(settings, name)) for name in RULES))
         self.rng = np.random.default_rng(random_seed) if random_seed is not None else None
@@ -58,6 +60,33 @@ class Row:
             piece += self.detok.flush()
         self.pieces.append(piece)
         return piece
+
+
+class Score(NamedTuple):
+    """A drawn token's log-probability under the model (before any sampling rule) and the `top` likeliest tokens
+    as (the text each would have added, log-probability), likeliest first."""
+    logprob: float
+    top: list[tuple[str, float]]
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """(rows, vocab) logits -> log-probabilities, in float64 (a probability of 1e-40 is still a number)."""
+    z = logits.astype(np.float64)
+    z -= z.max(axis=-1, keepdims=True)
+    z -= np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return z
+
+
+def top_logprobs(logprobs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k likeliest tokens of each row of (rows, vocab) log-probabilities: ids and log-probabilities (rows, k),
+    likeliest first."""
+    k = min(k, logprobs.shape[-1])
+    if k == 0:
+        return np.zeros((len(logprobs), 0), np.intp), np.zeros((len(logprobs), 0))
+    best = np.argpartition(-logprobs, k - 1, axis=-1)[:, :k]
+    values = np.take_along_axis(logprobs, best, axis=-1)
+    order = np.argsort(-values, axis=-1, kind="stable")
+    return np.take_along_axis(best, order, axis=-1), np.take_along_axis(values, order, axis=-1)
 
 
 def _key(value):
@@ -117,7 +146,14 @@ class Batch:
     def advance(self) -> list[tuple[Row, str]]:
         """Draw a token for every row under its own settings, add it, let finished rows go and step the rest;
         returns each row's new text."""
+        scored = [i for i, row in enumerate(self.rows) if row.logprobs is not None]
+        logprobs = log_softmax(self.logits[scored]) if scored else None  # before draw() overwrites the logits
         tokens = draw(self.rows, self.logits)
+        for j, i in enumerate(scored):
+            row = self.rows[i]
+            ids, values = top_logprobs(logprobs[j:j + 1], row.logprobs)
+            row.score = Score(float(logprobs[j, tokens[i]]),
+                              [(row.detok.peek(int(t)), float(v)) for t, v in zip(ids[0], values[0])])
         return self.feed(tokens.tolist())
 
     def feed(self, tokens: list[int], surfaces: Sequence[str | None] | None = None) -> list[tuple[Row, str]]:

@@ -87,49 +87,81 @@ def score_ids(run: Run, ids: np.ndarray, chars: int | None = None) -> dict:
     }
 
 
-def predictions(run: Run, ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(probabilities, targets) chunks covering ids[1:] in order, each token predicted once."""
+def token_logprobs(run: Run, ids: list[int], stepper, top: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every token of ids after the first scored as evaluate() scores a text (the same contexts, so their mean
+    negative log-probability is its log perplexity), with the run's numpy stepper: each token's log-probability
+    (n - 1,), and the `top` likeliest tokens at its place, ids and log-probabilities (n - 1, top)."""
+    from lstm_textgen.generation.decode import top_logprobs
+
+    chosen, best_ids, best = [np.zeros(0)], [np.zeros((0, top), np.intp)], [np.zeros((0, top))]
+    for probs, targets in predictions(run, np.asarray(ids, dtype=np.int32), stepper):
+        logprobs = np.log(np.maximum(probs.astype(np.float64), 1e-30))
+        chosen.append(logprobs[np.arange(len(targets)), targets])
+        if top:
+            top_ids, top_values = top_logprobs(logprobs, top)
+            best_ids.append(top_ids)
+            best.append(top_values)
+    if not top:
+        n = sum(map(len, chosen))
+        best_ids, best = [np.zeros((n, 0), np.intp)], [np.zeros((n, 0))]
+    return np.concatenate(chosen), np.concatenate(best_ids), np.concatenate(best)
+
+
+def predictions(run: Run, ids: np.ndarray, stepper=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(probabilities, targets) chunks covering ids[1:] in order, each token predicted once. stepper: the run's
+    numpy Stepper, used instead of the Keras model (serve scores a prompt this way without TensorFlow)."""
     if run.config.train.stateful:
-        yield from _carried(run, ids)
+        yield from _carried(run, ids, stepper)
     elif run.config.model.objective == "sequence":
-        yield from _consecutive_windows(run.model, ids, run.config.data.window_size)
+        forward = _keras(run.model) if stepper is None else _numpy(stepper.logits_sequence)
+        yield from _consecutive_windows(forward, ids, run.config.data.window_size)
     else:
-        yield from _sliding_windows(run.model, ids, run.config.data.window_size)
+        forward = _keras(run.model) if stepper is None else _numpy(stepper.logits_full)
+        yield from _sliding_windows(forward, ids, run.config.data.window_size)
 
 
-def _probs(model, inputs: np.ndarray, compiled: bool = True) -> np.ndarray:
-    """compiled: predict_on_batch (a traced function, many times faster per call, one trace per shape);
-    otherwise an eager call, for the few odd-shaped inputs."""
-    out = model.predict_on_batch(inputs) if compiled else model(inputs, training=False)
-    return np.asarray(out, dtype=np.float32)
+def _keras(model):
+    """The Keras model's probabilities for a batch of windows. compiled: predict_on_batch (a traced function,
+    many times faster per call, one trace per shape); otherwise an eager call, for the few odd-shaped inputs."""
+    def forward(inputs: np.ndarray, compiled: bool = True) -> np.ndarray:
+        out = model.predict_on_batch(inputs) if compiled else model(inputs, training=False)
+        return np.asarray(out, dtype=np.float32)
+    return forward
 
 
-def _consecutive_windows(model, ids: np.ndarray, window: int):
+def _numpy(logits):
+    """The numpy stepper's probabilities for a batch of windows (every shape costs the same)."""
+    from lstm_textgen.model.stepper import softmax
+
+    return lambda inputs, compiled=True: softmax(logits(np.asarray(inputs, dtype=np.intp)))
+
+
+def _consecutive_windows(forward, ids: np.ndarray, window: int):
     full = (len(ids) - 1) // window  # windows with all their targets; then one partial window
     starts = np.arange(full) * window
     for at in range(0, full, BATCH):
         cut = starts[at: at + BATCH, None] + np.arange(window + 1)  # (batch, window + 1) positions
-        probs = _probs(model, ids[cut[:, :-1]])  # (batch, window, vocab)
+        probs = forward(ids[cut[:, :-1]])  # (batch, window, vocab)
         yield probs.reshape(-1, probs.shape[-1]), ids[cut[:, 1:]].reshape(-1)
     rest = full * window
     if rest < len(ids) - 1:
-        yield _probs(model, ids[None, rest:-1], compiled=False)[0], ids[rest + 1:]
+        yield forward(ids[None, rest:-1], compiled=False)[0], ids[rest + 1:]
 
 
-def _sliding_windows(model, ids: np.ndarray, window: int):
+def _sliding_windows(forward, ids: np.ndarray, window: int):
     for t in range(1, min(window, len(ids))):  # the text's first tokens: a shorter context
-        yield _probs(model, ids[None, :t], compiled=False), ids[t:t + 1]
+        yield forward(ids[None, :t], compiled=False), ids[t:t + 1]
     starts = np.arange(len(ids) - window)
     for at in range(0, len(starts), LAST_BATCH):
         cut = starts[at: at + LAST_BATCH, None] + np.arange(window + 1)
-        yield _probs(model, ids[cut[:, :-1]]), ids[cut[:, -1]]
+        yield forward(ids[cut[:, :-1]]), ids[cut[:, -1]]
 
 
-def _carried(run: Run, ids: np.ndarray):
+def _carried(run: Run, ids: np.ndarray, stepper=None):
     """The saved weights stepped in numpy with the state carried over the whole text."""
     from lstm_textgen.model.stepper import Stepper, softmax
 
-    stepper = Stepper(run.weights)
+    stepper = stepper or Stepper(run.weights)
     state = stepper.zero_state(1)
     for at in range(0, len(ids) - 1, STREAM_CHUNK):
         chunk = ids[at: min(at + STREAM_CHUNK, len(ids) - 1)]

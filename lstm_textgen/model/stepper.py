@@ -215,6 +215,17 @@ class Stepper:
         logits += self.out_bias
         return logits
 
+    def logits_sequence(self, ids: np.ndarray) -> np.ndarray:
+        """A `sequence` model on whole windows (batch, time) from a fresh state -> the logits after every step
+        (batch, time, vocab), as the Keras model's return_sequences output (a masked step repeats the last h)."""
+        batch, steps = ids.shape
+        state, hidden = self.zero_state(batch), []
+        for t in range(steps):
+            h, state = self.advance(state, ids[:, t])
+            hidden.append(h)
+        logits = self.head(np.stack(hidden, axis=1).reshape(batch * steps, -1))
+        return logits.reshape(batch, steps, -1)
+
     def logits_full(self, ids: np.ndarray) -> np.ndarray:
         """The model on whole sequences (batch, time) -> logits after the last step (batch, vocab)."""
         x = self.embedding[ids]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lstm_textgen.generation.evaluate import score_ids
+from lstm_textgen.generation.evaluate import score_ids, token_logprobs
+from lstm_textgen.model.stepper import Stepper
 from lstm_textgen.run.rundir import load_run
 from lstm_textgen.cli import cli
 
@@ -49,6 +50,10 @@ def test_per_token_perplexity_matches_the_keras_model(tmp_path, mode, extra):
     assert report["targets"] == count == len(ids) - 1
     assert report["perplexity"] == pytest.approx(expected, rel=1e-4)
     assert report["oov_rate"] == pytest.approx(1 / len(ids))  # the <unk> in the text is the unknown id
+    # serve's echo scores a prompt the same way with the numpy stepper alone (no Keras model)
+    logprobs, top_ids, top_values = token_logprobs(run, ids, Stepper(run.weights), top=2)
+    assert math.exp(-logprobs.mean()) == pytest.approx(expected, rel=1e-4) and top_ids.shape == (count, 2)
+    assert np.all(top_values[:, 0] >= logprobs - 1e-9) and np.all(top_values[:, 0] >= top_values[:, 1])
 
 
 def test_bits_per_character_and_the_characters_inside_unk(tmp_path, tiny_run, bpe_run):
