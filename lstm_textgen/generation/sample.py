@@ -35,6 +35,11 @@ class Sample:
                 "settings": self.settings, "unknown_seed_words": self.unknown}
 
 
+def encode_text(tokenizer: Tokenizer, text: str) -> list[int]:
+    """The ids the model reads for a text: a typed "<pad>" is unknown too (the model never reads <pad>)."""
+    return [UNK_ID if i == PAD_ID else i for i in tokenizer.encode(text)]
+
+
 def encode_seed(tokenizer: Tokenizer, seed: str, what: str = "the seed phrase") -> tuple[list[int], list[str]]:
     """Seed ids (unknown words as <unk>) and the unknown words; refuses a seed the model cannot use (what names
     it: --seed, a prompt). Where spaces are text (char, bpe), a seed of spaces or line ends is text too."""
@@ -42,7 +47,7 @@ def encode_seed(tokenizer: Tokenizer, seed: str, what: str = "the seed phrase") 
     if not seed.strip() and (not tokenizer.spaces_are_text or not seed):
         example = ', e.g. --seed "once upon a time"' if what in ("the seed phrase", "--seed") else ""
         raise TextgenError(f"{what} is empty; give some text to continue{example}")
-    ids = [UNK_ID if i == PAD_ID else i for i in tokenizer.encode(seed)]  # a typed "<pad>" is unknown too
+    ids = encode_text(tokenizer, seed)
     unknown = tokenizer.unknown(seed)
     if all(i == UNK_ID for i in ids):
         raise TextgenError(f"no {tokenizer.unit} of {what} {shown(seed)} is in the model's vocabulary "

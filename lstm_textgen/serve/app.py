@@ -28,13 +28,15 @@ from starlette.routing import Route
 from lstm_textgen.errors import TextgenError
 from lstm_textgen.generation.interactive import Continuation, top_ids
 from lstm_textgen.run.rundir import Run
-from lstm_textgen.generation.sample import encode_seed, new_random_seed
+from lstm_textgen.text.tokenizer import PAD, UNK
+from lstm_textgen.generation.evaluate import token_logprobs
+from lstm_textgen.generation.sample import encode_seed, encode_text, new_random_seed
 from lstm_textgen.serve import protocol
 from lstm_textgen.serve.operations import CORS, AccessLog, Metrics
 from lstm_textgen.serve.protocol import MAX_BODY_BYTES, APIError
-from lstm_textgen.serve.chat import CHAT, parse_chat
+from lstm_textgen.serve.chat import CHAT, DEFAULT_TEMPLATE, parse_chat
 from lstm_textgen.serve.chat import template as chat_template
-from lstm_textgen.serve.replies import TEXT, Mailbox, Reply, Waiter
+from lstm_textgen.serve.replies import TEXT, Mailbox, Reply, Token, Waiter
 from lstm_textgen.serve.scheduler import Batcher, Job, Probe
 from lstm_textgen.config.values import shown
 
@@ -60,6 +62,8 @@ def build_app(served: dict[str, Served], api_key: str | None, max_tokens_cap: in
               Route("/v1/completions", api.completions, methods=["POST"]),
               Route("/v1/chat/completions", api.chat_completions, methods=["POST"]),
               Route("/v1/suggest", api.suggest, methods=["POST"]),
+              Route("/tokenizer_info", api.tokenizer_info), Route("/tokenize", api.tokenize, methods=["POST"]),
+              Route("/detokenize", api.detokenize, methods=["POST"]),
               Route("/health", api.health), Route("/metrics", api.metrics)]
     handlers = {APIError: _api_error, HTTPException: _http_error, Exception: _server_error}
     middleware = [Middleware(AccessLog, routes=routes, metrics=api.stats, log_format=log_format, stream=log_stream)]
@@ -149,13 +153,18 @@ class _API:
         settings = dataclasses.replace(settings, stop=stops)
         prompts = [_encode(target.run, prompt, param) for prompt in completion.prompts]
         rows = [ids for ids, _ in prompts for _ in range(completion.n)]
+        echoes = None
+        if completion.echo:  # each prompt's tokens, scored as evaluate scores a text when logprobs is asked for
+            echoed = [await run_in_threadpool(_echo, target, ids, completion.logprobs) for ids, _ in prompts]
+            echoes = [echo for echo in echoed for _ in range(completion.n)]
         seed = new_random_seed() if completion.seed is None else completion.seed
         waiter = Waiter(self.mailbox)
         publish = self.stats.timed(target.name, started, waiter.publish)
-        job = Job(rows, settings, [seed + i for i in range(len(rows))], publish)
+        job = Job(rows, settings, [seed + i for i in range(len(rows))], publish, completion.logprobs)
         request.state.job, request.state.model = job, target.name  # the access log counts its tokens at the end
         target.batcher.submit(job)
-        reply = Reply(job, waiter, target.name, seed, settings.stop, sum(len(ids) for ids, _ in prompts), shape)
+        reply = Reply(job, waiter, target.name, seed, settings.stop, sum(len(ids) for ids, _ in prompts), shape,
+                      echoes)
         if completion.stream:
             return StreamingResponse(reply.stream(completion.include_usage), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
@@ -185,6 +194,47 @@ class _API:
                    for token_id, probability in top_ids(probe.probs, k)]
         return JSONResponse({"model": name, "text": text, "next": options, "unknown_seed_words": unknown})
 
+    async def tokenizer_info(self, request: Request) -> Response:
+        """The run's tokenizer, as vLLM's GET /tokenizer_info describes one (lm-eval's remote tokenizer reads it);
+        ?model=NAME picks the run where several are served. There is no end-of-text or start token."""
+        self.authorize(request)
+        target = self._one(request.query_params.get("model"))
+        tokenizer = target.run.tokenizer
+        return JSONResponse({"model": target.name, "tokenizer_class": "lstm-textgen", "level": tokenizer.level,
+                             "lowercase": tokenizer.lowercase, "vocab_size": tokenizer.vocab_size,
+                             "model_max_length": protocol.MAX_PROMPT_CHARS, "eos_token": None, "bos_token": None,
+                             "pad_token": PAD, "unk_token": UNK,
+                             "chat_template": target.run.config.generate.chat_template or DEFAULT_TEMPLATE})
+
+    async def tokenize(self, request: Request) -> Response:
+        """vLLM's POST /tokenize: {"prompt": text} -> {"tokens": ids, "count", "max_model_len"}, the ids a
+        completion reads for that text (token_strs too, with "return_token_strs": true)."""
+        self.authorize(request)
+        name, text, strings = protocol.parse_tokenize(protocol.parse_json(await _read_body(request)))
+        target = self._one(name)
+        ids = await run_in_threadpool(encode_text, target.run.tokenizer, text)
+        answer = {"count": len(ids), "max_model_len": protocol.MAX_PROMPT_CHARS, "tokens": ids}
+        if strings:
+            answer["token_strs"] = [target.run.tokenizer.vocab[i] for i in ids]
+        return JSONResponse(answer)
+
+    async def detokenize(self, request: Request) -> Response:
+        """vLLM's POST /detokenize: {"tokens": ids} -> {"prompt": text}, written as generation writes them."""
+        self.authorize(request)
+        name, ids = protocol.parse_detokenize(protocol.parse_json(await _read_body(request)))
+        target = self._one(name)
+        _check_ids(target.run, ids, "tokens")
+        return JSONResponse({"prompt": target.run.tokenizer.decode(ids)})
+
+    def _one(self, model: str | None) -> Served:
+        """The run a request names, or the only one served when it names none (vLLM serves one model)."""
+        if model is not None:
+            return self.find(model)
+        if len(self.served) > 1:
+            raise APIError(400, f"this server serves {len(self.served)} runs; name one with model (GET /v1/models "
+                                "lists them)", "model", "invalid_value")
+        return next(iter(self.served.values()))
+
     async def health(self, request: Request) -> Response:
         """Whether the server is up, without the API key: 200 `{"status": "ok"}` when every run is loaded and its
         batch is running; 503 with `{"status": "starting"}` or `{"status": "stopping"}` otherwise."""
@@ -213,12 +263,40 @@ def _model_object(target: Served) -> dict:
             "info": target.info}
 
 
-def _encode(run: Run, text: str, param: str) -> tuple[list[int], list[str]]:
+def _encode(run: Run, prompt: str | list[int], param: str) -> tuple[list[int], list[str]]:
+    """A prompt's token ids (a prompt given as ids, checked against the run's vocabulary) and its unknown words."""
+    if isinstance(prompt, list):
+        _check_ids(run, prompt, param)
+        return prompt, []
     try:
-        return encode_seed(run.tokenizer, text, param)
+        return encode_seed(run.tokenizer, prompt, param)
     except TextgenError as e:
-        message = f"{param} is empty; send some text to continue" if not text.strip() else str(e)
+        message = f"{param} is empty; send some text to continue" if not prompt.strip() else str(e)
         raise APIError(400, message, param, "invalid_value") from None
+
+
+def _check_ids(run: Run, ids: list[int], param: str) -> None:
+    vocab_size = run.tokenizer.vocab_size
+    wrong = next((i for i in ids if not 0 < i < vocab_size), None)
+    if wrong is not None:
+        raise APIError(400, f"{param} holds the token id {shown(wrong)}; this run's ids are 1 to {vocab_size - 1:,} "
+                            f"(0 is {PAD}, which the model never reads)", param, "invalid_value")
+
+
+def _echo(target: Served, ids: list[int], logprobs: int | None) -> tuple[str, list[Token]]:
+    """A prompt as echo gives it back: its text as generation writes its tokens, and with logprobs each token
+    scored as `evaluate` scores a text (the first has no score: nothing predicts it)."""
+    run, detok = target.run, target.run.tokenizer.detokenizer()
+    if logprobs is None:
+        return "".join(detok.piece(i) for i in ids), []
+    chosen, top_ids, top_values = token_logprobs(run, ids, target.batcher.stepper, logprobs)
+    tokens, offset = [], 0
+    for t, token in enumerate(ids):
+        top = None if t == 0 else [(detok.peek(int(i)), float(v)) for i, v in zip(top_ids[t - 1], top_values[t - 1])]
+        piece = detok.piece(token)
+        tokens.append(Token(piece, None if t == 0 else float(chosen[t - 1]), top, offset))
+        offset += len(piece)
+    return "".join(token.text for token in tokens), tokens
 
 
 async def _read_body(request: Request) -> bytes:

@@ -8,7 +8,7 @@ import json
 
 from lstm_textgen.serve import protocol
 from lstm_textgen.serve.protocol import MAX_PROMPT_CHARS, APIError, Completion
-from lstm_textgen.serve.replies import Shape
+from lstm_textgen.serve.replies import Shape, Token
 
 # Each turn as "role:" on a line, the text, a blank line: the shape of a play or a transcript, which base models
 # trained on such text continue; the answer ends where the model starts a new turn (a blank line).
@@ -18,11 +18,11 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 MAX_MESSAGES = 1000
 MAX_CHAT_CHARS = 100_000  # all messages' text; the prompt sent is the rendered conversation's last 10,000 characters
 # OpenAI chat fields this server has no use for: accepted only at the value that changes nothing
-CHAT_NEUTRAL = {"logprobs": (None, False), "top_logprobs": (None, 0), "tools": (None, []),
-                "tool_choice": (None, "none", "auto"), "parallel_tool_calls": (None, True, False),
+CHAT_NEUTRAL = {"tools": (None, []), "tool_choice": (None, "none", "auto"), "parallel_tool_calls": (None, True, False),
                 "response_format": (None, {"type": "text"})}
-CHAT_FIELDS = ((protocol.COMPLETION_FIELDS - {"prompt", *protocol.NEUTRAL})
-               | {"messages", "max_completion_tokens", *CHAT_NEUTRAL})
+MAX_TOP_LOGPROBS = 20  # as OpenAI's chat: top_logprobs in [0, 20]
+CHAT_FIELDS = ((protocol.COMPLETION_FIELDS - {"prompt", "echo", *protocol.NEUTRAL})
+               | {"messages", "max_completion_tokens", "top_logprobs", *CHAT_NEUTRAL})
 
 
 def parse_chat(body: dict, max_tokens_cap: int) -> tuple[Completion, list[dict]]:
@@ -40,7 +40,13 @@ def parse_chat(body: dict, max_tokens_cap: int) -> tuple[Completion, list[dict]]
                            "invalid_value")
         rest["max_tokens"] = rest["max_completion_tokens"]
     rest.pop("max_completion_tokens", None)
-    return protocol.parse_request(rest, max_tokens_cap, [""]), messages
+    chat = protocol.parse_request(rest, max_tokens_cap, [""])
+    top = protocol.integer(body, "top_logprobs", 0, MAX_TOP_LOGPROBS, default=None)
+    if protocol.boolean(body, "logprobs"):
+        chat.logprobs = top or 0
+    elif top is not None:
+        raise APIError(400, "top_logprobs needs logprobs: true", "top_logprobs", "invalid_value")
+    return chat, messages
 
 
 def _messages(value) -> list[dict]:
@@ -115,13 +121,23 @@ def _raise(message: str):
     raise ValueError(message)
 
 
-def chat_object(ident: str, created: int, model: str, choices: list[tuple[str, str]], usage: dict,
+def chat_object(ident: str, created: int, model: str, choices: list[tuple[str, str, dict | None]], usage: dict,
                 seed: int) -> dict:
     """A whole /v1/chat/completions answer; seed (our own field) repeats the request exactly."""
     return {"id": ident, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": i, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                         "finish_reason": finish} for i, (text, finish) in enumerate(choices)],
+            "choices": [{"index": i, "message": {"role": "assistant", "content": text}, "logprobs": logprobs,
+                         "finish_reason": finish} for i, (text, finish, logprobs) in enumerate(choices)],
             "usage": usage, "seed": seed}
+
+
+def chat_logprobs(tokens: list[Token]) -> dict:
+    """OpenAI's chat logprobs: each token with its log-probability, UTF-8 bytes and the likeliest alternatives."""
+    return {"content": [{**_entry(t.text, t.logprob), "top_logprobs": [_entry(text, lp) for text, lp in t.top]}
+                        for t in tokens], "refusal": None}
+
+
+def _entry(text: str, logprob: float) -> dict:
+    return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8"))}
 
 
 class ChatChunkWriter:
@@ -133,13 +149,14 @@ class ChatChunkWriter:
                      "seed": seed}
         self.started: set[int] = set()
 
-    def __call__(self, index: int, text: str, finish: str | None) -> bytes:
+    def __call__(self, index: int, text: str, finish: str | None, tokens: list[Token] | None = None) -> bytes:
         delta = {} if not text and finish else {"content": text}
         if index not in self.started:
             self.started.add(index)
             delta = {"role": "assistant", "content": text}
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        logprobs = None if tokens is None else chat_logprobs(tokens)
+        choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
         return f"data: {json.dumps({**self.head, 'choices': [choice]}, ensure_ascii=False)}\n\n".encode()
 
 
-CHAT = Shape("chatcmpl", "chat.completion.chunk", ChatChunkWriter, chat_object)
+CHAT = Shape("chatcmpl", "chat.completion.chunk", ChatChunkWriter, chat_object, chat_logprobs)

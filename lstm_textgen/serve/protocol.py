@@ -31,9 +31,10 @@ SETTINGS = {rule.http: name for name, kind, _, rule in declared(GenerateConfig) 
 STOP = policy(GenerateConfig, "stop").http
 LOGIT_BIAS = policy(GenerateConfig, "logit_bias").http  # token id (a JSON key, so a string) -> bias
 # OpenAI fields this server has no use for: accepted only at the value that changes nothing
-NEUTRAL = {"echo": (False,), "logprobs": (None,), "best_of": (None, 1), "suffix": (None,)}
-COMPLETION_FIELDS = {"model", "prompt", "n", "seed", STOP, LOGIT_BIAS, "stream", "stream_options", "user",
-                     *SETTINGS, *NEUTRAL}
+NEUTRAL = {"best_of": (None, 1), "suffix": (None,)}
+MAX_LOGPROBS = 5  # as OpenAI's legacy completions: the chosen token and at most 5 alternatives
+COMPLETION_FIELDS = {"model", "prompt", "n", "seed", STOP, LOGIT_BIAS, "stream", "stream_options", "user", "echo",
+                     "logprobs", *SETTINGS, *NEUTRAL}
 SUGGEST_FIELDS = {"model", "text", "k"}
 _BOUNDS = {f.name: f.metadata.get("bounds") for f in dataclasses.fields(GenerateConfig)}
 _TYPES = typing.get_type_hints(GenerateConfig)
@@ -55,12 +56,14 @@ class APIError(Exception):
 class Completion:
     """A checked /v1/completions request."""
     model: str
-    prompts: list[str]
+    prompts: list[str | list[int]]  # texts, or token ids (the run's vocabulary checks them: app._encode)
     overrides: dict  # GenerateConfig field -> value, for the fields the request gave
     n: int = 1
     seed: int | None = None
     stream: bool = False
     include_usage: bool = False
+    logprobs: int | None = None  # the alternatives listed beside each token's log-probability; None: no scores
+    echo: bool = False  # the prompt's tokens come back before the completion (scored, with logprobs)
 
 
 def parse_json(body: bytes) -> dict:
@@ -103,7 +106,10 @@ def _no_constant(name: str):
 def parse_completion(body: dict, max_tokens_cap: int) -> Completion:
     """Check every field of a /v1/completions body; settings are checked against GenerateConfig's ranges."""
     known_fields(body, COMPLETION_FIELDS)
-    return parse_request(body, max_tokens_cap, _prompts(body.get("prompt")))
+    completion = parse_request(body, max_tokens_cap, _prompts(body.get("prompt")))
+    completion.logprobs = integer(body, "logprobs", 0, MAX_LOGPROBS, default=None)
+    completion.echo = boolean(body, "echo")
+    return completion
 
 
 def parse_request(body: dict, max_tokens_cap: int, prompts: list[str]) -> Completion:
@@ -120,17 +126,17 @@ def parse_request(body: dict, max_tokens_cap: int, prompts: list[str]) -> Comple
     if body.get(LOGIT_BIAS) is not None:
         overrides["logit_bias"] = _logit_bias(body[LOGIT_BIAS])
     for name, allowed in NEUTRAL.items():
-        if name in body and body[name] not in allowed:
+        if body.get(name) not in allowed:
             raise APIError(400, f"{name} is not supported by this server; leave it out", name, "unsupported_value")
-    n = _integer(body, "n", 1, max(1, MAX_ROWS // len(prompts)), default=1)
-    seed = _integer(body, "seed", 0, 2**63 - 1, default=None)
+    n = integer(body, "n", 1, max(1, MAX_ROWS // len(prompts)), default=1)
+    seed = integer(body, "seed", 0, 2**63 - 1, default=None)
     _string(body, "user", 1000)
-    stream, options = _boolean(body, "stream"), body.get("stream_options")
+    stream, options = boolean(body, "stream"), body.get("stream_options")
     if options is not None and (not stream or not isinstance(options, dict) or set(options) - {"include_usage"}):
         raise APIError(400, 'stream_options must be {"include_usage": true|false}, with stream true',
                        "stream_options", "invalid_value")
     return Completion(_model(body), prompts, overrides, n, seed, stream,
-                      _boolean(options or {}, "include_usage", "stream_options.include_usage"))
+                      boolean(options or {}, "include_usage", "stream_options.include_usage"))
 
 
 def completion_settings(request: Completion, base: GenerateConfig, max_tokens_cap: int,
@@ -157,7 +163,33 @@ def parse_suggest(body: dict) -> tuple[str, str, int]:
     if not isinstance(text, str):
         raise APIError(400, f"text must be a string, got {json_type(text)}", "text", "invalid_type")
     _prompt_length(text, "text")
-    return _model(body), text, _integer(body, "k", 1, MAX_SUGGESTIONS, default=10)
+    return _model(body), text, integer(body, "k", 1, MAX_SUGGESTIONS, default=10)
+
+
+def parse_tokenize(body: dict) -> tuple[str | None, str, bool]:
+    """model (optional), prompt and return_token_strs of a /tokenize body (vLLM's)."""
+    known_fields(body, {"model", "prompt", "add_special_tokens", "return_token_strs"})
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str):
+        raise APIError(400, f"prompt must be a string, got {json_type(prompt)}", "prompt", "invalid_type")
+    boolean(body, "add_special_tokens")  # a run has no special tokens to add: either value gives the same ids
+    return _optional_model(body), prompt, boolean(body, "return_token_strs")
+
+
+def parse_detokenize(body: dict) -> tuple[str | None, list[int]]:
+    """model (optional) and tokens of a /detokenize body (vLLM's)."""
+    known_fields(body, {"model", "tokens"})
+    tokens = body.get("tokens")
+    if not isinstance(tokens, list) or not all(_is_int(token) for token in tokens):
+        raise APIError(400, f"tokens must be a list of token ids, got {json_type(tokens)}", "tokens", "invalid_type")
+    if len(tokens) > MAX_PROMPT_CHARS:
+        raise APIError(400, f"tokens may hold at most {MAX_PROMPT_CHARS:,} ids, got {len(tokens):,}", "tokens",
+                       "invalid_value")
+    return _optional_model(body), tokens
+
+
+def _optional_model(body: dict) -> str | None:
+    return None if body.get("model") is None else _model(body)
 
 
 def known_fields(body: dict, known: set[str]) -> None:
@@ -175,16 +207,24 @@ def _model(body: dict) -> str:
     return model
 
 
-def _prompts(value) -> list[str]:
+def _prompts(value) -> list[str | list[int]]:
+    """OpenAI's four forms of prompt: a string, a list of strings, a list of token ids, a list of such lists."""
+    if isinstance(value, list) and value and all(_is_int(token) for token in value):
+        value = [value]  # one prompt of token ids
     prompts = [value] if isinstance(value, str) else value
-    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
-        raise APIError(400, f"prompt must be a string or a non-empty list of strings, got {json_type(value)}",
-                       "prompt", "invalid_type")
+    if not isinstance(prompts, list) or not prompts or not all(
+            isinstance(p, str) or (isinstance(p, list) and p and all(_is_int(t) for t in p)) for p in prompts):
+        raise APIError(400, "prompt must be a string, a non-empty list of strings, a list of token ids or a list of "
+                            f"such lists, got {json_type(value)}", "prompt", "invalid_type")
     if len(prompts) > MAX_ROWS:
-        raise APIError(400, f"prompt may list at most {MAX_ROWS} strings, got {len(prompts)}", "prompt",
+        raise APIError(400, f"prompt may list at most {MAX_ROWS} prompts, got {len(prompts)}", "prompt",
                        "invalid_value")
     for prompt in prompts:
-        _prompt_length(prompt, "prompt")
+        if isinstance(prompt, list) and len(prompt) > MAX_PROMPT_CHARS:
+            raise APIError(400, f"a prompt of token ids may hold at most {MAX_PROMPT_CHARS:,} tokens, got "
+                                f"{len(prompt):,}; send the end of the text", "prompt", "invalid_value")
+        if isinstance(prompt, str):
+            _prompt_length(prompt, "prompt")
     return prompts
 
 
@@ -242,7 +282,7 @@ def _number(name: str, value, bounds, param: str) -> float:
     return float(value)
 
 
-def _integer(body: dict, name: str, low: int, high: int, default):
+def integer(body: dict, name: str, low: int, high: int, default):
     value = body.get(name)
     if value is None:
         return default
@@ -253,7 +293,7 @@ def _integer(body: dict, name: str, low: int, high: int, default):
     return value
 
 
-def _boolean(body: dict, name: str, param: str | None = None) -> bool:
+def boolean(body: dict, name: str, param: str | None = None) -> bool:
     value = body.get(name, False)
     if not isinstance(value, bool) and value is not None:
         raise APIError(400, f"{param or name} must be true or false, got {json_type(value)}", param or name,

@@ -9,22 +9,48 @@ from lstm_textgen.config import GenerateConfig
 from lstm_textgen.config.reference import markdown_cell, range_text, yaml_value
 from lstm_textgen.config.setting import declared, default_of
 from lstm_textgen.serve.app import build_app
+from lstm_textgen.serve.chat import CHAT_NEUTRAL, MAX_MESSAGES, MAX_TOP_LOGPROBS, ROLES
 from lstm_textgen.serve.protocol import (DEFAULT_MAX_TOKENS_CAP, LOGIT_BIAS, MAX_BODY_BYTES, MAX_LOGIT_BIAS,
-                                         MAX_PROMPT_CHARS, MAX_ROWS, MAX_STOP_CHARS, MAX_STOPS, MAX_SUGGESTIONS,
+                                         MAX_LOGPROBS, MAX_PROMPT_CHARS, MAX_ROWS, MAX_STOP_CHARS, MAX_STOPS, MAX_SUGGESTIONS,
                                          NEUTRAL, SETTINGS, STOP)
 
 # The request fields protocol.py checks itself (the rest are generate: settings or OpenAI's fields kept neutral):
 # type and meaning. A test holds these to protocol.py's field sets, so a field added there fails until it is here.
 COMPLETION_OWN = {
     "model": ("string", "the served run's name (its folder name; GET /v1/models lists them); required"),
-    "prompt": ("string or array of strings", f"the text to continue, or up to {MAX_ROWS} texts; each at most "
-                                             f"{MAX_PROMPT_CHARS:,} characters; required"),
+    "prompt": ("string, array of strings, array of token ids, or array of such arrays",
+               f"the text to continue, or up to {MAX_ROWS} texts; each at most {MAX_PROMPT_CHARS:,} characters (or "
+               "token ids, as POST /tokenize gives them); required"),
+    "echo": ("boolean", "true: each choice's text starts with its prompt, written as generation writes its tokens "
+                        "(at word level lower-cased, unknown words as <unk>); with logprobs, the prompt's tokens are "
+                        "scored too, as evaluate scores a text, the first without a score; false by default"),
+    "logprobs": ("integer", f"0 to {MAX_LOGPROBS}: each token's log-probability under the model (before any sampling "
+                            "rule) and that many likeliest alternatives, in OpenAI's legacy format (tokens, "
+                            "token_logprobs, top_logprobs, text_offset); null by default"),
     "n": ("integer", f"completions per prompt, 1 by default; prompts × n at most {MAX_ROWS}"),
     "seed": ("integer", "the random seed of the first row (row k draws with seed + k, as generate --samples with "
                         "--random-seed); drawn at random and returned when left out"),
     "stream": ("boolean", "true: the text as Server-Sent Events in OpenAI's chunk format, ending with data: [DONE]"),
     "stream_options": ("object", '{"include_usage": true} adds a last chunk with the usage; only with stream'),
     "user": ("string", "accepted and ignored (OpenAI's end-user id), at most 1000 characters"),
+}
+CHAT_OWN = {
+    "messages": ("array of objects", f"the conversation: {{\"role\", \"content\"}} each, role one of {', '.join(ROLES)}; "
+                                     f"at most {MAX_MESSAGES:,}, rendered by the run's chat template; required"),
+    "max_completion_tokens": ("integer", "the same as max_tokens (send one of the two)"),
+    "logprobs": ("boolean", "true: each token's log-probability and top_logprobs alternatives in OpenAI's chat "
+                            "format (token, logprob, bytes); false by default"),
+    "top_logprobs": ("integer", f"0 to {MAX_TOP_LOGPROBS}: the alternatives listed per token; needs logprobs: true"),
+}
+TOKENIZE_OWN = {
+    "model": ("string", "the served run; may be left out when the server serves one"),
+    "prompt": ("string", "the text; required"),
+    "add_special_tokens": ("boolean", "accepted; a run has no special tokens, so it changes nothing"),
+    "return_token_strs": ("boolean", "true: token_strs, each token's vocabulary entry, beside the ids"),
+}
+DETOKENIZE_OWN = {
+    "model": TOKENIZE_OWN["model"],
+    "tokens": ("array of integers", f"token ids of the run, at most {MAX_PROMPT_CHARS:,}; required"),
 }
 SUGGEST_OWN = {
     "model": COMPLETION_OWN["model"],
@@ -79,11 +105,15 @@ def own_rows(fields: dict[str, tuple[str, str]]) -> list[list[str]]:
     return [[f"`{name}`", kind, "", markdown_cell(what)] for name, (kind, what) in fields.items()]
 
 
+def _neutral(fields: dict) -> list[list[str]]:
+    return [[f"`{name}`", ", ".join("null" if v is None else f"`{yaml_value(v)}`" for v in values)]
+            for name, values in fields.items()]
+
+
 def http_markdown() -> str:
     """The HTTP reference as Markdown: the routes, each request's fields, the neutral fields and the limits."""
     app = build_app({}, None, DEFAULT_MAX_TOKENS_CAP)
-    neutral = [[f"`{name}`", ", ".join("null" if v is None else f"`{yaml_value(v)}`" for v in values)]
-               for name, values in NEUTRAL.items()]
+    neutral = _neutral(NEUTRAL)
     limits = [["request body", f"{MAX_BODY_BYTES:,} bytes (larger: 413)"],
               ["prompt or text", f"{MAX_PROMPT_CHARS:,} characters"],
               ["rows a request adds (prompts × n)", str(MAX_ROWS)],
@@ -97,6 +127,14 @@ def http_markdown() -> str:
         *table(fields, own_rows(COMPLETION_OWN) + setting_rows()),
         "OpenAI's fields this server has no use for are accepted only at the values that change nothing:", "",
         *table(["field", "accepted values"], neutral),
+        "## POST /v1/chat/completions", "", "The fields of /v1/completions except `prompt`, `echo`, `best_of` and "
+        "`suffix`, with these:", "", *table(fields, own_rows(CHAT_OWN)),
+        "OpenAI's chat fields this server has no use for are accepted only at the values that change nothing:", "",
+        *table(["field", "accepted values"], _neutral(CHAT_NEUTRAL)),
         "## POST /v1/suggest", "", *table(fields, own_rows(SUGGEST_OWN)),
+        "## POST /tokenize and POST /detokenize", "", "vLLM's tokenizer routes, as lm-eval's remote tokenizer calls "
+        "them: `/tokenize` answers `{\"count\", \"max_model_len\", \"tokens\"}`, `/detokenize` answers "
+        "`{\"prompt\"}`; `GET /tokenizer_info` describes the tokenizer (`?model=NAME` where several runs are "
+        "served).", "", *table(fields, own_rows(TOKENIZE_OWN)), *table(fields, own_rows(DETOKENIZE_OWN)),
         "## Limits", "", *table(["what", "at most"], limits)])
 

@@ -39,13 +39,38 @@ class StopCut:
         return text
 
 
-def completion_object(ident: str, created: int, model: str, choices: list[tuple[str, str]], usage: dict,
-                      seed: int) -> dict:
+class Token(NamedTuple):
+    """A scored token of a choice: its text, its log-probability (None for a prompt's first token, which nothing
+    predicts), the likeliest tokens at its place as (text, log-probability), and where its text starts in the
+    choice's text."""
+    text: str
+    logprob: float | None
+    top: list[tuple[str, float]] | None
+    offset: int
+
+
+def completion_object(ident: str, created: int, model: str, choices: list[tuple[str, str, dict | None]],
+                      usage: dict, seed: int) -> dict:
     """A whole /v1/completions answer; seed (our own field) repeats the request exactly."""
     return {"id": ident, "object": "text_completion", "created": created, "model": model,
-            "choices": [{"text": text, "index": i, "logprobs": None, "finish_reason": finish}
-                        for i, (text, finish) in enumerate(choices)],
+            "choices": [{"text": text, "index": i, "logprobs": logprobs, "finish_reason": finish}
+                        for i, (text, finish, logprobs) in enumerate(choices)],
             "usage": usage, "seed": seed}
+
+
+def legacy_logprobs(tokens: list[Token]) -> dict:
+    """OpenAI's legacy completions logprobs: parallel lists, the alternatives as {text: log-probability}."""
+    return {"tokens": [t.text for t in tokens], "token_logprobs": [t.logprob for t in tokens],
+            "top_logprobs": [None if t.top is None else _by_text(t.top) for t in tokens],
+            "text_offset": [t.offset for t in tokens]}
+
+
+def _by_text(top: list[tuple[str, float]]) -> dict:
+    """{text: log-probability}, likeliest first; two tokens that write the same text keep the likelier."""
+    alternatives: dict = {}
+    for text, logprob in top:
+        alternatives.setdefault(text, logprob)
+    return alternatives
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict:
@@ -66,8 +91,9 @@ class ChunkWriter:
         head = {"id": ident, "object": "text_completion", "created": created, "model": model, "seed": seed}
         self.head = "data: " + json.dumps(head, ensure_ascii=False)[:-1] + ', "choices": [{"text": '
 
-    def __call__(self, index: int, text: str, finish: str | None) -> bytes:
-        tail = f', "index": {index}, "logprobs": null, "finish_reason": {json.dumps(finish)}}}]}}\n\n'
+    def __call__(self, index: int, text: str, finish: str | None, tokens: list[Token] | None = None) -> bytes:
+        logprobs = "null" if tokens is None else json.dumps(legacy_logprobs(tokens), ensure_ascii=False)
+        tail = f', "index": {index}, "logprobs": {logprobs}, "finish_reason": {json.dumps(finish)}}}]}}\n\n'
         return (self.head + json.dumps(text, ensure_ascii=False) + tail).encode()
 
 
@@ -75,14 +101,16 @@ DONE = event("[DONE]")
 
 
 class Shape(NamedTuple):
-    """What a reply is made as: its id's prefix, its chunks' object name, the chunk writer and the whole answer."""
+    """What a reply is made as: its id's prefix, its chunks' object name, the chunk writer, the whole answer and
+    its choices' logprobs object."""
     prefix: str
     chunk_object: str
     writer: Callable
     whole: Callable
+    logprobs: Callable
 
 
-TEXT = Shape("cmpl", "text_completion", ChunkWriter, completion_object)
+TEXT = Shape("cmpl", "text_completion", ChunkWriter, completion_object, legacy_logprobs)
 
 
 class Mailbox:
@@ -132,27 +160,37 @@ class Waiter:
 
 
 class Reply:
-    """A completion's answer, streamed or whole, made from its job's events; its rows go if the client does."""
+    """A completion's answer, streamed or whole, made from its job's events; its rows go if the client does.
+    echoes: each row's prompt as (its text, its scored tokens) when the request asked for echo; the choice's text
+    starts with it."""
 
     def __init__(self, job: Job, waiter: Waiter, model: str, seed: int, stops: list[str], prompt_tokens: int,
-                 shape: Shape = TEXT):
+                 shape: Shape = TEXT, echoes: list[tuple[str, list[Token]]] | None = None):
         self.job, self.waiter, self.model, self.seed, self.prompt_tokens = job, waiter, model, seed, prompt_tokens
         self.shape, self.ident, self.created = shape, f"{shape.prefix}-{secrets.token_hex(12)}", int(time.time())
         self.cuts = [StopCut(stops) for _ in job.rows_ids]
         self.chunk = shape.writer(self.ident, self.created, model, seed)
+        self.scored = job.logprobs is not None
+        self.echoes = echoes or [("", []) for _ in job.rows_ids]
+        self.offsets = [len(text) for text, _ in self.echoes]  # where each row's next token starts in its text
 
     async def _texts(self):
-        """(row, text to send, finish reason) after each wait, a row's pieces joined, stop strings cut."""
+        """(row, text to send, finish reason, its scored tokens or None) after each wait, a row's pieces joined,
+        stop strings cut."""
         while True:
             joined: dict[int, list] = {}
             events, done, error = await self.waiter.next()
-            for row, piece, finish in events:
-                entry = joined.setdefault(row, ["", None])
+            for row, piece, finish, score in events:
+                entry = joined.setdefault(row, ["", None, []])
                 entry[0] += piece
                 entry[1] = finish or entry[1]
+                if score is not None:
+                    entry[2].append(Token(piece, score.logprob, score.top, self.offsets[row]))
+                self.offsets[row] += len(piece)
             if error:
                 raise APIError(503 if "stopping" in error else 500, error, kind="server_error")
-            yield [(row, self.cuts[row].feed(text, finish), finish) for row, (text, finish) in sorted(joined.items())]
+            yield [(row, self.cuts[row].feed(text, finish), finish, tokens if self.scored else None)
+                   for row, (text, finish, tokens) in sorted(joined.items())]
             if done:
                 return
 
@@ -161,10 +199,13 @@ class Reply:
 
     async def stream(self, include_usage: bool):
         try:
+            for row, (text, tokens) in enumerate(self.echoes):
+                if text:  # the prompt first, as OpenAI's legacy completions echoed it
+                    yield self.chunk(row, text, None, tokens if self.scored else None)
             async for texts in self._texts():
-                for row, text, finish in texts:
-                    if text or finish:
-                        yield self.chunk(row, text, finish)
+                for row, text, finish, tokens in texts:
+                    if text or finish or tokens:
+                        yield self.chunk(row, text, finish, tokens)
             if include_usage:
                 yield event({"id": self.ident, "object": self.shape.chunk_object, "created": self.created,
                                       "model": self.model, "choices": [], "usage": self.usage()})
@@ -175,20 +216,29 @@ class Reply:
             self.job.cancelled = True  # a client gone mid-stream: its rows leave the batch at the next step
 
     async def whole(self, request: Request) -> Response:
-        texts, finishes = [""] * len(self.job.rows_ids), [None] * len(self.job.rows_ids)
+        texts = [text for text, _ in self.echoes]
+        tokens = [list(echoed) for _, echoed in self.echoes]
+        finishes = [None] * len(self.job.rows_ids)
         gone = asyncio.ensure_future(_disconnected(request))
         try:
             async for step in _until(self._texts(), gone):
-                for row, text, finish in step:
+                for row, text, finish, scored in step:
                     texts[row] += text
                     finishes[row] = finish or finishes[row]
+                    tokens[row] += scored or []
         finally:
             gone.cancel()
             self.job.cancelled = True
         if not self.waiter.done:  # the client left: nobody reads this
             return Response(status_code=499)
-        return JSONResponse(self.shape.whole(self.ident, self.created, self.model,
-                                                       list(zip(texts, finishes)), self.usage(), self.seed))
+        choices = [(text, finish, self.shape.logprobs(_sent(row_tokens, text, finish)) if self.scored else None)
+                   for text, finish, row_tokens in zip(texts, finishes, tokens)]
+        return JSONResponse(self.shape.whole(self.ident, self.created, self.model, choices, self.usage(), self.seed))
+
+
+def _sent(tokens: list[Token], text: str, finish: str | None) -> list[Token]:
+    """The tokens of a choice's text: where a stop string cut it, the tokens after the cut are left out."""
+    return [t for t in tokens if t.offset < len(text)] if finish == "stop" else tokens
 
 
 async def _disconnected(request: Request) -> None:

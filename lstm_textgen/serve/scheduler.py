@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from lstm_textgen.config import GenerateConfig
-from lstm_textgen.generation.decode import Batch, Row
+from lstm_textgen.generation.decode import Batch, Row, Score
 from lstm_textgen.model.stepper import Stepper, softmax
 from lstm_textgen.model.weights import ModelWeights
 from lstm_textgen.text.tokenizer import Tokenizer
@@ -27,11 +27,14 @@ STOPPING = "the server is stopping"
 
 class Job:
     """One completion request: a row per prompt id list, all under one settings; publish(job, events) hears
-    of each step's pieces, as (row, text, finish reason or None), and of the end (job.done, job.error)."""
+    of each step's pieces, as (row, text, finish reason or None, the token's Score or None), and of the end
+    (job.done, job.error). logprobs: None, or the alternatives each token's Score lists."""
 
     def __init__(self, rows_ids: list[list[int]], settings: GenerateConfig, random_seeds: list[int],
-                 publish: Callable[["Job", list[tuple[int, str, str | None]]], None]):
+                 publish: Callable[["Job", list[tuple[int, str, str | None, Score | None]]], None],
+                 logprobs: int | None = None):
         self.rows_ids, self.settings, self.random_seeds, self.publish = rows_ids, settings, random_seeds, publish
+        self.logprobs = logprobs
         self.rows_left = len(rows_ids)
         self.tokens = [0] * len(rows_ids)  # tokens made per row, for usage
         self.cancelled = False  # set by any thread: its client left; its rows go at the next step
@@ -81,6 +84,11 @@ class Batcher:
                 return
             self._pending.append(job)
             self._wake.notify()
+
+    @property
+    def stepper(self) -> Stepper:
+        """The run's numpy stepper (its methods change nothing in it: other threads may score with it too)."""
+        return self._batch.stepper
 
     @property
     def running_rows(self) -> int:
@@ -138,13 +146,14 @@ class Batcher:
     def _admit(self, arrived: list) -> None:
         """Prefill the new rows (and probes) in one batch and join the rows to the running batch."""
         arrived = [job for job in arrived if not job.cancelled]
-        rows = [Row(self.tokenizer, ids, job.settings, job.random_seeds[i], self.memo, group=job, index=i)
+        rows = [Row(self.tokenizer, ids, job.settings, job.random_seeds[i], self.memo, group=job, index=i,
+                    logprobs=job.logprobs)
                 for job in arrived if isinstance(job, Job) for i, ids in enumerate(job.rows_ids)]
         probes = [probe for probe in arrived if isinstance(probe, Probe)]
         finished = [row for row in rows if row.finish]  # max_tokens 0: nothing to generate
         for job in {id(row.group): row.group for row in finished}.values():
             job.rows_left = 0
-            job.publish(job, [(row.index, "", "length") for row in finished if row.group is job])
+            job.publish(job, [(row.index, "", "length", None) for row in finished if row.group is job])
         for probe, logits in zip(probes, self._batch.admit(rows, [probe.ids for probe in probes])):
             self._answer(probe, logits)
 
@@ -167,9 +176,9 @@ class Batcher:
             job = row.group
             job.tokens[row.index] += 1
             job.rows_left -= row.finish is not None
-            events.setdefault(id(job), (job, []))[1].append((row.index, piece, row.finish))
+            events.setdefault(id(job), (job, []))[1].append((row.index, piece, row.finish, row.score))
         for job, job_events in events.values():
-            job.publish(job, sorted(job_events))
+            job.publish(job, sorted(job_events, key=lambda e: e[0]))
 
     def _fail(self, jobs: list, message: str) -> None:
         for job in jobs:

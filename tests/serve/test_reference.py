@@ -4,25 +4,35 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from lstm_textgen.serve import protocol
+from lstm_textgen.serve import chat, protocol
 from lstm_textgen.serve.app import build_app
-from lstm_textgen.serve.reference import COMPLETION_OWN, SUGGEST_OWN, http_markdown, route_rows
+from lstm_textgen.serve.reference import (CHAT_OWN, COMPLETION_OWN, DETOKENIZE_OWN, SUGGEST_OWN, TOKENIZE_OWN,
+                                          http_markdown, route_rows)
 
 
 def test_every_field_protocol_accepts_is_documented_and_no_other():
     assert set(COMPLETION_OWN) == (protocol.COMPLETION_FIELDS - set(protocol.SETTINGS) - {protocol.STOP, protocol.LOGIT_BIAS}
                                    - set(protocol.NEUTRAL))
     assert set(SUGGEST_OWN) == protocol.SUGGEST_FIELDS
+    assert set(CHAT_OWN) == chat.CHAT_FIELDS - protocol.COMPLETION_FIELDS - set(chat.CHAT_NEUTRAL) | {"logprobs"}
     text = http_markdown()
-    for name in (*protocol.COMPLETION_FIELDS, *protocol.SUGGEST_FIELDS):
+    for name in (*protocol.COMPLETION_FIELDS, *protocol.SUGGEST_FIELDS, *chat.CHAT_FIELDS, *TOKENIZE_OWN,
+                 *DETOKENIZE_OWN):
         assert f"| `{name}` |" in text, name
+
+
+def test_the_tokenizer_routes_take_the_fields_the_reference_lists():
+    """A body with every documented field is accepted; any other field is refused by name."""
+    body = {"model": "run", "prompt": "the", "add_special_tokens": False, "return_token_strs": True}
+    assert set(body) == set(TOKENIZE_OWN) and protocol.parse_tokenize(body) == ("run", "the", True)
+    assert set(DETOKENIZE_OWN) == {"model", "tokens"} and protocol.parse_detokenize({"tokens": [2]}) == (None, [2])
 
 
 def test_the_settings_fields_carry_their_declared_range_and_the_runs_default():
     rows = {line.split(" | ")[0].strip("| `"): line for line in http_markdown().splitlines() if line.startswith("| `")}
     assert "| number | (0, 1] |" in rows["top_p"].replace("\\", "")
     assert "the run's `generate.length`" in rows["max_tokens"] and "--max-tokens-cap" in rows["max_tokens"]
-    assert "| `false` |" in rows["echo"]
+    assert rows["best_of"].endswith("| null, `1` |")
 
 
 def test_the_route_table_is_the_apps_routes_and_the_key_column_is_what_the_app_enforces():

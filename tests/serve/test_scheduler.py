@@ -26,10 +26,10 @@ class Collector:
             self.finished.set()
 
     def texts(self, rows: int) -> list[str]:
-        return ["".join(piece for row, piece, _ in self.events if row == r) for r in range(rows)]
+        return ["".join(piece for row, piece, _, _ in self.events if row == r) for r in range(rows)]
 
     def finishes(self, rows: int) -> list[str | None]:
-        return [next((f for row, _, f in self.events if row == r and f), None) for r in range(rows)]
+        return [next((f for row, _, f, _ in self.events if row == r and f), None) for r in range(rows)]
 
 
 def make_job(run, seeds: list[str], settings: Settings, random_seeds: list[int]) -> tuple[Job, Collector]:
@@ -101,7 +101,7 @@ def test_zero_tokens_finishes_at_once(run, batcher):
     job, collector = make_job(run, ["the cat", "a dog"], Settings(length=0), [1, 2])
     batcher.submit(job)
     assert collector.finished.wait(10)
-    assert collector.events == [(0, "", "length"), (1, "", "length")] and batcher.steps == 0
+    assert collector.events == [(0, "", "length", None), (1, "", "length", None)] and batcher.steps == 0
 
 
 def test_a_probe_gives_the_next_token_probabilities(run, batcher):
