@@ -57,3 +57,48 @@ def test_events_that_arrive_after_a_read_are_not_lost_when_they_end_the_job():
         return first, await waiter.next()
 
     assert asyncio.run(main()) == (([(0, "a", None)], False, None), ([(0, "b", "length")], True, None))
+
+
+def test_after_a_delivery_to_many_requests_the_next_waits_its_gap_and_loses_nothing():
+    """Deliveries to n requests are n x PER_WAITER apart on the loop's clock (one stream: every step); what is
+    posted meanwhile arrives whole and in order in the next delivery."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        mailbox = Mailbox(loop)
+        times = []
+        deliver = mailbox._deliver
+        mailbox._deliver = lambda: (times.append(loop.time()), deliver())
+        waiters = [Waiter(mailbox) for _ in range(40)]
+        for step in range(2):
+            for i, waiter in enumerate(waiters):
+                threading.Thread(target=waiter.publish, args=(FakeJob(done=step == 1), [(0, f"{i}:{step}", None)])
+                                 ).start()
+            if step == 0:
+                await waiters[-1].next()  # the first delivery
+                assert mailbox.gap == 40 * Mailbox.PER_WAITER
+        texts = []
+        for waiter in waiters:
+            done, got = False, []
+            while not done:
+                events, done, _ = await asyncio.wait_for(waiter.next(), 5)
+                got += [text for _, text, _ in events]
+            texts.append(got)
+        return texts, times
+
+    texts, times = asyncio.run(main())
+    assert texts[:-1] == [[f"{i}:0", f"{i}:1"] for i in range(39)] and texts[-1] == ["39:1"]  # 39:0 read first
+    assert len(times) >= 2 and times[-1] - times[0] >= 40 * Mailbox.PER_WAITER * 0.99  # the loop's clock
+
+
+def test_one_stream_is_delivered_every_time_it_is_posted_to():
+    async def main():
+        mailbox = Mailbox(asyncio.get_running_loop())
+        waiter = Waiter(mailbox)
+        texts = []
+        for step in range(3):
+            threading.Thread(target=waiter.publish, args=(FakeJob(), [(0, str(step), None)])).start()
+            texts.append((await asyncio.wait_for(waiter.next(), 5))[0])
+        return texts, mailbox.gap
+
+    texts, gap = asyncio.run(main())
+    assert texts == [[(0, "0", None)], [(0, "1", None)], [(0, "2", None)]] and gap == Mailbox.PER_WAITER
