@@ -69,6 +69,23 @@ def test_the_openai_client_chats_unchanged(server, http):
         answer.choices[0].message.content
 
 
+def test_langchains_chat_openai_chats_unchanged(server, http):
+    """LangChain's ChatOpenAI (langchain-openai, a test extra) over the server: invoke and stream give the chat
+    answer the API gives for the same messages (greedy: temperature 0)."""
+    from langchain_openai import ChatOpenAI
+
+    chat = ChatOpenAI(base_url=server[0] + "/v1", api_key="unused", model="run", max_tokens=10, temperature=0,
+                      max_retries=0)
+    reply = chat.invoke([("system", MESSAGES[0]["content"]), ("user", MESSAGES[1]["content"])])
+    whole = http.post("/v1/chat/completions", json={"model": "run", "messages": MESSAGES[:2], "max_tokens": 10,
+                                                    "temperature": 0}).json()["choices"][0]
+    assert reply.content == whole["message"]["content"] and reply.content
+    assert reply.response_metadata["finish_reason"] == whole["finish_reason"]
+    streamed = "".join(chunk.content for chunk in chat.stream([("system", MESSAGES[0]["content"]),
+                                                                ("user", MESSAGES[1]["content"])]))
+    assert streamed == reply.content
+
+
 def test_the_answer_stops_where_the_runs_template_ends_a_turn(tiny_run):
     with running_server([tiny_run]) as (url, served):
         generate = served["run"].run.config.generate
