@@ -28,6 +28,9 @@ BENCHMARKS = {
     "serve": Benchmark(
         "`lstm-textgen serve` under load: tokens/s and time to first token for 1, 8 and 32 streaming clients",
         "the first (1-client) level's tokens/s", "1 min"),
+    "inspect": Benchmark(
+        "`lstm-textgen inspect` reading 10,000 tokens of a 2 x 256 model and writing its page",
+        "`lstm-textgen evaluate` of the same text by the same run", "1 min"),
     "corpus": Benchmark(
         "tokenizing a 100 MB corpus: time and peak memory of the streaming path, and peak memory of training "
         "on it",

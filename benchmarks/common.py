@@ -80,10 +80,10 @@ def memory_kib() -> dict:
     return {"rss": peak, "peak": peak, "file": None}
 
 
-def make_reference_run(run_dir: Path, units: int | None = None) -> None:
-    """config.yaml, tokenizer.json and an untrained model.keras of the reference size (LSTM `units` wide instead,
-    when given), with the metrics.json and history.csv of one finished epoch (serve, like every command, refuses a
-    run that has a model without them)."""
+def make_reference_run(run_dir: Path, units: int | None = None, layers: int | None = None) -> None:
+    """config.yaml, tokenizer.json and an untrained model.keras of the reference size (`layers` LSTMs `units` wide
+    instead, when given), with the metrics.json and history.csv of one finished epoch (serve, like every command,
+    refuses a run that has a model without them)."""
     import math
 
     from lstm_textgen import __version__
@@ -99,8 +99,10 @@ def make_reference_run(run_dir: Path, units: int | None = None) -> None:
     config = load_config(ROOT / "configs" / "reference.yaml", [f"train.run_dir={run_dir}"])
     assert (config.model.rnn, config.model.units, config.model.dense_units, config.embedding.dim,
             config.model.objective) == ("lstm", 64, 64, 100, "last"), "configs/reference.yaml changed"
-    if units is not None:
-        config = load_config(ROOT / "configs" / "reference.yaml", [f"train.run_dir={run_dir}", f"model.units={units}"])
+    if units is not None or layers is not None:
+        config = load_config(ROOT / "configs" / "reference.yaml", [f"train.run_dir={run_dir}",
+                                                                   f"model.units={units or 64}",
+                                                                   f"model.layers={layers or 1}"])
     prepare_run_dir(run_dir, new=True)
     save_config(run_dir / CONFIG, config)
     vocab = [PAD, UNK] + [f"w{i}" for i in range(2, VOCAB)]

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 
 PREFIX = ".lstm-textgen-tmp-"  # no user file has this name: only such files are ever swept away
 # A temporary name: PREFIX + the final name + "." + mkstemp's 8 random characters + the writer's suffix.
-TEMPORARY = re.compile(re.escape(PREFIX) + r"(.+)\.[a-z0-9_]{8}(?:\.tmp|\.keras|\.weights\.h5|\.npy|\.png|\.svg|\.pdf)")
+TEMPORARY = re.compile(re.escape(PREFIX) + r"(.+)\.[a-z0-9_]{8}(?:\.tmp|\.keras|\.weights\.h5|\.npy|\.png|\.svg|\.pdf|\.html)")
 
 
 @contextlib.contextmanager

@@ -1,5 +1,5 @@
 """Every door that takes text, at every level: a seed (--seed, --seeds-file, --interactive), suggest's TEXT, an
-evaluation file, and the HTTP prompt and text. Bytes that are not UTF-8, a lone surrogate, control characters (an
+evaluation file, inspect's TEXT (a string or a file), and the HTTP prompt and texts (suggest's, inspect's). Bytes that are not UTF-8, a lone surrogate, control characters (an
 escape sequence), an empty text and one of only unknown words each get one clear error (HTTP: a 400 in OpenAI's
 shape, the server serving on), never a traceback or a 500, are never echoed raw, and change nothing on disk.
 
@@ -74,6 +74,9 @@ DOORS = {
         "generate", "--run", run, "--seed", text_of(kind, level, 0), "--interactive", "-n", "1"],
     "suggest": lambda run, root, kind, level: ["suggest", "--run", run, text_of(kind, level, 0)],
     "evaluate": lambda run, root, kind, level: ["evaluate", "--run", run, file_of(root, *evaluated(kind, level))],
+    "inspect TEXT": lambda run, root, kind, level: ["inspect", "--run", run, text_of(kind, level, 0), "--json"],
+    "inspect FILE": lambda run, root, kind, level: ["inspect", "--run", run, file_of(root, text_of(kind, level, 1)),
+                                                    "--json"],
 }
 CASES = [(door, level, kind) for door in DOORS for level in LEVELS for kind in KINDS]
 
@@ -116,6 +119,7 @@ def server(runs):
 HTTP = {
     "POST /v1/completions prompt": ("/v1/completions", b'{"model": "%s", "max_tokens": 3, "prompt": %s}'),
     "POST /v1/suggest text": ("/v1/suggest", b'{"model": "%s", "text": %s}'),
+    "POST /v1/inspect text": ("/v1/inspect", b'{"model": "%s", "text": %s}'),
 }
 HTTP_CASES = [(door, level, kind) for door in HTTP for level in LEVELS for kind in KINDS]
 
@@ -152,7 +156,7 @@ def test_a_bad_word_typed_in_an_interactive_session_is_refused_and_the_session_g
 def test_the_tables_cover_every_door_level_and_kind():
     assert {level for _, level, _ in CASES + HTTP_CASES} == set(LEVELS)
     assert {kind for _, _, kind in CASES + HTTP_CASES} == set(KINDS)
-    assert len(CASES) + len(HTTP_CASES) == (len(DOORS) + len(HTTP)) * len(LEVELS) * len(KINDS) == 140
+    assert len(CASES) + len(HTTP_CASES) == (len(DOORS) + len(HTTP)) * len(LEVELS) * len(KINDS) == 200
 
 
 def test_a_real_command_line_with_bytes_that_are_not_utf8(runs):

@@ -68,8 +68,10 @@ class Recurrent:
         n = 2 if self.kind == "LSTM" else 1
         return [np.zeros((batch, self.units), np.float32) for _ in range(n)]
 
-    def step(self, projected: np.ndarray, state: list[np.ndarray]) -> list[np.ndarray]:
-        """projected: (batch, gates*units) = x @ kernel + bias; returns the new state (h first)."""
+    def step(self, projected: np.ndarray, state: list[np.ndarray], parts: dict | None = None) -> list[np.ndarray]:
+        """projected: (batch, gates*units) = x @ kernel + bias; returns the new state (h first). parts, when given,
+        receives the step's gates and states by name (inspect): an LSTM's input_gate, forget_gate, output_gate,
+        candidate, cell and hidden; a GRU's update_gate, reset_gate, candidate and hidden."""
         u = self.units
         h = state[0]
         if self.kind == "LSTM":  # Keras gate order: input, forget, cell, output
@@ -79,7 +81,11 @@ class Recurrent:
             gates = self.rec_act(z)  # the cell quarter is computed and ignored: one call beats three
             c = gates[:, u:2 * u] * state[1]
             c += gates[:, :u] * candidate
-            return [gates[:, 3 * u:] * self.act(c), c]
+            new = [gates[:, 3 * u:] * self.act(c), c]
+            if parts is not None:
+                parts.update(input_gate=gates[:, :u], forget_gate=gates[:, u:2 * u], output_gate=gates[:, 3 * u:],
+                             candidate=candidate, cell=c, hidden=new[0])
+            return new
         if self.reset_after:
             rec = h @ self.recurrent + self.recurrent_bias
             z = self.rec_act(projected[:, :u] + rec[:, :u])
@@ -89,7 +95,10 @@ class Recurrent:
             z = self.rec_act(projected[:, :u] + h @ self.recurrent[:, :u])
             r = self.rec_act(projected[:, u:2 * u] + h @ self.recurrent[:, u:2 * u])
             candidate = self.act(projected[:, 2 * u:] + (r * h) @ self.recurrent[:, 2 * u:])
-        return [z * h + (1.0 - z) * candidate]
+        new = [z * h + (1.0 - z) * candidate]
+        if parts is not None:
+            parts.update(update_gate=z, reset_gate=r, candidate=candidate, hidden=new[0])
+        return new
 
     def run(self, inputs: np.ndarray, mask: np.ndarray, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(batch, time, features) -> outputs (batch, time, units) and the final h (batch, units).
@@ -184,8 +193,9 @@ class Stepper:
         x, new_state = self.advance(state, ids, active)
         return self.head(x), new_state
 
-    def advance(self, state: list, ids: np.ndarray, active: np.ndarray | None = None):
-        """One recurrent step without the output layer: (the last layer's h (batch, units), new state)."""
+    def advance(self, state: list, ids: np.ndarray, active: np.ndarray | None = None, parts: list | None = None):
+        """One recurrent step without the output layer: (the last layer's h (batch, units), new state). parts: one
+        dict per layer, to receive each layer's gates and states (Recurrent.step)."""
         ids = np.asarray(ids, dtype=np.intp)
         keep = None
         if self.any_masked or active is not None:
@@ -200,7 +210,7 @@ class Stepper:
         for i, layer in enumerate(self.recurrent):
             if i > 0:
                 x = x @ layer.kernel + layer.bias
-            new = layer.step(x, state[i])
+            new = layer.step(x, state[i], None if parts is None else parts[i])
             if keep is not None:  # masked or finished rows keep their state
                 new = [np.where(keep[:, None], n, s) for n, s in zip(new, state[i])]
             new_state.append(new)

@@ -1,11 +1,12 @@
-"""The routes of `serve`: OpenAI-style /v1/completions (streamed as Server-Sent Events on request) and
-/v1/models, our /v1/suggest, the writing page at /, and /health and /metrics for operations, over one Batcher per
-served run; the access log and CORS (when asked for) wrap them as middleware.
+"""The routes of `serve` over one Batcher per served run: OpenAI-style /v1/completions and /v1/chat/completions
+(streamed as Server-Sent Events on request) and /v1/models, our /v1/suggest and /v1/inspect, vLLM's tokenizer
+routes (tools.py), the pages at / and /inspect, and /health and /metrics; the access log and CORS (when asked
+for) wrap them as middleware.
 
-Starlette, not FastAPI: there are five routes, and their bodies are checked by protocol.py against
-GenerateConfig's own ranges, so each error names the field as the request spelled it; FastAPI's pydantic
-models would repeat those ranges and add pydantic to the start-up. Starlette's StreamingResponse ends the
-stream when the client disconnects, which is what frees a request's rows in the batch.
+Starlette, not FastAPI: the bodies are checked by protocol.py against GenerateConfig's own ranges, so each error
+names the field as the request spelled it; FastAPI's pydantic models would repeat those ranges and add pydantic
+to the start-up. Starlette's StreamingResponse ends the stream when the client disconnects, which frees a
+request's rows in the batch.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import hmac
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from importlib import resources
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -26,17 +26,17 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from lstm_textgen.errors import TextgenError
-from lstm_textgen.generation.interactive import Continuation, top_ids
+from lstm_textgen.generation.interactive import top_ids
 from lstm_textgen.run.rundir import Run
-from lstm_textgen.text.tokenizer import PAD, UNK
-from lstm_textgen.generation.evaluate import token_logprobs
+from lstm_textgen.generation import inspect as inside
 from lstm_textgen.generation.sample import encode_seed, encode_text, new_random_seed
-from lstm_textgen.serve import protocol
+from lstm_textgen.serve import protocol, tools
 from lstm_textgen.serve.operations import CORS, AccessLog, Metrics
+from lstm_textgen.serve.pages import inspect_page, page
 from lstm_textgen.serve.protocol import MAX_BODY_BYTES, APIError
-from lstm_textgen.serve.chat import CHAT, DEFAULT_TEMPLATE, parse_chat
+from lstm_textgen.serve.chat import CHAT, parse_chat
 from lstm_textgen.serve.chat import template as chat_template
-from lstm_textgen.serve.replies import TEXT, Mailbox, Reply, Token, Waiter
+from lstm_textgen.serve.replies import TEXT, Mailbox, Reply, Waiter, api_error, http_error, server_error
 from lstm_textgen.serve.scheduler import Batcher, Job, Probe
 from lstm_textgen.config.values import shown
 
@@ -58,14 +58,16 @@ def build_app(served: dict[str, Served], api_key: str | None, max_tokens_cap: in
     """The ASGI app; the batches start with it and stop when it shuts down. app.state.phase is "starting",
     "serving" or "stopping" (GET /health reads it; the server sets "stopping" as it begins to stop)."""
     api = _API(served, api_key, max_tokens_cap)
-    routes = [Route("/", api.index), Route("/v1/models", api.models), Route("/v1/models/{model:path}", api.model),
+    routes = [Route("/", api.index), Route("/inspect", api.inspect_page), Route("/v1/models", api.models),
+              Route("/v1/models/{model:path}", api.model),
               Route("/v1/completions", api.completions, methods=["POST"]),
               Route("/v1/chat/completions", api.chat_completions, methods=["POST"]),
               Route("/v1/suggest", api.suggest, methods=["POST"]),
+              Route("/v1/inspect", api.inspect, methods=["POST"]),
               Route("/tokenizer_info", api.tokenizer_info), Route("/tokenize", api.tokenize, methods=["POST"]),
               Route("/detokenize", api.detokenize, methods=["POST"]),
               Route("/health", api.health), Route("/metrics", api.metrics)]
-    handlers = {APIError: _api_error, HTTPException: _http_error, Exception: _server_error}
+    handlers = {APIError: api_error, HTTPException: http_error, Exception: server_error}
     middleware = [Middleware(AccessLog, routes=routes, metrics=api.stats, log_format=log_format, stream=log_stream)]
     if cors_origins:  # a browser page of another origin may call the API (preflights answered, headers added)
         middleware.append(Middleware(CORS, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
@@ -80,7 +82,7 @@ class _API:
 
     def __init__(self, served: dict[str, Served], api_key: str | None, max_tokens_cap: int):
         self.served, self.api_key, self.max_tokens_cap = served, api_key, max_tokens_cap
-        self.page = resources.files("lstm_textgen.serve").joinpath("page.html").read_text(encoding="utf-8")
+        self.page, self.inspection_page = page("page.html"), inspect_page()
         self.mailbox: Mailbox | None = None  # the running event loop's, made when the app starts
         self.stats = Metrics({name: lambda b=s.batcher: b.running_rows for name, s in served.items()})
 
@@ -114,6 +116,11 @@ class _API:
     async def index(self, request: Request) -> Response:
         """The writing page: one self-contained HTML file (no CDN, no build step) over this API."""
         return HTMLResponse(self.page)
+
+    async def inspect_page(self, request: Request) -> Response:
+        """The inspection page: a text typed into it is read by the run's model (POST /v1/inspect), and its tokens
+        coloured by any unit's gates or states, with the gates' saturation and find units."""
+        return HTMLResponse(self.inspection_page)
 
     async def models(self, request: Request) -> Response:
         """The served runs (OpenAI's model list), each with the figures `lstm-textgen info --json` prints."""
@@ -155,7 +162,8 @@ class _API:
         rows = [ids for ids, _ in prompts for _ in range(completion.n)]
         echoes = None
         if completion.echo:  # each prompt's tokens, scored as evaluate scores a text when logprobs is asked for
-            echoed = [await run_in_threadpool(_echo, target, ids, completion.logprobs) for ids, _ in prompts]
+            echoed = [await run_in_threadpool(tools.echo, target.run, target.batcher.stepper, ids, completion.logprobs)
+                      for ids, _ in prompts]
             echoes = [echo for echo in echoed for _ in range(completion.n)]
         seed = new_random_seed() if completion.seed is None else completion.seed
         waiter = Waiter(self.mailbox)
@@ -177,7 +185,7 @@ class _API:
         target = self.find(name)
         ids, unknown = _encode(target.run, text, "text")
         if target.run.tokenizer.subword:  # whole words: each candidate completed, as `suggest` does
-            options = await run_in_threadpool(_word_choices, target.run, text, k)
+            options = await run_in_threadpool(tools.word_choices, target.run, text, k)
             return JSONResponse({"model": name, "text": text, "next": options, "unknown_seed_words": unknown})
         waiter = Waiter(self.mailbox)
         probe = Probe(ids, waiter.publish)
@@ -194,23 +202,31 @@ class _API:
                    for token_id, probability in top_ids(probe.probs, k)]
         return JSONResponse({"model": name, "text": text, "next": options, "unknown_seed_words": unknown})
 
+    async def inspect(self, request: Request) -> Response:
+        """What `lstm-textgen inspect` records over a text (the gates and states of every unit, the predictions and
+        the surprisal), in the inspection page's compact form (page_data in generation/inspect.py)."""
+        self.authorize(request)
+        name, text, layers, units = tools.parse_inspect(protocol.parse_json(await _read_body(request)))
+        target = self.find(name)
+        try:
+            reading = await run_in_threadpool(inside.inspect, target.run, text, layers, units,
+                                              ("text", "layer", "units"))
+        except inside.InspectError as e:
+            raise APIError(400, str(e), e.param, "invalid_value") from None
+        return JSONResponse(inside.page_data(reading, target.name))
+
     async def tokenizer_info(self, request: Request) -> Response:
         """The run's tokenizer, as vLLM's GET /tokenizer_info describes one (lm-eval's remote tokenizer reads it);
         ?model=NAME picks the run where several are served. There is no end-of-text or start token."""
         self.authorize(request)
         target = self._one(request.query_params.get("model"))
-        tokenizer = target.run.tokenizer
-        return JSONResponse({"model": target.name, "tokenizer_class": "lstm-textgen", "level": tokenizer.level,
-                             "lowercase": tokenizer.lowercase, "vocab_size": tokenizer.vocab_size,
-                             "model_max_length": protocol.MAX_PROMPT_CHARS, "eos_token": None, "bos_token": None,
-                             "pad_token": PAD, "unk_token": UNK,
-                             "chat_template": target.run.config.generate.chat_template or DEFAULT_TEMPLATE})
+        return JSONResponse(tools.tokenizer_info(target.name, target.run))
 
     async def tokenize(self, request: Request) -> Response:
         """vLLM's POST /tokenize: {"prompt": text} -> {"tokens": ids, "count", "max_model_len"}, the ids a
         completion reads for that text (token_strs too, with "return_token_strs": true)."""
         self.authorize(request)
-        name, text, strings = protocol.parse_tokenize(protocol.parse_json(await _read_body(request)))
+        name, text, strings = tools.parse_tokenize(protocol.parse_json(await _read_body(request)))
         target = self._one(name)
         ids = await run_in_threadpool(encode_text, target.run.tokenizer, text)
         answer = {"count": len(ids), "max_model_len": protocol.MAX_PROMPT_CHARS, "tokens": ids}
@@ -221,9 +237,9 @@ class _API:
     async def detokenize(self, request: Request) -> Response:
         """vLLM's POST /detokenize: {"tokens": ids} -> {"prompt": text}, written as generation writes them."""
         self.authorize(request)
-        name, ids = protocol.parse_detokenize(protocol.parse_json(await _read_body(request)))
+        name, ids = tools.parse_detokenize(protocol.parse_json(await _read_body(request)))
         target = self._one(name)
-        _check_ids(target.run, ids, "tokens")
+        tools.check_ids(target.run, ids, "tokens")
         return JSONResponse({"prompt": target.run.tokenizer.decode(ids)})
 
     def _one(self, model: str | None) -> Served:
@@ -251,13 +267,6 @@ class _API:
         return Response(generate_latest(self.stats.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _word_choices(run: Run, text: str, k: int) -> list[dict]:
-    """Where a token may be part of a word (bpe): the k likeliest next words after text, each completed from its
-    tokens (interactive.Continuation)."""
-    return [{"token": choice.text, "probability": choice.probability, "text": choice.text}
-            for choice in Continuation(run, text).choices(k)]
-
-
 def _model_object(target: Served) -> dict:
     return {"id": target.name, "object": "model", "created": target.created, "owned_by": "lstm-textgen",
             "info": target.info}
@@ -266,37 +275,13 @@ def _model_object(target: Served) -> dict:
 def _encode(run: Run, prompt: str | list[int], param: str) -> tuple[list[int], list[str]]:
     """A prompt's token ids (a prompt given as ids, checked against the run's vocabulary) and its unknown words."""
     if isinstance(prompt, list):
-        _check_ids(run, prompt, param)
+        tools.check_ids(run, prompt, param)
         return prompt, []
     try:
         return encode_seed(run.tokenizer, prompt, param)
     except TextgenError as e:
         message = f"{param} is empty; send some text to continue" if not prompt.strip() else str(e)
         raise APIError(400, message, param, "invalid_value") from None
-
-
-def _check_ids(run: Run, ids: list[int], param: str) -> None:
-    vocab_size = run.tokenizer.vocab_size
-    wrong = next((i for i in ids if not 0 < i < vocab_size), None)
-    if wrong is not None:
-        raise APIError(400, f"{param} holds the token id {shown(wrong)}; this run's ids are 1 to {vocab_size - 1:,} "
-                            f"(0 is {PAD}, which the model never reads)", param, "invalid_value")
-
-
-def _echo(target: Served, ids: list[int], logprobs: int | None) -> tuple[str, list[Token]]:
-    """A prompt as echo gives it back: its text as generation writes its tokens, and with logprobs each token
-    scored as `evaluate` scores a text (the first has no score: nothing predicts it)."""
-    run, detok = target.run, target.run.tokenizer.detokenizer()
-    if logprobs is None:
-        return "".join(detok.piece(i) for i in ids), []
-    chosen, top_ids, top_values = token_logprobs(run, ids, target.batcher.stepper, logprobs)
-    tokens, offset = [], 0
-    for t, token in enumerate(ids):
-        top = None if t == 0 else [(detok.peek(int(i)), float(v)) for i, v in zip(top_ids[t - 1], top_values[t - 1])]
-        piece = detok.piece(token)
-        tokens.append(Token(piece, None if t == 0 else float(chosen[t - 1]), top, offset))
-        offset += len(piece)
-    return "".join(token.text for token in tokens), tokens
 
 
 async def _read_body(request: Request) -> bytes:
@@ -312,20 +297,3 @@ async def _read_body(request: Request) -> bytes:
         raise APIError(413, f"the request body is over {MAX_BODY_BYTES:,} bytes; send a shorter prompt",
                        code="request_too_large")
     return b"".join(parts)
-
-
-async def _api_error(request: Request, error: APIError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None  # RFC 6750: the scheme to use
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
-
-
-async def _http_error(request: Request, error: HTTPException) -> Response:
-    message = {404: f"no such path {shown(request.url.path)}; the API is under /v1",
-               405: f"{request.method} is not allowed on {shown(request.url.path)}"}
-    code = {404: "not_found", 405: "method_not_allowed"}
-    return await _api_error(request, APIError(error.status_code, message.get(error.status_code, str(error.detail)),
-                                              code=code.get(error.status_code)))
-
-
-async def _server_error(request: Request, error: Exception) -> Response:
-    return await _api_error(request, APIError(500, f"internal error ({type(error).__name__})", kind="server_error"))

@@ -135,7 +135,7 @@ def parse_request(body: dict, max_tokens_cap: int, prompts: list[str]) -> Comple
     if options is not None and (not stream or not isinstance(options, dict) or set(options) - {"include_usage"}):
         raise APIError(400, 'stream_options must be {"include_usage": true|false}, with stream true',
                        "stream_options", "invalid_value")
-    return Completion(_model(body), prompts, overrides, n, seed, stream,
+    return Completion(model_field(body), prompts, overrides, n, seed, stream,
                       boolean(options or {}, "include_usage", "stream_options.include_usage"))
 
 
@@ -162,34 +162,8 @@ def parse_suggest(body: dict) -> tuple[str, str, int]:
     text = body.get("text")
     if not isinstance(text, str):
         raise APIError(400, f"text must be a string, got {json_type(text)}", "text", "invalid_type")
-    _prompt_length(text, "text")
-    return _model(body), text, integer(body, "k", 1, MAX_SUGGESTIONS, default=10)
-
-
-def parse_tokenize(body: dict) -> tuple[str | None, str, bool]:
-    """model (optional), prompt and return_token_strs of a /tokenize body (vLLM's)."""
-    known_fields(body, {"model", "prompt", "add_special_tokens", "return_token_strs"})
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str):
-        raise APIError(400, f"prompt must be a string, got {json_type(prompt)}", "prompt", "invalid_type")
-    boolean(body, "add_special_tokens")  # a run has no special tokens to add: either value gives the same ids
-    return _optional_model(body), prompt, boolean(body, "return_token_strs")
-
-
-def parse_detokenize(body: dict) -> tuple[str | None, list[int]]:
-    """model (optional) and tokens of a /detokenize body (vLLM's)."""
-    known_fields(body, {"model", "tokens"})
-    tokens = body.get("tokens")
-    if not isinstance(tokens, list) or not all(_is_int(token) for token in tokens):
-        raise APIError(400, f"tokens must be a list of token ids, got {json_type(tokens)}", "tokens", "invalid_type")
-    if len(tokens) > MAX_PROMPT_CHARS:
-        raise APIError(400, f"tokens may hold at most {MAX_PROMPT_CHARS:,} ids, got {len(tokens):,}", "tokens",
-                       "invalid_value")
-    return _optional_model(body), tokens
-
-
-def _optional_model(body: dict) -> str | None:
-    return None if body.get("model") is None else _model(body)
+    prompt_length(text, "text")
+    return model_field(body), text, integer(body, "k", 1, MAX_SUGGESTIONS, default=10)
 
 
 def known_fields(body: dict, known: set[str]) -> None:
@@ -200,7 +174,7 @@ def known_fields(body: dict, known: set[str]) -> None:
             raise APIError(400, f"unknown field {shown(name)}{hint}", name, "unknown_field")
 
 
-def _model(body: dict) -> str:
+def model_field(body: dict) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise APIError(400, "model must name a served run (GET /v1/models lists them)", "model", "invalid_type")
@@ -209,11 +183,11 @@ def _model(body: dict) -> str:
 
 def _prompts(value) -> list[str | list[int]]:
     """OpenAI's four forms of prompt: a string, a list of strings, a list of token ids, a list of such lists."""
-    if isinstance(value, list) and value and all(_is_int(token) for token in value):
+    if isinstance(value, list) and value and all(is_int(token) for token in value):
         value = [value]  # one prompt of token ids
     prompts = [value] if isinstance(value, str) else value
     if not isinstance(prompts, list) or not prompts or not all(
-            isinstance(p, str) or (isinstance(p, list) and p and all(_is_int(t) for t in p)) for p in prompts):
+            isinstance(p, str) or (isinstance(p, list) and p and all(is_int(t) for t in p)) for p in prompts):
         raise APIError(400, "prompt must be a string, a non-empty list of strings, a list of token ids or a list of "
                             f"such lists, got {json_type(value)}", "prompt", "invalid_type")
     if len(prompts) > MAX_ROWS:
@@ -224,11 +198,11 @@ def _prompts(value) -> list[str | list[int]]:
             raise APIError(400, f"a prompt of token ids may hold at most {MAX_PROMPT_CHARS:,} tokens, got "
                                 f"{len(prompt):,}; send the end of the text", "prompt", "invalid_value")
         if isinstance(prompt, str):
-            _prompt_length(prompt, "prompt")
+            prompt_length(prompt, "prompt")
     return prompts
 
 
-def _prompt_length(text: str, name: str) -> None:
+def prompt_length(text: str, name: str) -> None:
     if len(text) > MAX_PROMPT_CHARS:
         raise APIError(400, f"{name} must be at most {MAX_PROMPT_CHARS:,} characters, got {len(text):,}; "
                             "send the end of the text", name, "invalid_value")
@@ -236,7 +210,7 @@ def _prompt_length(text: str, name: str) -> None:
 
 def _setting(name: str, field: str, value):
     """A settings field: its JSON type, then the range GenerateConfig declares for it."""
-    if _TYPES[field] is int and not _is_int(value):
+    if _TYPES[field] is int and not is_int(value):
         raise APIError(400, f"{name} must be an integer, got {json_type(value)}", name, "invalid_type")
     _number(name, value, _BOUNDS[field], name)
     return value
@@ -272,7 +246,7 @@ def _logit_bias(value) -> dict[int, float]:
 
 def _number(name: str, value, bounds, param: str) -> float:
     """A JSON number, finite and in bounds (a 400 naming param when not)."""
-    if not (_is_int(value) or isinstance(value, float)):
+    if not (is_int(value) or isinstance(value, float)):
         raise APIError(400, f"{name} must be a number, got {json_type(value)}", param, "invalid_type")
     if isinstance(value, float) and not math.isfinite(value):
         raise APIError(400, f"{name} must be a finite number, got {value}", param, "invalid_value")
@@ -286,7 +260,7 @@ def integer(body: dict, name: str, low: int, high: int, default):
     value = body.get(name)
     if value is None:
         return default
-    if not _is_int(value):
+    if not is_int(value):
         raise APIError(400, f"{name} must be an integer, got {json_type(value)}", name, "invalid_type")
     if not low <= value <= high:
         raise APIError(400, f"{name} must be in [{low}, {high:,}], got {shown(value)}", name, "invalid_value")
@@ -307,7 +281,7 @@ def _string(body: dict, name: str, limit: int) -> None:
         raise APIError(400, f"{name} must be a string of at most {limit} characters", name, "invalid_type")
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

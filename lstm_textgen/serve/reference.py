@@ -52,6 +52,12 @@ DETOKENIZE_OWN = {
     "model": TOKENIZE_OWN["model"],
     "tokens": ("array of integers", f"token ids of the run, at most {MAX_PROMPT_CHARS:,}; required"),
 }
+INSPECT_OWN = {
+    "model": ("string", "the served run's name; required"),
+    "text": ("string", f"the text to read, at most {MAX_PROMPT_CHARS:,} characters; required"),
+    "layer": ("integer or array of integers", "only these recurrent layers (1 is the first); all by default"),
+    "units": ("array of integers", "only these units of each layer; all by default"),
+}
 SUGGEST_OWN = {
     "model": COMPLETION_OWN["model"],
     "text": ("string", f"the text so far, at most {MAX_PROMPT_CHARS:,} characters; required"),
@@ -132,6 +138,11 @@ def http_markdown() -> str:
         "OpenAI's chat fields this server has no use for are accepted only at the values that change nothing:", "",
         *table(["field", "accepted values"], _neutral(CHAT_NEUTRAL)),
         "## POST /v1/suggest", "", *table(fields, own_rows(SUGGEST_OWN)),
+        "## POST /v1/inspect", "", "What `lstm-textgen inspect` records over a text, in the inspection page's "
+        "compact form: `tokens`, `surprisal` (bits, of each token's successor), `top` (the five likeliest next "
+        "tokens), and per layer each part (gates, candidate, cell, hidden) as base64 bytes, one per token and unit, "
+        "each unit scaled over its `lo` to `hi` (`lstm-textgen inspect --json` gives the values whole).", "",
+        *table(fields, own_rows(INSPECT_OWN)),
         "## POST /tokenize and POST /detokenize", "", "vLLM's tokenizer routes, as lm-eval's remote tokenizer calls "
         "them: `/tokenize` answers `{\"count\", \"max_model_len\", \"tokens\"}`, `/detokenize` answers "
         "`{\"prompt\"}`; `GET /tokenizer_info` describes the tokenizer (`?model=NAME` where several runs are "

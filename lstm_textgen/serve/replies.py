@@ -11,9 +11,11 @@ import threading
 import time
 from typing import Callable, NamedTuple
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from lstm_textgen.config.values import shown
 from lstm_textgen.serve.protocol import APIError
 from lstm_textgen.serve.scheduler import Job
 
@@ -272,3 +274,22 @@ async def _until(steps, gone: asyncio.Future):
         if item.result() is None:
             return
         yield item.result()
+
+
+# The exception handlers: every refusal as OpenAI's error object, with its status
+
+async def api_error(request: Request, error: APIError) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None  # RFC 6750: the scheme to use
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+
+async def http_error(request: Request, error: HTTPException) -> Response:
+    message = {404: f"no such path {shown(request.url.path)}; the API is under /v1",
+               405: f"{request.method} is not allowed on {shown(request.url.path)}"}
+    code = {404: "not_found", 405: "method_not_allowed"}
+    return await api_error(request, APIError(error.status_code, message.get(error.status_code, str(error.detail)),
+                                              code=code.get(error.status_code)))
+
+
+async def server_error(request: Request, error: Exception) -> Response:
+    return await api_error(request, APIError(500, f"internal error ({type(error).__name__})", kind="server_error"))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from lstm_textgen.serve import chat, protocol
+from lstm_textgen.serve import chat, protocol, tools
 from lstm_textgen.serve.app import build_app
-from lstm_textgen.serve.reference import (CHAT_OWN, COMPLETION_OWN, DETOKENIZE_OWN, SUGGEST_OWN, TOKENIZE_OWN,
-                                          http_markdown, route_rows)
+from lstm_textgen.serve.reference import (CHAT_OWN, COMPLETION_OWN, DETOKENIZE_OWN, INSPECT_OWN, SUGGEST_OWN,
+                                          TOKENIZE_OWN, http_markdown, route_rows)
 
 
 def test_every_field_protocol_accepts_is_documented_and_no_other():
@@ -17,15 +17,17 @@ def test_every_field_protocol_accepts_is_documented_and_no_other():
     assert set(CHAT_OWN) == chat.CHAT_FIELDS - protocol.COMPLETION_FIELDS - set(chat.CHAT_NEUTRAL) | {"logprobs"}
     text = http_markdown()
     for name in (*protocol.COMPLETION_FIELDS, *protocol.SUGGEST_FIELDS, *chat.CHAT_FIELDS, *TOKENIZE_OWN,
-                 *DETOKENIZE_OWN):
+                 *DETOKENIZE_OWN, *INSPECT_OWN):
         assert f"| `{name}` |" in text, name
 
 
 def test_the_tokenizer_routes_take_the_fields_the_reference_lists():
     """A body with every documented field is accepted; any other field is refused by name."""
     body = {"model": "run", "prompt": "the", "add_special_tokens": False, "return_token_strs": True}
-    assert set(body) == set(TOKENIZE_OWN) and protocol.parse_tokenize(body) == ("run", "the", True)
-    assert set(DETOKENIZE_OWN) == {"model", "tokens"} and protocol.parse_detokenize({"tokens": [2]}) == (None, [2])
+    assert set(body) == set(TOKENIZE_OWN) and tools.parse_tokenize(body) == ("run", "the", True)
+    assert set(DETOKENIZE_OWN) == {"model", "tokens"} and tools.parse_detokenize({"tokens": [2]}) == (None, [2])
+    inspected = {"model": "run", "text": "the", "layer": 1, "units": [0]}
+    assert set(inspected) == set(INSPECT_OWN) and tools.parse_inspect(inspected) == ("run", "the", [1], [0])
 
 
 def test_the_settings_fields_carry_their_declared_range_and_the_runs_default():

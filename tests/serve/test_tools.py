@@ -1,6 +1,7 @@
-"""Scoring through the API: logprobs and echo in OpenAI's legacy and chat formats, prompts of token ids, and vLLM's
-tokenizer routes, on real tiny runs behind a real server. A text echoed and scored with max_tokens 0 gives
-evaluate's perplexity at every level; a drawn token's logprob is the model's own, before any sampling rule."""
+"""Scoring through the API (tools.py, and the logprobs the replies carry): logprobs and echo in OpenAI's legacy and
+chat formats, prompts of token ids, and vLLM's tokenizer routes, on real tiny runs behind a real server. A text
+echoed and scored with max_tokens 0 gives evaluate's perplexity at every level; a drawn token's logprob is the
+model's own, before any sampling rule."""
 from __future__ import annotations
 
 import json
