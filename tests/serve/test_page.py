@@ -136,7 +136,7 @@ def test_punctuation_attaches_and_the_newline_suggestion_shows_as_a_symbol(page,
 
 def test_continue_writes_at_the_caret(page):
     area = page.locator("#text")
-    head, rest = "the cat sat on the mat . ", "the dog sat on the log ."
+    head, rest = "the cat sat on the mat .", " the dog sat on the log ."  # the model may start with "." or " the"
     area.fill(head + rest)
     area.evaluate("(e, at) => { e.focus(); e.setSelectionRange(at, at); }", len(head))
     page.eval_on_selector("#length", "e => { e.value = 5; e.dispatchEvent(new Event('input')); }")
@@ -144,6 +144,21 @@ def test_continue_writes_at_the_caret(page):
     page.wait_for_function("document.querySelector('#status').textContent === 'done'")
     written = area.input_value()
     assert written.startswith(head) and written.endswith(rest) and len(written) > len(head + rest)
+
+
+def test_continue_keeps_a_space_between_its_words_and_the_text_after_the_caret(page):
+    """The model's text, whatever it is (here fixed: punctuation first, a word last), joins the text on both sides
+    as generate would write it: the punctuation attached, a space before the word after the caret."""
+    stream = 'data: {"choices": [{"text": ". and", "index": 0}]}\n\ndata: {"choices": [{"text": " so", "index": 0}]}' \
+             '\n\ndata: [DONE]\n\n'
+    page.route("**/v1/completions", lambda route: route.fulfill(status=200, body=stream,
+                                                                 headers={"Content-Type": "text/event-stream"}))
+    area = page.locator("#text")
+    area.fill("the cat sat on the mat . the dog sat .")
+    area.evaluate("(e, at) => { e.focus(); e.setSelectionRange(at, at); }", len("the cat sat on the mat . "))
+    page.click("#continue")
+    page.wait_for_function("document.querySelector('#status').textContent === 'done'")
+    assert area.input_value() == "the cat sat on the mat .. And so the dog sat ."  # a sentence start capitalised
 
 
 def test_an_unreachable_server_clears_the_suggestions_and_is_recovered_from(page, run):
