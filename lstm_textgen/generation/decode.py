@@ -78,8 +78,8 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def top_logprobs(logprobs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k likeliest tokens of each row of (rows, vocab) log-probabilities: ids and log-probabilities (rows, k),
-    likeliest first."""
+    """The k likeliest tokens of each row of (rows, vocab) log-probabilities (or probabilities): ids and values
+    (rows, k), likeliest first."""
     k = min(k, logprobs.shape[-1])
     if k == 0:
         return np.zeros((len(logprobs), 0), np.intp), np.zeros((len(logprobs), 0))

@@ -97,13 +97,9 @@ def token_logprobs(run: Run, ids: list[int], stepper, top: int = 0) -> tuple[np.
     for probs, targets in predictions(run, np.asarray(ids, dtype=np.int32), stepper):
         logprobs = np.log(np.maximum(probs.astype(np.float64), 1e-30))
         chosen.append(logprobs[np.arange(len(targets)), targets])
-        if top:
-            top_ids, top_values = top_logprobs(logprobs, top)
-            best_ids.append(top_ids)
-            best.append(top_values)
-    if not top:
-        n = sum(map(len, chosen))
-        best_ids, best = [np.zeros((n, 0), np.intp)], [np.zeros((n, 0))]
+        top_ids, top_values = top_logprobs(logprobs, top)
+        best_ids.append(top_ids)
+        best.append(top_values)
     return np.concatenate(chosen), np.concatenate(best_ids), np.concatenate(best)
 
 

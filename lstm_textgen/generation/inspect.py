@@ -18,6 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from lstm_textgen.errors import TextgenError
+from lstm_textgen.generation.decode import top_logprobs
 from lstm_textgen.generation.sample import encode_seed
 from lstm_textgen.model.stepper import Stepper, softmax
 from lstm_textgen.run.rundir import Run
@@ -76,10 +77,11 @@ class Inspection:
 
 
 def inspect(run: Run, text: str, layers: list[int] | None = None, units: list[int] | None = None,
-            names: tuple[str, str, str] = ("TEXT", "--layer", "--units")) -> Inspection:
+            names: tuple[str, str, str] = ("TEXT", "--layer", "--units"), stepper: Stepper | None = None) -> Inspection:
     """Read text with the run's model. layers: 1-based layer numbers to keep (all by default); units: the unit
     indices to keep in each (all by default). Errors (InspectError) name the text, layers and units as `names` do
-    (the command's argument and flags, or a request's fields)."""
+    (the command's argument and flags, or a request's fields). stepper: the run's, where one is made already (the
+    server's batch); it is only read."""
     what = names[0]
     if len(text) > MAX_CHARS:
         raise InspectError(f"{what} has {len(text):,} characters; inspect reads at most about {MAX_TOKENS:,} tokens; "
@@ -90,7 +92,7 @@ def inspect(run: Run, text: str, layers: list[int] | None = None, units: list[in
         raise InspectError(str(e)) from None
     if len(ids) > MAX_TOKENS:
         raise InspectError(f"{what} has {len(ids):,} tokens; inspect reads at most {MAX_TOKENS:,}; give a shorter text")
-    stepper = Stepper(run.weights)
+    stepper = stepper or Stepper(run.weights)
     if stepper.bidirectional:
         raise InspectError("this run's model is bidirectional: its backward half reads the text from the end, so no "
                            "state belongs to one token; inspect reads forward models")
@@ -142,12 +144,9 @@ def _predictions(stepper: Stepper, hidden: np.ndarray, ids: list[int], chunk: in
     following = np.array(ids[1:] + [0])
     for at in range(0, n, chunk):
         probs = softmax(stepper.head(hidden[at:at + chunk]))
-        k = min(TOP, probs.shape[1])
-        best = np.argpartition(-probs, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(probs, best, axis=1), axis=1, kind="stable")
-        best = np.take_along_axis(best, order, axis=1)
-        top_ids[at:at + len(probs), :k] = best
-        top_probs[at:at + len(probs), :k] = np.take_along_axis(probs, best, axis=1)
+        best, best_probs = top_logprobs(probs, TOP)  # any scores: the likeliest first
+        top_ids[at:at + len(probs), :best.shape[1]] = best
+        top_probs[at:at + len(probs), :best.shape[1]] = best_probs
         picked = probs[np.arange(len(probs)), following[at:at + len(probs)]].astype(np.float64)
         surprisal[at:at + len(probs)] = -np.log2(np.maximum(picked, 1e-30))
     surprisal[-1] = np.nan  # nothing follows the last token

@@ -210,7 +210,7 @@ class _API:
         target = self.find(name)
         try:
             reading = await run_in_threadpool(inside.inspect, target.run, text, layers, units,
-                                              ("text", "layer", "units"))
+                                              ("text", "layer", "units"), target.batcher.stepper)
         except inside.InspectError as e:
             raise APIError(400, str(e), e.param, "invalid_value") from None
         return JSONResponse(inside.page_data(reading, target.name))

@@ -122,8 +122,8 @@ class Mailbox:
     With many requests streaming, handing out every step's pieces at once would keep the event loop (and the
     GIL) busy writing a chunk per request per step, slowing the batch it waits on; so deliveries are at least
     PER_WAITER seconds per request of the last delivery apart (at most MAX_GAP): one stream gets every step,
-    32 streams a chunk of a few tokens (benchmarks/serve.py, reference size: 4.6x one client's tokens/s at 32
-    clients, from 3.4x with a delivery per step; time to first token a few ms later)."""
+    32 streams a chunk of a few tokens (benchmarks/serve.py, reference size: 3.2-5.0x one client's tokens/s at 32
+    clients over four runs, from 3.4x with a delivery per step; time to first token a few ms later)."""
 
     PER_WAITER, MAX_GAP = 250e-6, 10e-3
 
