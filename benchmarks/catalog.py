@@ -31,6 +31,10 @@ BENCHMARKS = {
     "inspect": Benchmark(
         "`lstm-textgen inspect` reading 10,000 tokens of a 2 x 256 model and writing its page",
         "`lstm-textgen evaluate` of the same text by the same run", "1 min"),
+    "export": Benchmark(
+        "`lstm-textgen export`: each format's size (float32, float16, int8), check figures and single-stream "
+        "tokens/s of its runtime, and the web page's tokens/s in Chromium",
+        "the numpy stepper's single-stream tokens/s (what generate uses)", "6 min"),
     "corpus": Benchmark(
         "tokenizing a 100 MB corpus: time and peak memory of the streaming path, and peak memory of training "
         "on it",

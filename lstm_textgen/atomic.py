@@ -26,7 +26,7 @@ def replacing(path: Path, suffix: str = "") -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{PREFIX}{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a run directory's files are ordinary files
+    os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; a run directory's files are ordinary files
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -51,7 +51,7 @@ def remove_temporaries(folder: Path, ours: Callable[[str], bool]) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def _umask() -> int:
+def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

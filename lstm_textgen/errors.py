@@ -27,3 +27,7 @@ class CheckpointError(TextgenError):
 
 class TrainingError(TextgenError):
     """Training that cannot go on as configured (its loss diverged)."""
+
+
+class ExportError(TextgenError):
+    """An export that cannot be made, or that does not match the run when checked."""

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -173,3 +174,21 @@ def test_no_record_leaves_the_results_folder_alone(suite, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "matrices identical: True" in done.stdout and "recorded in" not in done.stdout
     assert (shipped.read_bytes() if shipped.exists() else None) == before
+
+
+@pytest.mark.slow
+def test_export_measures_every_format_beside_the_numpy_stepper(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "export", "--run", str(run), "--tokens", "20",
+                           "--results-dir", str(tmp_path / "results")], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split("  ")[0].strip(): line for line in done.stdout.splitlines()}
+    for name in ("savedmodel", "tflite", "tflite int8", "onnx", "onnx float16", "web", "web int8", "numpy stepper"):
+        assert name in rows, done.stdout
+    assert "target: int8 at most 30% of float32" in done.stdout
+    [record] = [json.loads(line) for line in (tmp_path / "results" / "export.jsonl").read_text().splitlines()]
+    figures = {f["name"]: f for f in record["figures"]}
+    assert figures["tflite: tokens/s"]["value"] > 0 and record["baseline"]["name"] == "numpy stepper"
+    assert figures["onnx int8: share of float32"]["unit"] == "x"

@@ -67,8 +67,10 @@ COMMANDS = {
     "train, finished": lambda w: ["train", "--run", w.run],  # nothing to do, then its figures are shown
     "fine-tune from": lambda w: ["train", w.corpus, "--from", w.run, "--run", w.root / "tuned", *TINY],
     "serve": lambda w: ["serve", "--run", w.run, "--port", "0"],
+    "export web": lambda w: ["export", "--run", w.run, "--format", "web", "-o", w.root / "page"],
+    "export onnx": lambda w: ["export", "--run", w.run, "--format", "onnx", "-o", w.root / "onnx"],
 }
-GENERATION = ["generate", "suggest", "evaluate", "info", "runs", "fine-tune from", "serve"]
+GENERATION = ["generate", "suggest", "evaluate", "info", "runs", "fine-tune from", "serve", "export web", "export onnx"]
 STATE_WEIGHTS = "<the weights checkpoints/state.json names>"
 # run file -> the commands that read it (and so must name it when it is damaged); damages that are not damage to
 # that file (a run whose checkpoints were pruned or deleted is whole) are left out
@@ -76,7 +78,7 @@ READS = {
     "config.yaml": [*GENERATION, "train on"],
     "tokenizer.json": [*GENERATION, "train on"],
     "model.keras": GENERATION,
-    "metrics.json": ["info", "runs", "train, finished", "fine-tune from", "serve"],
+    "metrics.json": ["info", "runs", "train, finished", "fine-tune from", "serve", "export web", "export onnx"],
     "history.csv": ["info", "runs", "plot", "serve"],
     "checkpoints/state.json": ["info", "runs", "train on"],
     STATE_WEIGHTS: ["info", "runs"],  # `train on` goes back to the last epoch checkpoint: test_resume

@@ -9,7 +9,7 @@ from conftest import REPO
 
 PACKAGE = REPO / "lstm_textgen"
 # The stages, lowest first: a module may import the root, its own folder and the folders before its own.
-STAGES = ["", "config", "text", "model", "run", "generation", "training", "serve", "cli"]
+STAGES = ["", "config", "text", "model", "run", "generation", "training", "serve", "export", "cli"]
 ROOT = {"", "__main__", "errors", "atomic", "outputs", "usertext"}
 MAX_MODULES = 10
 

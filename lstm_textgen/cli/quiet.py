@@ -23,7 +23,9 @@ NOISE = re.compile(
     r"|failed call to cuInit"
     r"|oneDNN supports DT_\w+ only on platforms with AVX-512"
     r"|Unable to register cu(FFT|DNN|BLAS) factory"
-    r"|computation placer already registered")
+    r"|computation placer already registered"
+    r"|Ignored (output_format|drop_control_dependency)"  # the TFLite converter's (export --format tflite)
+    r"|^INFO: Created TensorFlow Lite XNNPACK delegate for CPU")  # LiteRT's, opening a model
 _installed: list = []
 
 

@@ -1,7 +1,9 @@
 """The writing page in headless Chromium against the real server: type a phrase, see the model's next words,
 take any of them from the keyboard (Tab, Alt+1-9, Alt+arrows and Enter; Escape hides them), Continue streams a
 continuation in at the caret; spacing and case as generate writes them, an unreachable server shown and recovered
-from, errors cleared by the next answer, status read out (aria-live), a dark theme that follows the system.
+from, errors cleared by the next answer, status read out (aria-live), a dark theme that follows the system; the
+model named and Continue enabled once it has loaded, the context its text's end cut in steps, bpe words completed
+and control characters kept out. The web export's page is this page with another backend (tests/export/test_web.py).
 
 The browser is the system's Chromium (Debian's `chromium` package; CI's .ci/run installs it), driven by the
 playwright package; nothing is downloaded. Without that browser the test skips and says so.
@@ -159,6 +161,41 @@ def test_continue_keeps_a_space_between_its_words_and_the_text_after_the_caret(p
     page.click("#continue")
     page.wait_for_function("document.querySelector('#status').textContent === 'done'")
     assert area.input_value() == "the cat sat on the mat .. And so the dog sat ."  # a sentence start capitalised
+
+
+def test_the_model_is_named_once_loaded_and_a_bpe_word_completes_without_control_characters(page, run):
+    """The about line and Continue wait for the model; a bpe suggestion (" fire": a leading space) completes the
+    word being typed, and Continue's text loses the control characters a barely trained bpe model may write."""
+    tokenizer = run.tokenizer
+    assert page.locator("#continue").is_enabled()
+    assert page.locator("#about").inner_text() == (f"a {tokenizer.level}-level model of {tokenizer.vocab_size:,} "
+                                                   f"tokens" + (", lower-cased" if tokenizer.lowercase else ""))
+    answer = ('{"text": "x", "unknown_seed_words": [], "next": [{"token": " fire", "probability": 0.5, '
+              '"text": " fire"}, {"token": " fine", "probability": 0.25, "text": " fine"}]}')
+    page.route("**/v1/suggest", lambda route: route.fulfill(status=200, content_type="application/json", body=answer))
+    area = page.locator("#text")
+    area.fill("the cat sat by the fi")  # one input event: no answer for a shorter text shows meanwhile
+    page.wait_for_function("document.querySelectorAll('#suggestions li').length === 2")
+    assert suggestions(page) == ["fire", "fine"]
+    area.press("Tab")
+    assert area.input_value() == "the cat sat by the fire"
+    stream = 'data: {"choices": [{"text": " and\\u0007 so\\u001b", "index": 0}]}\n\ndata: [DONE]\n\n'
+    page.route("**/v1/completions", lambda route: route.fulfill(status=200, body=stream,
+                                                                 headers={"Content-Type": "text/event-stream"}))
+    page.click("#continue")
+    page.wait_for_function("document.querySelector('#status').textContent === 'done'")
+    assert area.input_value() == "the cat sat by the fire and so"
+
+
+def test_the_context_is_the_texts_end_cut_in_steps_never_inside_a_character(page):
+    """At most 2,000 characters and less than 500 more: the cut moves in steps of 500 (the web engine's prefix
+    cache stays valid, the context stays put between keystrokes), past a character's second half."""
+    page.route("**/v1/suggest", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                             body='{"next": []}'))
+    text = "a" * 499 + "🐕" + ("the cat sat on the mat . " * 100)[:2099]  # 2,600 characters in the page (🐕: 2)
+    with page.expect_request("**/v1/suggest") as request:
+        page.locator("#text").fill(text)
+    assert request.value.post_data_json["text"] == text[500:]  # the cut at 500 falls inside 🐕: after it
 
 
 def test_an_unreachable_server_clears_the_suggestions_and_is_recovered_from(page, run):
