@@ -14,7 +14,7 @@ from lstm_textgen.model.stepper import Stepper, softmax
 from lstm_textgen.run.files import token_file
 from lstm_textgen.run.rundir import Run
 
-STREAM = 400  # tokens fed one at a time through `step`
+STREAM = 2000  # tokens fed one at a time through `step` (fewer when the text is shorter)
 WINDOWS = 8  # windows fed through `window`
 TOLERANCE = 1e-4  # float32: the largest difference of any probability
 TOP1 = 0.99  # quantized: the share of positions whose likeliest token is the run's

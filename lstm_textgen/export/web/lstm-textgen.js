@@ -214,20 +214,32 @@ function activation(name) {
   return ACTIVATIONS[name];
 }
 
-// out (cols) += x (rows) @ w (rows, cols), in doubles
-function matvec(x, w, cols, out) {
-  for (let i = 0; i < x.length; i++) {
-    const xi = x[i];
-    if (xi === 0) continue;
-    const row = i * cols;
-    for (let j = 0; j < cols; j++) out[j] += xi * w[row + j];
+// A (rows, cols) weight matrix kept column by column, so that x @ W is one dot product per column: reading each
+// column's weights in order is about twice as fast in V8 as adding x[i] times row i to every output.
+class Matrix {
+  constructor(w, rows, cols) {
+    this.rows = rows; this.cols = cols; this.t = new Float32Array(rows * cols);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) this.t[j * rows + i] = w[i * cols + j];
   }
-  return out;
+  mul(x, out, from = 0, to = this.cols) {  // out[j - from] += (x @ W)[j] for the columns j in [from, to), in doubles
+    const t = this.t, rows = this.rows, even = rows - (rows % 2);
+    for (let j = from; j < to; j++) {
+      const base = j * rows;
+      let a = 0, b = 0;
+      for (let i = 0; i < even; i += 2) { a += x[i] * t[base + i]; b += x[i + 1] * t[base + i + 1]; }
+      if (even < rows) a += x[even] * t[base + even];
+      out[j - from] += a + b;
+    }
+    return out;
+  }
 }
 
 class Recurrent {  // stepper.py Recurrent.step: Keras' LSTM gate order i, f, c, o; GRU with or without reset_after
   constructor(spec, tensors) {
-    [this.kernel, this.recurrent, this.bias] = tensors;
+    const [kernel, recurrent, bias] = tensors, g = (spec.kind === "LSTM" ? 4 : 3) * spec.units;
+    this.kernel = new Matrix(kernel, kernel.length / g, g);
+    this.recurrent = new Matrix(recurrent, spec.units, g);
+    this.bias = bias;
     this.kind = spec.kind; this.units = spec.units; this.resetAfter = spec.kind === "GRU" && spec.reset_after;
     this.act = activation(spec.activation); this.recAct = activation(spec.recurrent_activation);
     this.gates = (this.kind === "LSTM" ? 4 : 3) * this.units;
@@ -235,11 +247,11 @@ class Recurrent {  // stepper.py Recurrent.step: Keras' LSTM gate order i, f, c,
   zero() { return this.kind === "LSTM" ? [new Float64Array(this.units), new Float64Array(this.units)]
                                         : [new Float64Array(this.units)]; }
   step(x, state) {
-    const u = this.units, g = this.gates, projected = matvec(x, this.kernel, g, new Float64Array(g));
+    const u = this.units, g = this.gates, projected = this.kernel.mul(x, new Float64Array(g));
     for (let j = 0; j < g; j++) projected[j] += this.bias[j];
     const h = state[0], next = new Float64Array(u);
     if (this.kind === "LSTM") {
-      const z = matvec(h, this.recurrent, g, projected), c = new Float64Array(u);
+      const z = this.recurrent.mul(h, projected), c = new Float64Array(u);
       for (let j = 0; j < u; j++) {
         c[j] = this.recAct(z[u + j]) * state[1][j] + this.recAct(z[j]) * this.act(z[2 * u + j]);
         next[j] = this.recAct(z[3 * u + j]) * this.act(c[j]);
@@ -247,7 +259,7 @@ class Recurrent {  // stepper.py Recurrent.step: Keras' LSTM gate order i, f, c,
       return [next, c];
     }
     if (this.resetAfter) {
-      const rec = matvec(h, this.recurrent, g, Float64Array.from(this.bias.subarray(g, 2 * g)));
+      const rec = this.recurrent.mul(h, Float64Array.from(this.bias.subarray(g, 2 * g)));
       for (let j = 0; j < u; j++) {
         const z = this.recAct(projected[j] + rec[j]), r = this.recAct(projected[u + j] + rec[u + j]);
         next[j] = z * h[j] + (1 - z) * this.act(projected[2 * u + j] + r * rec[2 * u + j]);
@@ -255,10 +267,10 @@ class Recurrent {  // stepper.py Recurrent.step: Keras' LSTM gate order i, f, c,
       return [next];
     }
     const gatesIn = new Float64Array(2 * u), candidate = new Float64Array(u), rh = new Float64Array(u);
-    for (let i = 0; i < u; i++) for (let j = 0; j < 2 * u; j++) gatesIn[j] += h[i] * this.recurrent[i * g + j];
+    this.recurrent.mul(h, gatesIn, 0, 2 * u);
     const r = new Float64Array(u);
     for (let j = 0; j < u; j++) { r[j] = this.recAct(projected[u + j] + gatesIn[u + j]); rh[j] = r[j] * h[j]; }
-    for (let i = 0; i < u; i++) for (let j = 0; j < u; j++) candidate[j] += rh[i] * this.recurrent[i * g + 2 * u + j];
+    this.recurrent.mul(rh, candidate, 2 * u, g);
     for (let j = 0; j < u; j++) {
       const z = this.recAct(projected[j] + gatesIn[j]);
       next[j] = z * h[j] + (1 - z) * this.act(projected[2 * u + j] + candidate[j]);
@@ -274,8 +286,10 @@ class Stepper {  // stepper.py Stepper: advance() one token with the state carri
     this.embedding = tensors(first)[0];
     this.dim = model.tensors[first.tensors[0]].shape[1];
     this.recurrent = rest.slice(0, -2).map((layer) => new Recurrent(layer, tensors(layer)));
-    [this.hiddenKernel, this.hiddenBias] = tensors(dense[0]);
-    [this.outKernel, this.outBias] = tensors(dense[1]);
+    const [hiddenKernel, hiddenBias] = tensors(dense[0]), [outKernel, outBias] = tensors(dense[1]);
+    this.hiddenKernel = new Matrix(hiddenKernel, hiddenKernel.length / dense[0].units, dense[0].units);
+    this.outKernel = new Matrix(outKernel, dense[0].units, dense[1].units);
+    this.hiddenBias = hiddenBias; this.outBias = outBias;
     this.hiddenUnits = dense[0].units; this.vocabSize = dense[1].units;
     this.hiddenAct = activation(dense[0].activation);
     this.masked = new Set(model.masked_ids);
@@ -288,9 +302,9 @@ class Stepper {  // stepper.py Stepper: advance() one token with the state carri
   }
   head(state) {  // the last layer's h -> logits (before the softmax)
     const h = state[state.length - 1][0], hidden = Float64Array.from(this.hiddenBias);
-    matvec(h, this.hiddenKernel, this.hiddenUnits, hidden);
+    this.hiddenKernel.mul(h, hidden);
     for (let j = 0; j < hidden.length; j++) hidden[j] = this.hiddenAct(hidden[j]);
-    return matvec(hidden, this.outKernel, this.vocabSize, Float64Array.from(this.outBias));
+    return this.outKernel.mul(hidden, Float64Array.from(this.outBias));
   }
 }
 
