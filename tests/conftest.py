@@ -102,6 +102,15 @@ def level_runs(tiny_run, bpe_run, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def bidirectional_run(tmp_path_factory) -> Path:
+    """A tiny trained run of a bidirectional LSTM (the `last` objective), shared by the tests that only read it."""
+    folder = tmp_path_factory.mktemp("bidirectional_run")
+    corpus = folder / "corpus.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    return train_tiny(corpus, folder / "run", "model.bidirectional=true", "model.objective=last")
+
+
+@pytest.fixture(scope="session")
 def run(tiny_run):
     """The tiny run, loaded (for the tests that only read it)."""
     from lstm_textgen.run.rundir import load_run

@@ -50,12 +50,13 @@ def _next(outputs: dict) -> tuple[np.ndarray, dict]:
 
 
 # --- SavedModel ------------------------------------------------------------------------------------------
-def write_savedmodel(model, sigs, folder: Path) -> None:
-    """A SavedModel with the two signatures (and `window` as serving_default), through Keras' ExportArchive."""
+def write_savedmodel(sigs, folder: Path) -> None:
+    """A SavedModel with the two signatures (and `window` as serving_default), through Keras' ExportArchive. The
+    model is not track()ed: the functions capture its variables, and tracking them as well saved every weight
+    twice (19.4 MB instead of 9.7 MB for the demo's model)."""
     import keras
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
     archive.add_endpoint("window", sigs.window, input_signature=sigs.window_specs)
     archive.add_endpoint("step", sigs.step, input_signature=sigs.step_specs)
     with _quiet():

@@ -83,7 +83,7 @@ def _write_model(run: Run, fmt: str, tmp: Path, quantize: str | None) -> tuple[R
     if fmt == "onnx":
         formats.write_onnx(sigs, tmp, quantize)
         return formats.open_onnx(tmp), sigs.tensors()
-    formats.write_savedmodel(model, sigs, tmp)
+    formats.write_savedmodel(sigs, tmp)
     if fmt == "savedmodel":
         return formats.open_savedmodel(tmp), sigs.tensors()
     formats.write_tflite(tmp, quantize)

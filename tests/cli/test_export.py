@@ -75,12 +75,8 @@ def test_a_missing_runtime_says_how_to_install_it(tiny_run, tmp_path, monkeypatc
     assert not (tmp_path / "out").exists()
 
 
-def test_a_bidirectional_run_is_one_line(tmp_path):
-    from conftest import TINY_TEXT, train_tiny
-
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(TINY_TEXT, encoding="utf-8")
-    run = train_tiny(corpus, tmp_path / "bi", "model.bidirectional=true", "model.objective=last")
+def test_a_bidirectional_run_is_one_line(bidirectional_run, tmp_path):
+    run = bidirectional_run
     for fmt in ("onnx", "web"):
         assert_one_line_error(invoke("export", "--run", run, "--format", fmt, "-o", tmp_path / fmt), "bidirectional")
         assert not (tmp_path / fmt).exists()

@@ -8,7 +8,7 @@ import pytest
 from lstm_textgen.generation import inspect as inside
 from lstm_textgen.outputs import written_here
 
-from conftest import TINY_TEXT, train_tiny
+from conftest import TINY_TEXT
 from helpers import assert_one_line_error, invoke
 
 
@@ -54,13 +54,6 @@ def test_inspect_reads_a_file_or_standard_input(tiny_run, tmp_path):
     from_file = invoke("inspect", "--run", tiny_run, text_file, "--json")
     from_stdin = invoke("inspect", "--run", tiny_run, "-", "--json", input="the dog sat\n")
     assert from_file.stdout == from_stdin.stdout and len(from_file.stdout.splitlines()) == 4  # with the line end
-
-
-@pytest.fixture(scope="module")
-def bidirectional_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bidirectional")
-    (folder / "corpus.txt").write_text(TINY_TEXT, encoding="utf-8")
-    return train_tiny(folder / "corpus.txt", folder / "run", "model.objective=last", "model.bidirectional=true")
 
 
 @pytest.mark.parametrize("args, says", [

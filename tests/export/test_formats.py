@@ -32,7 +32,7 @@ def _write(fmt, model, folder, quantize=None):
     if fmt == "onnx":
         formats.write_onnx(sigs, folder, quantize)
         return formats.open_onnx(folder)
-    formats.write_savedmodel(model, sigs, folder)
+    formats.write_savedmodel(sigs, folder)
     if fmt == "savedmodel":
         return formats.open_savedmodel(folder)
     formats.write_tflite(folder, quantize)

@@ -66,10 +66,8 @@ def test_a_token_with_a_zero_embedding_row_keeps_the_state(tiny_run):
         assert not np.allclose(moved[f"{name}_next"].numpy(), start[name])
 
 
-def test_a_bidirectional_model_is_refused(tmp_path):
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(TINY_TEXT, encoding="utf-8")
-    run = load_run(train_tiny(corpus, tmp_path / "bi", "model.bidirectional=true", "model.objective=last"))
+def test_a_bidirectional_model_is_refused(bidirectional_run):
+    run = load_run(bidirectional_run)
     with pytest.raises(ExportError, match="bidirectional.*model.bidirectional"):
         signatures(run.model)
 

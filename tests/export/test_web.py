@@ -229,8 +229,8 @@ def test_quantize_must_be_one_the_page_reads(tiny_run):
 
 
 @pytest.mark.slow
-def test_a_bidirectional_run_is_refused_in_one_line(tmp_path, tiny_corpus):
-    run = load_run(train_tiny(tiny_corpus, tmp_path / "bi", "model.bidirectional=true", "model.objective=last"))
+def test_a_bidirectional_run_is_refused_in_one_line(bidirectional_run):
+    run = load_run(bidirectional_run)
     with pytest.raises(TextgenError) as refused:
         web_files(run, None)
     message = str(refused.value)
@@ -459,7 +459,3 @@ def big_run(extra_corpus) -> Path:
     return train_tiny(extra_corpus, extra_corpus.parent / "big", "model.units=128", "model.dense_units=128",
                       "embedding.dim=64", "model.layers=2")
 
-
-@pytest.fixture(scope="module")
-def gru_run(extra_corpus) -> Path:
-    return train_tiny(extra_corpus, extra_corpus.parent / "gru", "model.rnn=gru", "model.layers=2")
