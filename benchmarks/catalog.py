@@ -47,6 +47,10 @@ BENCHMARKS = {
         "PyTorch word LM recipe",
         "configs/reference.yaml's per-token perplexity (and the PyTorch recipe's)",
         "1 h 40 min"),
+    "charrnn": Benchmark(
+        "character level: held-out bits per character of configs/char.yaml and of karpathy/char-rnn's recipe in "
+        "PyTorch after the same minutes",
+        "the char-rnn recipe's bits per character, on the same characters", "1 h"),
     "levels": Benchmark(
         "word, char and bpe levels on one scale: held-out bits per character after the same minutes",
         "none: the levels are compared with each other", "35 min"),

@@ -3,6 +3,7 @@ benchmarks.results reads the lines back and renders them as markdown without Ten
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from conftest import REPO
+from helpers import corpus_text
 
 NEED_CORPUS = ["train", "corpus", "quality", "levels", "finetune", "epoch1"]
 
@@ -193,3 +195,21 @@ def test_export_measures_every_format_beside_the_numpy_stepper(tiny_run, tmp_pat
     assert figures["tflite: tokens/s"]["value"] > 0 and record["baseline"]["name"] == "numpy stepper"
     for name in ("tflite int8", "onnx int8", "web int8"):  # a tiny model's near-ties may fail the int8 check
         assert (f"{name}: share of float32" in figures) != ("refused: " in rows[name]), rows[name]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed (not a dependency): "
+                    "the char-rnn recipe cannot run")
+def test_charrnn_compares_char_yaml_with_the_recipe_on_the_same_characters(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(corpus_text(sentences=400), encoding="utf-8")
+    done = benchmarks("charrnn", "--corpus", corpus, "--minutes", "0.05", "--out", tmp_path / "runs",
+                      "--results-dir", tmp_path / "results")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "char.yaml vs char-rnn:" in done.stdout and "[charrnn] epoch 1:" in done.stdout
+    [record] = [json.loads(line) for line in (tmp_path / "results" / "charrnn.jsonl").read_text().splitlines()]
+    figures = {f["name"]: f["value"] for f in record["figures"]}
+    ratio = figures["char.yaml / char-rnn, bits per character"]
+    assert ratio == pytest.approx(figures["configs/char.yaml: bits per character"]
+                                  / figures["char-rnn (PyTorch): bits per character"])
+    assert json.loads((tmp_path / "runs" / "results.json").read_text())["charrnn"]["val_chars"] > 0
