@@ -2,6 +2,8 @@
 tensors, and how closely it matched the run when it was written (all read from its manifest)."""
 from __future__ import annotations
 
+from lstm_textgen.outputs import STAMP
+
 _LOAD = {
     "savedmodel": '''```python
 import numpy as np, tensorflow as tf
@@ -62,7 +64,7 @@ def readme(manifest: dict, sizes: dict[str, int]) -> str:
     fmt, check = manifest["format"], manifest["check"]
     lines = [f"# {manifest['run']['path'].rsplit('/', 1)[-1]}: {fmt} export"
              + (f", {manifest['quantize']}" if manifest["quantize"] else ""), "",
-             f"Written by {manifest['generator'] if 'generator' in manifest else 'lstm-textgen'} on "
+             f"Written by {STAMP} on "
              f"{manifest['created']} from the run `{manifest['run']['path']}` ({manifest['level']} level, "
              f"{manifest['vocab_size']:,} tokens, `{manifest['objective']}` objective, window "
              f"{manifest['window_size']}).", "",

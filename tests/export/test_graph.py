@@ -28,7 +28,7 @@ def _stream(sigs, names, ids):
 def test_step_carries_the_state_as_the_numpy_stepper_does(which, request):
     run = load_run(request.getfixturevalue(which))
     sigs = signatures(run.model)
-    stepper, state, mine = Stepper(run.weights), None, []
+    stepper, mine = Stepper(run.weights), []
     state = stepper.zero_state(1)
     for token in IDS:
         logits, state = stepper.step(state, np.array([token]))

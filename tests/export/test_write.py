@@ -31,7 +31,9 @@ def test_each_format_is_a_checked_folder_with_its_manifest(fmt, model_files, exp
     assert [t["name"] for t in step["inputs"]] == ["token", "h0", "c0"]
     assert [t["name"] for t in step["outputs"]] == ["probabilities", "h0_next", "c0_next"]
     assert manifest["check"]["step_max_diff"] <= 1e-4 and manifest["check"]["window_max_diff"] <= 1e-4
-    assert done.figures.top1 == 1.0 and "saved_model" not in manifest["files"] or fmt == "savedmodel"
+    assert done.figures.top1 == 1.0
+    # TFLite is converted from a SavedModel written beside it, which is not part of the export
+    assert any(name.startswith("saved_model/") for name in manifest["files"]) == (fmt == "savedmodel")
 
 
 def test_a_second_export_replaces_the_first_and_keeps_a_persons_file(tiny_run, tmp_path):
