@@ -2,7 +2,10 @@
 torch is importable, the PyTorch word_language_model recipe.
 
     python -m benchmarks quality --corpus warpeace_input.txt [--minutes 30] [--out runs/bench_quality]
-                                 [--only quality ...] [--set model.weight_drop=0.5 ...]
+                                 [--only quality ...] [--set model.weight_drop=0.5 ...] [--seeds 3]
+
+--seeds N trains the quality row N times (train.seed 42, 43, ...) and scores it by the mean of their per-token
+figures, each seed's and the spread printed beside it.
 
 --only runs the named rows (reference, quality, torch) and keeps the others from --out's results.json, of an
 earlier run with the same --minutes and corpus, if there is one: a changed config costs 30 minutes, not 90.
@@ -155,6 +158,9 @@ def add_arguments(parser) -> None:
                         help="rerun only these rows; the others come from --out/results.json")
     add_settings(parser, "a setting for the quality run (repeatable), after configs/quality.yaml's: to try a "
                          "change before it goes into the file")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="train the quality row this many times (train.seed 42, 43, ...): its figure is their "
+                             "mean, printed with each seed's and the spread")
 
 
 def earlier_rows(args) -> dict[str, dict]:
@@ -174,10 +180,11 @@ def run(args) -> tuple[list[dict], dict | None]:
     for name in CONFIGS:
         if args.only and name not in args.only:
             continue
-        run_dir = (args.out / name).resolve()
-        wall = train_config(name, args.corpus.resolve(), run_dir, args.minutes,
-                            args.settings if name == "quality" else ())
-        results[name] = {**score_run(run_dir), "wall_minutes": wall / 60.0}
+        seeds = range(42, 42 + (args.seeds if name == "quality" else 1))
+        rows = [train_and_score(name, args, seed) for seed in seeds]
+        results[name] = {**rows[0], "val_ppl_per_token": float(np.mean([r["val_ppl_per_token"] for r in rows]))}
+        if len(rows) > 1:
+            results[name]["seeds"] = {seed: r["val_ppl_per_token"] for seed, r in zip(seeds, rows)}
     if args.only and "torch" not in args.only:
         pass  # the PyTorch row, if any, is the earlier run's
     elif importlib.util.find_spec("torch") is None:  # not a dependency: the row is skipped without it
@@ -195,6 +202,14 @@ def run(args) -> tuple[list[dict], dict | None]:
     return report(results, args)
 
 
+def train_and_score(name: str, args, seed: int) -> dict:
+    """configs/NAME.yaml trained into --out/NAME (--out/NAME-seedN for another seed than 42) and scored."""
+    run_dir = (args.out / (name if seed == 42 else f"{name}-seed{seed}")).resolve()
+    settings = [*(args.settings if name == "quality" else ()), *([f"train.seed={seed}"] if seed != 42 else [])]
+    wall = train_config(name, args.corpus.resolve(), run_dir, args.minutes, settings)
+    return {**score_run(run_dir), "wall_minutes": wall / 60.0}
+
+
 def report(results: dict[str, dict], args) -> tuple[list[dict], dict | None]:
     """Print the table and the comparisons; returns the figures and the reference row's (the baseline)."""
     print(f"\nvalidation perplexity after {args.minutes:g} minutes of training on {args.corpus.name}")
@@ -207,6 +222,13 @@ def report(results: dict[str, dict], args) -> tuple[list[dict], dict | None]:
         r = results[name]
         print(f"{name:<18}{r['val_ppl_training']:>20.2f}{r['val_ppl_per_token']:>21.2f}{r['epochs']:>8}"
               f"{r['tokens_seen']:>13,}{r['parameters']:>12,}{r['wall_minutes']:>10.1f}")
+        if r.get("seeds"):
+            seeds = {int(k): v for k, v in r["seeds"].items()}
+            spread = max(seeds.values()) - min(seeds.values())
+            print(f"{'':<18}per token by seed: {', '.join(f'{k}: {v:.2f}' for k, v in seeds.items())}; mean "
+                  f"{r['val_ppl_per_token']:.2f}, spread {spread:.2f} (the training column is seed 42's)")
+            figures += [figure(f"{name}: val ppl (per token), seed {k}", v, "ppl") for k, v in seeds.items()]
+            figures.append(figure(f"{name}: seed spread (max - min)", spread, "ppl"))
         figures += [figure(f"{name}: val ppl (training)", r["val_ppl_training"], "ppl"),
                     figure(f"{name}: val ppl (per token)", r["val_ppl_per_token"], "ppl", main=name != "reference"),
                     figure(f"{name}: epochs", r["epochs"], "epochs"),

@@ -213,3 +213,19 @@ def test_charrnn_compares_char_yaml_with_the_recipe_on_the_same_characters(tmp_p
     assert ratio == pytest.approx(figures["configs/char.yaml: bits per character"]
                                   / figures["char-rnn (PyTorch): bits per character"])
     assert json.loads((tmp_path / "runs" / "results.json").read_text())["charrnn"]["val_chars"] > 0
+
+
+def test_quality_with_seeds_reports_their_mean_each_seed_and_the_spread(suite, tmp_path, capsys):
+    import argparse
+
+    import benchmarks.quality as quality
+
+    row = {"val_ppl_training": 100.0, "epochs": 3, "tokens_seen": 1000, "parameters": 10, "wall_minutes": 5.0}
+    results = {"quality": {**row, "val_ppl_per_token": 100.0, "seeds": {"42": 96.0, "43": 104.0, "44": 100.0}},
+               "pytorch word LM": {**row, "val_ppl_per_token": 125.0}}
+    figures, _ = quality.report(results, argparse.Namespace(minutes=5.0, corpus=tmp_path / "c.txt"))
+    said = capsys.readouterr().out
+    assert "per token by seed: 42: 96.00, 43: 104.00, 44: 100.00; mean 100.00, spread 8.00" in said
+    values = {f["name"]: f["value"] for f in figures}
+    assert values["quality: seed spread (max - min)"] == 8.0 and values["quality: val ppl (per token), seed 43"] == 104
+    assert values["quality / PyTorch word LM, per token"] == pytest.approx(0.8)
