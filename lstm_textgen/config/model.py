@@ -8,6 +8,8 @@ from lstm_textgen.config.setting import setting
 from lstm_textgen.config.values import Key
 
 _UNROLLED = "needs the unrolled CPU step (train.unrolled)"
+_AUTO = ("auto: set when the run starts from the passes its budget buys and its weights per training token, "
+         "and kept in the run's config.yaml (docs/guides/recipes.md)")
 
 
 @dataclass
@@ -16,8 +18,8 @@ class ModelConfig:
     units: int = setting(128, 1, cap=65_536, help="units per recurrent layer")
     layers: int = setting(1, 1, cap=64, help="stacked recurrent layers")
     bidirectional: bool = setting(False, help="only with objective last (a backward pass would see the targets)")
-    dropout: float = setting(0.1, 0.0, 1.0, high_open=True, finetune="differs",
-                             help="dropout on each recurrent layer's inputs")
+    dropout: float | Literal["auto"] = setting(0.1, 0.0, 1.0, high_open=True, finetune="differs",
+                                               help="dropout on each recurrent layer's inputs; " + _AUTO)
     input_dropout: Optional[float] = setting(None, 0.0, 1.0, high_open=True, null="for model.dropout's",
                                              finetune="differs",
                                              help="dropout on the first recurrent layer's inputs (the embeddings) if it "
@@ -25,10 +27,11 @@ class ModelConfig:
     recurrent_dropout: float = setting(0.0, 0.0, 1.0, high_open=True, finetune="differs",
                                        help="dropout on the recurrent state; > 0 keeps Keras off the fused cuDNN "
                                             "kernel on a GPU")
-    weight_drop: float = setting(0.0, 0.0, 1.0, high_open=True, finetune="differs",
-                                 help="DropConnect (AWD-LSTM): in training, each step drops this share of each LSTM's "
-                                      "recurrent kernel weights (one mask a batch); the saved model is the plain LSTM; "
-                                      + _UNROLLED)
+    weight_drop: float | Literal["auto"] = setting(
+        0.0, 0.0, 1.0, high_open=True, finetune="differs",
+        help="DropConnect (AWD-LSTM): in training, each step drops this share of each LSTM's recurrent kernel weights "
+             "(one mask a batch); the saved model is the plain LSTM; " + _UNROLLED + "; " + _AUTO
+             + " (0 where Keras' own step trains)")
     embedding_dropout: float = setting(0.0, 0.0, 1.0, high_open=True, finetune="differs",
                                        help="AWD-LSTM's embedding dropout: in training, each step drops this share of "
                                             "the vocabulary's embedding rows (a dropped word is zeros wherever it "
@@ -43,8 +46,8 @@ class ModelConfig:
     dense_units: int = setting(128, 1, cap=65_536, help="the Dense layer between the recurrent stack and the softmax")
     dense_activation: Literal["relu", "linear", "tanh"] = setting(
         "relu", help="relu, linear (a plain projection, as tied recipes use) or tanh")
-    dense_dropout: float = setting(0.2, 0.0, 1.0, high_open=True, finetune="differs",
-                                   help="dropout after that Dense layer")
+    dense_dropout: float | Literal["auto"] = setting(0.2, 0.0, 1.0, high_open=True, finetune="differs",
+                                                     help="dropout after that Dense layer; " + _AUTO)
     objective: Literal["sequence", "last"] = setting(
         "sequence", help="sequence (a target at every position) or last (one target per window)")
     tie_weights: bool = setting(False, help="output layer = the embedding matrix transposed (fewer parameters); needs "

@@ -26,7 +26,8 @@ class TrainConfig:
                                              help="null = one full pass over the training windows")
     batch_size: int | Literal["auto"] = setting(64, 1, cap=1_000_000,
                                                 help="windows per step; auto: as many as make an epoch about 400 "
-                                                     "steps, 10 to 40")
+                                                     "steps, 10 to 40, fewer where the budget would make under "
+                                                     "3,000 steps; the run's config.yaml keeps the number")
     optimizer: Literal["adam", "sgd"] = setting(
         "adam", help="adam, or sgd (plain gradient descent, as the PyTorch word language model trains)")
     learning_rate: float = setting(1.0e-3, 0.0, low_open=True, cap=1.0e4, resume=True,

@@ -18,6 +18,7 @@ from lstm_textgen.errors import CheckpointError, ConfigError, TextgenError
 from lstm_textgen.run.curves import read_history
 from lstm_textgen.run.lock import RunLock
 from lstm_textgen.run.files import CHECKPOINTS, MODEL, STATE, TOKENS, epoch_checkpoint, folder_kind, trained_files
+from lstm_textgen.training.auto import kept
 from lstm_textgen.run.rundir import load_saved_config, read_metrics, saved_config_values
 from lstm_textgen.run.state import TrainingState, is_hdf5
 from lstm_textgen.text.cache import MANIFEST
@@ -129,7 +130,7 @@ def plan_run(config: Config, run_dir: Path, mode: str) -> Plan:
         log.info(f"Starting the run in {run_dir} (it has not trained yet)")
         return Plan(None)
     saved = load_saved_config(run_dir)
-    changes, allowed = config_changes(saved, config)
+    changes, allowed = config_changes(saved, kept(config, saved))  # `auto` keeps what the run started with
     if changes:
         raise CheckpointError(f"cannot resume {run_dir}: the config differs in {', '.join(changes)}; keep the old "
                               "values, or train a new run with another --run")

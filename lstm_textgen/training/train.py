@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lstm_textgen import __version__
 from lstm_textgen.config import Config
+from lstm_textgen.training.auto import kept, with_auto
 from lstm_textgen.training.data import (batch_size_for, check_long_enough, check_streams_long_enough, count_windows,
                                         make_dataset, make_stream_dataset, stream_windows, stride_for)
 from lstm_textgen.training.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
@@ -23,7 +24,7 @@ from lstm_textgen.training.resume import finished, restore_best_model
 from lstm_textgen.run.state import TrainingState, recorded_logs
 from lstm_textgen.run.files import (CHECKPOINTS, CONFIG, LOCK, STATE, TOKENIZER, TOKENS, check_no_runs_read,
                                     check_outside_corpus, prepare_run_dir, remove_run_files)
-from lstm_textgen.run.rundir import load_tokenizer, saved_origin
+from lstm_textgen.run.rundir import load_saved_config, load_tokenizer, saved_origin
 from lstm_textgen.run.stamp import save_config
 from lstm_textgen.run.lock import RunLock
 from lstm_textgen.text.cache import load_token_cache, save_token_cache
@@ -77,13 +78,16 @@ def _train(config: Config, role, plan, state: TrainingState, lock) -> None:
     from lstm_textgen.model.stack import cudnn_blockers, precision
     for reason in cudnn_blockers(config.model, config.embedding):
         log.warning(f"warning: {reason}")
-    check_unrolled_only(config, strategy)
+    keras_step = check_unrolled_only(config, strategy)
 
     base = plan.base  # a fine-tuned run's base, read (never written)
     tokenizer, train_ids, val_ids, val_chars = _tokens(config, run_dir, resuming=plan.state is not None,
                                                        cached=not plan.restart, base=base)
     check_long_enough(train_ids, val_ids, data)
-    given, config = config, _with_batch_size(config, len(train_ids))  # the run keeps `auto` (resume works it out)
+    if plan.state is not None:  # a resumed run keeps the values it started with
+        config = kept(config, load_saved_config(run_dir))
+    config = with_auto(config, len(train_ids), tokenizer.vocab_size, keras_step, new=plan.state is None)
+    given, config = config, _with_batch_size(config, len(train_ids))  # an older run's saved `auto` batch: its rule
     if config.train.stateful:
         check_streams_long_enough(train_ids, val_ids, data, config.train.batch_size)
     check_fits(config.model, config.embedding.dim, data.window_size, config.train.batch_size, tokenizer.vocab_size)
@@ -124,17 +128,19 @@ def _with_batch_size(config: Config, n_train_tokens: int) -> Config:
     return dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=batch))
 
 
-def check_unrolled_only(config: Config, strategy) -> None:
+def check_unrolled_only(config: Config, strategy) -> str | None:
     """model.weight_drop, embedding_dropout, activation_reg and temporal_reg are the unrolled step's: refuse them
-    where Keras' own step would train (and apply none of them)."""
+    where Keras' own step would train (and apply none of them); returns why Keras' step trains, or None
+    (weight_drop=auto is then 0: auto.py)."""
     from lstm_textgen.model.step import unrolled_blocker
 
     blocker = unrolled_blocker(config.model, config.embedding, config.train, strategy)
     for key in ("weight_drop", "embedding_dropout", "activation_reg", "temporal_reg"):
         value = getattr(config.model, key)
-        if value > 0 and blocker is not None:
+        if value != "auto" and value > 0 and blocker is not None:
             raise ConfigError(f"model.{key}={value:g} needs the unrolled CPU step, and this run would train on "
                               f"Keras' own step ({blocker}); set --set model.{key}=0")
+    return blocker
 
 
 def _fit(config: Config, state: TrainingState, strategy, tokenizer, train_ids, val_ids, initial: tuple,

@@ -294,7 +294,7 @@ def test_a_stateful_run_with_auto_batch_size_trains_as_its_number_and_resumes_wi
     auto = history(tmp_path / "auto")
     for name in ("loss", "val_loss"):
         assert column(auto, name) == pytest.approx(column(number, name), rel=1e-6)
-    assert load_run(tmp_path / "auto").config.train.batch_size == "auto"  # the run keeps the setting, not its number
+    assert load_run(tmp_path / "auto").config.train.batch_size == 10  # the run keeps the number it started with
     assert json.loads((tmp_path / "auto" / "metrics.json").read_text())["batch_size"] == 10
     # Stopped in epoch 2 and continued: the same 10 rows from the same cached tokens.
     train_tiny_stopped_at(monkeypatch, 9, tiny_corpus, tmp_path / "parts", *settings, "train.batch_size=auto")
