@@ -18,7 +18,7 @@ from lstm_textgen.errors import CheckpointError, ConfigError, TextgenError
 from lstm_textgen.run.curves import read_history
 from lstm_textgen.run.lock import RunLock
 from lstm_textgen.run.files import CHECKPOINTS, MODEL, STATE, TOKENS, epoch_checkpoint, folder_kind, trained_files
-from lstm_textgen.training.auto import kept
+from lstm_textgen.training.data import kept
 from lstm_textgen.run.rundir import load_saved_config, read_metrics, saved_config_values
 from lstm_textgen.run.state import TrainingState, is_hdf5
 from lstm_textgen.text.cache import MANIFEST

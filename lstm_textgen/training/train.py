@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lstm_textgen import __version__
 from lstm_textgen.config import Config
-from lstm_textgen.training.auto import kept, with_auto
+from lstm_textgen.training.data import kept, with_auto
 from lstm_textgen.training.data import (batch_size_for, check_long_enough, check_streams_long_enough, count_windows,
                                         make_dataset, make_stream_dataset, stream_windows, stride_for)
 from lstm_textgen.training.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
@@ -131,7 +131,7 @@ def _with_batch_size(config: Config, n_train_tokens: int) -> Config:
 def check_unrolled_only(config: Config, strategy) -> str | None:
     """model.weight_drop, embedding_dropout, activation_reg and temporal_reg are the unrolled step's: refuse them
     where Keras' own step would train (and apply none of them); returns why Keras' step trains, or None
-    (weight_drop=auto is then 0: auto.py)."""
+    (weight_drop=auto is then 0: data.with_auto)."""
     from lstm_textgen.model.step import unrolled_blocker
 
     blocker = unrolled_blocker(config.model, config.embedding, config.train, strategy)
