@@ -79,7 +79,6 @@ def run(args) -> tuple[list[dict], dict]:
     from lstm_textgen.generation.evaluate import score_ids
     from lstm_textgen.model.stepper import Stepper
     from lstm_textgen.run.rundir import load_run
-    from lstm_textgen.training.data import batch_size_for
     from lstm_textgen.training.train import train
 
     rows = []
@@ -93,8 +92,7 @@ def run(args) -> tuple[list[dict], dict]:
         history = next(csv.DictReader(open(run_dir / "history.csv")))
         val, train_ids = np.load(run_dir / "tokens" / "val.npy"), np.load(run_dir / "tokens" / "train.npy")
         stepper, window = Stepper(run.weights), config.data.window_size
-        # the streams training validated with: quality.yaml's batch_size is auto, worked out from the training split
-        batch = batch_size_for(config.train, config.data, config.model.objective, len(train_ids))
+        batch = run.config.train.batch_size  # the streams training validated with (auto's number, as the run kept it)
         figures = {"train ppl": math.exp(float(history["loss"])), "val ppl (training)": float(history["val_perplexity"]),
                    "streams (stepper)": streams_ppl(stepper, val, batch, window),
                    "val (per token)": score_ids(run, val)["perplexity"]}

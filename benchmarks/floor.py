@@ -55,13 +55,13 @@ class Shape(NamedTuple):
     @classmethod
     def of(cls, path: Path, corpus: Path | None = None) -> "Shape":
         from lstm_textgen.config import load_config
-        from lstm_textgen.training.data import batch_size_for
+        from lstm_textgen.training.data import with_auto
         from lstm_textgen.text.tokens import tokenize_corpus
 
         c = load_config(path, [f"data.corpus={corpus}"] if corpus else [])
         batch = c.train.batch_size
-        if batch == "auto":  # as training works it out from the corpus
-            batch = batch_size_for(c.train, c.data, c.model.objective, len(tokenize_corpus(c.data)[1]))
+        if batch == "auto":  # as training works it out from the corpus and the config's budget
+            batch = with_auto(c, len(tokenize_corpus(c.data)[1]), c.data.max_vocab).train.batch_size
         return cls(batch, c.data.window_size, c.embedding.dim, c.model.units, c.model.layers,
                    c.model.dense_units, c.data.max_vocab, c.model.objective == "sequence", c.model.tie_weights)
 

@@ -47,11 +47,16 @@ OURS = r"""
 import csv, json, sys
 from pathlib import Path
 from lstm_textgen.config import load_config
+from lstm_textgen.text.tokens import tokenize_corpus
+from lstm_textgen.training.data import KEYS, with_auto
 from lstm_textgen.training.train import train
 config_path, run_dir, steps, *overrides = sys.argv[1:]
+given = load_config(config_path, overrides)  # the auto settings as the file's own budget works them out
+given = with_auto(given, len(tokenize_corpus(given.data)[1]), given.data.max_vocab)
+fixed = [f"train.batch_size={given.train.batch_size}", *(f"model.{k}={getattr(given.model, k)}" for k in KEYS)]
 config = load_config(config_path, [f"train.run_dir={run_dir}", "train.epochs=2", "train.max_minutes=null",
                      f"train.steps_per_epoch={steps}", "train.sample_every=null",
-                     "train.early_stopping_patience=null", *overrides])
+                     "train.early_stopping_patience=null", *fixed, *overrides])
 train(config, mode="restart")
 row = list(csv.DictReader(open(Path(run_dir) / "history.csv")))[-1]
 print(json.dumps({"windows_per_second": float(row["windows_per_second"]),
@@ -140,12 +145,13 @@ import json, sys, time
 import numpy as np, torch
 from torch import nn
 from lstm_textgen.config import load_config
-from lstm_textgen.training.data import batch_size_for
+from lstm_textgen.training.data import with_auto
 from lstm_textgen.text.tokens import tokenize_corpus
 config_path, steps, corpus = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 c = load_config(config_path, [f"data.corpus={corpus}"])
 _, ids, _, _ = tokenize_corpus(c.data)
-m, B, W = c.model, batch_size_for(c.train, c.data, c.model.objective, len(ids)), c.data.window_size  # train.batch_size=auto as training works it out
+c = with_auto(c, len(ids), c.data.max_vocab)  # the auto settings as the ours row trains them
+m, B, W = c.model, c.train.batch_size, c.data.window_size
 TARGETS = W  # a target at every position
 n = len(ids) // B
 streams = torch.from_numpy(np.asarray(ids[: n * B], dtype=np.int64)).view(B, n).t().contiguous()  # (time, batch)

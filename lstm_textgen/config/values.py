@@ -179,13 +179,14 @@ def convert(value: object, tp: object) -> object:
         return {convert(key, args[0]): convert(item, args[1]) for key, item in value.items()}
     if type(None) in args:
         return None if value is None else convert(value, next(a for a in args if a is not type(None)))
-    if args:  # a union: the first member that takes the value
+    if args:  # a union: the first member that takes the value, else the first member's reason, if it gave one
+        reasons = []
         for member in args:
             try:
                 return convert(value, member)
-            except ValueError:
-                pass
-        raise ValueError
+            except ValueError as e:
+                reasons += [e] if e.args else []
+        raise reasons[0] if reasons else ValueError
     if tp is bool and isinstance(value, bool):
         return value
     if tp is int and isinstance(value, int) and not isinstance(value, bool):

@@ -17,7 +17,8 @@ def test_parameters_match_the_model_keras_builds():
 
     for path, overrides in ((REPO / "configs" / "reference.yaml", []), (None, ["model.rnn=gru", "model.layers=2"]),
                             (None, ["model.bidirectional=true", "model.objective=last", "model.units=7"]),
-                            (REPO / "configs" / "quality.yaml", [])):
+                            (REPO / "configs" / "quality.yaml", ["model.dropout=0.4", "model.weight_drop=0.5",
+                                                                  "model.dense_dropout=0.4"])):
         config = load_config(path, overrides)
         model = build_model(config.model, 321, config.embedding.dim)
         tied = config.model.tie_weights * 321 * config.model.dense_units  # the tied kernel is the embedding's
