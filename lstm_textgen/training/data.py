@@ -220,7 +220,9 @@ def rows_for(config: Config, n_train_tokens: int, vocab_size: int) -> int:
     """train.batch_size=auto for a new run: data.batch_size_for's rows, fewer (down to its lowest) while the run
     would make fewer than MIN_STEPS steps."""
     rows = batch_size_for(config.train, config.data, config.model.objective, n_train_tokens)
-    while config.train.batch_size == "auto" and rows > AUTO_ROWS[0] and steps(config, n_train_tokens, vocab_size, rows)[1] < MIN_STEPS:
+    if config.train.batch_size != "auto":
+        return rows
+    while rows > AUTO_ROWS[0] and steps(config, n_train_tokens, vocab_size, rows)[1] < MIN_STEPS:
         rows -= 1
     return rows
 
