@@ -224,3 +224,22 @@ def test_a_run_records_the_values_and_a_resumed_one_keeps_them(tiny_corpus, tmp_
     again = yaml.safe_load((run_dir / "config.yaml").read_text())["model"]
     assert {key: again[key] for key in KEYS} == first
     assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_a_run_saved_with_batch_size_auto_resumes_by_the_rule_it_started_with(tmp_path, monkeypatch):
+    # 24,000 tokens make 4,799 windows of 5: the 400-steps rule gives 12 rows; a run of 6 steps takes 10 (budget)
+    corpus = tmp_path / "big.txt"
+    corpus.write_text(("the cat sat on the mat . the dog sat on the log .\n" * 1_715), encoding="utf-8")
+    run_dir, settings = tmp_path / "run", ["train.batch_size=auto", "train.epochs=2"]
+    train_tiny_stopped_at(monkeypatch, 4, corpus, run_dir, *settings)
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["train"]["batch_size"] == 10
+    # as the code before the budget rule wrote it: config.yaml keeps `auto`; resumed, the 400-steps rule's number
+    saved["train"]["batch_size"] = "auto"
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    old = load_config(None, [*TINY_SETTINGS, *settings])
+    rows = batch_size_for(old.train, old.data, old.model.objective, len(np.load(run_dir / "tokens" / "train.npy")))
+    assert rows == 12
+    train_tiny(corpus, run_dir, *settings)
+    assert json.loads((run_dir / "metrics.json").read_text())["batch_size"] == rows
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["train"]["batch_size"] == "auto"
