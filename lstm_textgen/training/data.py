@@ -240,16 +240,14 @@ def rule(key: str, press: float) -> float:
     return round(low + (high - low) * min(share, 1.0), 2)
 
 
-def with_auto(config: Config, n_train_tokens: int, vocab_size: int, keras_step: str | None = None,
-              new: bool = True) -> Config:
-    """config with each `auto` worked out, said in the log; weight_drop is 0 where Keras' own step trains
-    (keras_step says why), which has no DropConnect. A run that is not new (one resumed whose saved config.yaml
-    still says batch_size auto, as runs before this rule wrote it) keeps the batch rule it started with."""
+def with_auto(config: Config, n_train_tokens: int, vocab_size: int, keras_step: str | None = None) -> Config:
+    """A new run's config with each `auto` worked out, said in the log; weight_drop is 0 where Keras' own step
+    trains (keras_step says why), which has no DropConnect. A resumed run keeps its values instead (kept())."""
     if not is_auto(config):
         return config
     plain = batch_size_for(config.train, config.data, config.model.objective, n_train_tokens)
-    rows = rows_for(config, n_train_tokens, vocab_size) if new else plain
-    if config.train.batch_size == "auto" and new:
+    rows = rows_for(config, n_train_tokens, vocab_size)
+    if config.train.batch_size == "auto":
         fewer = (f" (not {plain}: the budget makes about {steps(config, n_train_tokens, vocab_size, rows)[1]:,.0f} "
                  f"steps, at least {MIN_STEPS:,} wanted)") if rows < plain else ""
         log.info(f"train.batch_size=auto: {rows} rows a step, for {n_train_tokens:,} training tokens{fewer}")
@@ -270,7 +268,8 @@ def with_auto(config: Config, n_train_tokens: int, vocab_size: int, keras_step: 
 
 
 def kept(config: Config, saved: Config) -> Config:
-    """A resumed run's config: each `auto` takes the value the run started with (its saved config's)."""
+    """A resumed run's config: each `auto` takes the value the run started with (its saved config's; a batch
+    saved as `auto`, as runs before the budget rule wrote it, stays `auto` for train._with_batch_size's rule)."""
     values = {key: getattr(saved.model, key) for key in KEYS if getattr(config.model, key) == "auto"}
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, **values)) if values else config
     if config.train.batch_size == "auto":

@@ -85,6 +85,7 @@ class Plan:
     restart: bool = False  # the run's own files go first (--restart)
     done: str = ""  # why there is nothing to do, or ""
     base: Base | None = None  # a new fine-tuned run's base run, read (never written)
+    saved: Config | None = None  # a resumed run's saved config (its `auto` values are kept)
 
 
 def plan(config: Config, mode: str, lock: RunLock) -> Plan:
@@ -143,7 +144,7 @@ def plan_run(config: Config, run_dir: Path, mode: str) -> Plan:
     check_restorable(run_dir, state)
     log.info(f"Resuming {run_dir} from epoch {state.progress.epoch + 1}, step {state.progress.step} "
              f"(global step {state.progress.global_step})" + (f"; changed: {', '.join(allowed)}" if allowed else ""))
-    return Plan(state)
+    return Plan(state, saved=saved)
 
 
 def check_restorable(run_dir: Path, state: TrainingState) -> None:

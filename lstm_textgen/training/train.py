@@ -24,7 +24,7 @@ from lstm_textgen.training.resume import finished, restore_best_model
 from lstm_textgen.run.state import TrainingState, recorded_logs
 from lstm_textgen.run.files import (CHECKPOINTS, CONFIG, LOCK, STATE, TOKENIZER, TOKENS, check_no_runs_read,
                                     check_outside_corpus, prepare_run_dir, remove_run_files)
-from lstm_textgen.run.rundir import load_saved_config, load_tokenizer, saved_origin
+from lstm_textgen.run.rundir import load_tokenizer, saved_origin
 from lstm_textgen.run.stamp import save_config
 from lstm_textgen.run.lock import RunLock
 from lstm_textgen.text.cache import load_token_cache, save_token_cache
@@ -84,9 +84,10 @@ def _train(config: Config, role, plan, state: TrainingState, lock) -> None:
     tokenizer, train_ids, val_ids, val_chars = _tokens(config, run_dir, resuming=plan.state is not None,
                                                        cached=not plan.restart, base=base)
     check_long_enough(train_ids, val_ids, data)
-    if plan.state is not None:  # a resumed run keeps the values it started with
-        config = kept(config, load_saved_config(run_dir))
-    config = with_auto(config, len(train_ids), tokenizer.vocab_size, keras_step, new=plan.state is None)
+    if plan.saved is not None:  # a resumed run keeps the values it started with
+        config = kept(config, plan.saved)
+    else:
+        config = with_auto(config, len(train_ids), tokenizer.vocab_size, keras_step)
     given, config = config, _with_batch_size(config, len(train_ids))  # an older run's saved `auto` batch: its rule
     if config.train.stateful:
         check_streams_long_enough(train_ids, val_ids, data, config.train.batch_size)
