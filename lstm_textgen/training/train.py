@@ -12,9 +12,9 @@ from pathlib import Path
 
 from lstm_textgen import __version__
 from lstm_textgen.config import Config
-from lstm_textgen.training.data import kept, with_auto
 from lstm_textgen.training.data import (batch_size_for, check_long_enough, check_streams_long_enough, count_windows,
-                                        make_dataset, make_stream_dataset, stream_windows, stride_for)
+                                        kept, make_dataset, make_stream_dataset, stream_windows, stride_for,
+                                        with_auto)
 from lstm_textgen.training.distribute import make_strategy, read_role, shard_by_data, strategy_scope, worker_run_dir
 from lstm_textgen.errors import CheckpointError, ConfigError
 from lstm_textgen.training.finetune import Base

@@ -10,10 +10,9 @@ import pytest
 import yaml
 
 from lstm_textgen.config import DataConfig, load_config
-from lstm_textgen.training.data import (AUTO_ROWS, AUTO_STEPS, batch_size_for, check_long_enough, count_windows,
-                                        make_dataset, make_stream_dataset, stride_for, stream_windows)
-from lstm_textgen.training.data import (HIGH, KEYS, LOW, MIN_STEPS, RULE, kept, passes, pressure, rows_for, rule, steps,
-                                        with_auto)
+from lstm_textgen.training.data import (AUTO_ROWS, AUTO_STEPS, HIGH, KEYS, LOW, MIN_STEPS, RULE, batch_size_for,
+                                        check_long_enough, count_windows, kept, make_dataset, make_stream_dataset,
+                                        passes, pressure, rows_for, rule, steps, stride_for, stream_windows, with_auto)
 from lstm_textgen.training.train import _with_batch_size
 from lstm_textgen.errors import ConfigError, CorpusError
 from lstm_textgen.run.rundir import load_saved_config, load_tokenizer
